@@ -1,0 +1,145 @@
+"""The ``docbot`` command (also ``python -m bot``).
+
+Every subcommand follows DESIGN.md's interface contract. Errors a user can fix
+(bad input, bad configuration, an unreachable service) print one line saying
+what is wrong and what to do, and exit non-zero without a traceback; ``--debug``
+shows the traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from ingest.errors import ConfigError, DocbotError, InputError
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+log = logging.getLogger("docbot")
+
+
+def read_environment(cwd: Path | None = None) -> dict[str, str]:
+    """``os.environ`` over the values of a ``.env`` file in the working directory."""
+    from dotenv import dotenv_values
+
+    env_file = (cwd or Path.cwd()) / ".env"
+    values: dict[str, str] = {}
+    if env_file.is_file():
+        values = {k: v for k, v in dotenv_values(env_file).items() if v is not None}
+    values.update(os.environ)
+    return values
+
+
+def config_path(arg: str | None, env: Mapping[str, str], cwd: Path | None = None) -> Path | None:
+    """``--config``, else ``DOCBOT_CONFIG``, else ``./docbot.toml`` when present."""
+    if arg:
+        return Path(arg)
+    if env.get("DOCBOT_CONFIG"):
+        return Path(env["DOCBOT_CONFIG"])
+    default = (cwd or Path.cwd()) / "docbot.toml"
+    return default if default.is_file() else None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="docbot",
+        description="Answers questions from your docs, in Slack and on the command line.",
+    )
+    parser.add_argument("--config", metavar="PATH", help="docbot.toml with the source list")
+    parser.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+
+    p = sub.add_parser("sync", help="sync every configured source once")
+    p.add_argument("--source", metavar="NAME", help="sync only this source")
+    p.add_argument("--full", action="store_true", help="ignore incremental cursors; rescan all")
+    p.add_argument(
+        "--rebuild",
+        action="store_true",
+        help="drop the index and re-embed everything (after changing the embedding model)",
+    )
+    p.add_argument("--json", action="store_true", help="print the per-source summary as JSON")
+
+    p = sub.add_parser("ask", help="answer a question the way the bot would")
+    p.add_argument("question", help="the question, in quotes")
+    p.add_argument("--json", action="store_true", help="print the answer as JSON")
+
+    p = sub.add_parser("search", help="show the ranked passages for a query")
+    p.add_argument("query", help="the search text, in quotes")
+    p.add_argument("-k", type=int, default=5, metavar="N", help="how many results (default 5)")
+    p.add_argument("--json", action="store_true", help="print results as JSON")
+
+    p = sub.add_parser("status", help="sources, last syncs and store size")
+    p.add_argument("--json", action="store_true", help="print status as JSON")
+
+    p = sub.add_parser("serve", help="run the Slack bot and the sync scheduler")
+    p.add_argument("--http", action="store_true", help="serve HTTP (Events API) instead of Socket Mode")
+    p.add_argument("--port", type=int, metavar="N", help="HTTP port (default $PORT or 3000)")
+
+    p = sub.add_parser("eval", help="retrieval quality on a BEIR-format dataset")
+    p.add_argument("dataset", metavar="DATASET_DIR", help="folder with corpus.jsonl, queries.jsonl, qrels/")
+    p.add_argument("-k", type=int, default=10, metavar="N", help="ranking depth (default 10)")
+    p.add_argument("--run", metavar="FILE", help="write a TREC run file")
+    p.add_argument("--json", action="store_true", help="print metrics as JSON")
+
+    p = sub.add_parser("feedback", help="👎 and unanswered questions, for doc owners")
+    p.add_argument("--since", default="7d", metavar="AGE", help="how far back (default 7d)")
+    p.add_argument("--json", action="store_true", help="print as JSON")
+    return parser
+
+
+Command = Callable[[argparse.Namespace, Any], int]
+
+
+def _commands() -> dict[str, Command]:
+    from bot import commands
+
+    return {
+        "sync": commands.sync,
+        "ask": commands.ask,
+        "search": commands.search,
+        "status": commands.status,
+        "serve": commands.serve,
+        "eval": commands.evaluate,
+        "feedback": commands.feedback,
+    }
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.debug else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        from bot.app import build
+        from ingest.settings import load_settings
+
+        env = read_environment()
+        settings = load_settings(env, config_path(args.config, env))
+        return _commands()[args.command](args, build(settings))
+    except DocbotError as exc:
+        if args.debug:
+            raise
+        print(f"docbot: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE if isinstance(exc, ConfigError | InputError) else EXIT_FAILED
+    except KeyboardInterrupt:
+        print("docbot: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return EXIT_OK
+
+
+def print_json(data: Any) -> None:
+    print(json.dumps(data, indent=2, ensure_ascii=False, default=str))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

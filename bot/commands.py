@@ -1,0 +1,166 @@
+"""What each ``docbot`` subcommand does; ``bot/cli.py`` parses and dispatches.
+
+Output is for people by default (a progress bar on a terminal, tables, links)
+and for programs with ``--json`` (the shapes in DESIGN.md's interface contract).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from bot.app import Docbot
+from bot.cli import EXIT_FAILED, EXIT_OK, print_json
+from ingest.errors import ConfigError
+
+out = Console(soft_wrap=True)
+err = Console(stderr=True)
+
+
+class _Bar:
+    """A rich progress bar, shown only when stderr is a terminal."""
+
+    def __init__(self) -> None:
+        self._progress: Progress | None = None
+        self._task: Any = None
+
+    def start(self, source: str, total: int | None) -> None:
+        if not sys.stderr.isatty():
+            return
+        self._progress = Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=err,
+            transient=True,
+        )
+        self._progress.start()
+        self._task = self._progress.add_task(f"sync {source}", total=total)
+
+    def advance(self, documents: int) -> None:
+        if self._progress is not None:
+            self._progress.advance(self._task, documents)
+
+    def finish(self) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+            self._progress = None
+
+
+def sync(args: argparse.Namespace, app: Docbot) -> int:
+    if not app.settings.sources:
+        raise ConfigError(
+            "no sources configured: set DOCBOT_DOCS to a folder of Markdown files, "
+            "or list [[sources]] in docbot.toml"
+        )
+    if args.rebuild:
+        app.store.reset_index()
+    reports = app.sync(args.source, full=args.full or args.rebuild, progress=_Bar())
+    if args.json:
+        print_json([r.as_dict() for r in reports])
+    else:
+        table = Table(title="docbot sync")
+        for column in ("source", "added", "updated", "deleted", "unchanged", "chunks embedded", "seconds", "status"):
+            table.add_column(column, justify="left" if column in ("source", "status") else "right")
+        for r in reports:
+            status = "[red]failed[/]" if r.error else ("[yellow]partial[/]" if r.failures else "[green]ok[/]")
+            table.add_row(
+                r.source, str(r.added), str(r.updated), str(r.deleted), str(r.unchanged),
+                str(r.chunks_embedded), f"{r.seconds:.1f}", status,
+            )
+        out.print(table)
+        for r in reports:
+            if r.error:
+                err.print(f"[red]docbot: source {r.source!r} failed:[/] {r.error}", highlight=False)
+            for doc_id, reason in r.failures:
+                err.print(f"[yellow]docbot: {r.source}: skipped {doc_id}:[/] {reason}", highlight=False)
+    return EXIT_FAILED if any(r.error for r in reports) else EXIT_OK
+
+
+def ask(args: argparse.Namespace, app: Docbot) -> int:
+    stream = app.answerer.ask(args.question)
+    if args.json:
+        print_json(stream.answer.as_json())
+        return EXIT_OK
+    for piece in stream:
+        out.print(piece, end="", markup=False, highlight=False)
+    answer = stream.answer
+    out.print()
+    if answer.cited_sources and not answer.abstained:
+        out.print("\nSources:", style="bold")
+        for n, hit in answer.cited_sources:
+            out.print(f"  [{n}] {hit.section} — {hit.link}", markup=False, highlight=False)
+    return EXIT_OK
+
+
+def search(args: argparse.Namespace, app: Docbot) -> int:
+    if args.k < 1:
+        raise ConfigError("-k must be at least 1")
+    from bot.answer import clean_question
+
+    result = app.retriever.search(clean_question(args.query), k=args.k, per_document=args.k)
+    if args.json:
+        print_json(
+            {
+                "query": args.query,
+                "results": [
+                    {
+                        "rank": i,
+                        "score": round(h.score, 4),
+                        "dense": round(h.scores.get("dense", 0.0), 4),
+                        "bm25": round(h.scores.get("bm25", 0.0), 4),
+                        "title": h.title,
+                        "section": h.section,
+                        "url": h.link,
+                        "source": h.source,
+                        "text": h.text,
+                    }
+                    for i, h in enumerate(result.hits, start=1)
+                ],
+                "timings_ms": {k: round(v, 2) for k, v in result.timings_ms.items()},
+            }
+        )
+        return EXIT_OK
+    if not result.hits:
+        out.print("No matching passages. Has `docbot sync` been run?")
+    for i, hit in enumerate(result.hits, start=1):
+        out.print(f"{i}. {hit.score:.3f}  {hit.section}", style="bold", markup=False, highlight=False)
+        out.print(f"   {hit.link}", markup=False, highlight=False)
+        snippet = " ".join(hit.text.split())[:240]
+        out.print(f"   {snippet}", markup=False, highlight=False)
+    return EXIT_OK
+
+
+def status(args: argparse.Namespace, app: Docbot) -> int:
+    from bot.status import collect_status, render_status
+
+    data = collect_status(app)
+    if args.json:
+        print_json(data)
+    else:
+        out.print(render_status(data), markup=False, highlight=False)
+    return EXIT_OK
+
+
+def serve(args: argparse.Namespace, app: Docbot) -> int:
+    from bot.serve import run
+
+    return run(app, http=args.http, port=args.port)
+
+
+def evaluate(args: argparse.Namespace, app: Docbot) -> int:
+    from bot.evaluate import run_cli
+
+    return run_cli(args, app)
+
+
+def feedback(args: argparse.Namespace, app: Docbot) -> int:
+    from bot.feedback import run_cli
+
+    return run_cli(args, app)

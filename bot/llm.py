@@ -1,0 +1,107 @@
+"""The chat-model seam: messages in, streamed text out.
+
+``LLM`` has one abstract method, ``stream``; ``complete`` is derived. The
+default implementation talks to any OpenAI-compatible server through the
+``openai`` package (``OPENAI_BASE_URL`` selects Ollama, vLLM, LM Studio, Azure).
+Its exceptions are translated here into ``LLMError`` subclasses so callers can
+tell "rate limited" from "unreachable" without importing ``openai``.
+"""
+
+from __future__ import annotations
+
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+
+from ingest.embedding import describe_openai_error
+from ingest.errors import LLMError, LLMRateLimited, LLMUnavailable
+
+Message = dict[str, str]
+
+
+@dataclass
+class Usage:
+    """Tokens and timing of one generation (filled in while streaming)."""
+
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    first_token_ms: float | None = None
+    total_ms: float = 0.0
+    extra: dict[str, object] = field(default_factory=dict)
+
+
+class LLM(ABC):
+    model: str
+
+    @abstractmethod
+    def stream(self, messages: Sequence[Message], usage: Usage | None = None) -> Iterator[str]:
+        """Yield the reply in pieces; fill ``usage`` when the server reports it."""
+
+    def complete(self, messages: Sequence[Message], usage: Usage | None = None) -> str:
+        return "".join(self.stream(messages, usage))
+
+
+class OpenAIChat(LLM):
+    def __init__(
+        self,
+        model: str,
+        *,
+        api_key: str,
+        base_url: str | None = None,
+        timeout: float = 60.0,
+        max_retries: int = 2,
+        temperature: float = 0.1,
+        max_tokens: int = 800,
+    ) -> None:
+        import openai
+
+        self._openai = openai
+        self.model = model
+        self.temperature = temperature
+        self.max_tokens = max_tokens
+        self._client = openai.OpenAI(
+            api_key=api_key, base_url=base_url, timeout=timeout, max_retries=max_retries
+        )
+
+    def stream(self, messages: Sequence[Message], usage: Usage | None = None) -> Iterator[str]:
+        usage = usage if usage is not None else Usage()
+        started = time.perf_counter()
+        try:
+            response = self._client.chat.completions.create(
+                model=self.model,
+                messages=list(messages),  # type: ignore[arg-type]
+                stream=True,
+                stream_options={"include_usage": True},
+                temperature=self.temperature,
+                max_tokens=self.max_tokens,
+            )
+            for chunk in response:
+                if chunk.usage is not None:
+                    usage.prompt_tokens = chunk.usage.prompt_tokens
+                    usage.completion_tokens = chunk.usage.completion_tokens
+                for choice in chunk.choices:
+                    piece = choice.delta.content if choice.delta else None
+                    if piece:
+                        if usage.first_token_ms is None:
+                            usage.first_token_ms = (time.perf_counter() - started) * 1000
+                        yield piece
+        except self._openai.RateLimitError as exc:
+            raise LLMRateLimited(
+                f"the language model is rate limiting us ({describe_openai_error(exc)}); "
+                "try again in a minute"
+            ) from exc
+        except (
+            self._openai.APITimeoutError,
+            self._openai.APIConnectionError,
+            self._openai.InternalServerError,
+        ) as exc:
+            raise LLMUnavailable(
+                f"the language model is unavailable ({describe_openai_error(exc)})"
+            ) from exc
+        except self._openai.APIError as exc:
+            raise LLMError(f"the language model failed ({describe_openai_error(exc)})") from exc
+        except ValueError as exc:  # malformed JSON in a reply escapes the client as-is
+            raise LLMError("the language model sent a malformed reply") from exc
+        finally:
+            usage.total_ms = (time.perf_counter() - started) * 1000

@@ -1,0 +1,204 @@
+"""The one place that opens SQLite connections and migrates the schema.
+
+Many Python builds (this project's CI machine included) ship a stdlib ``sqlite3``
+without ``enable_load_extension``, so sqlite-vec cannot be loaded there. We then
+use ``sqlean`` (the sqlean.py package): the same DB-API as ``sqlite3`` with
+extension loading enabled and a recent SQLite bundled, so ``pip install`` works on
+every platform without a compiler. Everything above this module sees a plain
+DB-API connection and never needs to know which binding it got.
+
+Migrations are named functions applied in order, each in its own transaction,
+and recorded in ``_migrations`` (the sqlite-utils pattern): adding a table is one
+new function appended to ``MIGRATIONS``.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import sqlite_vec
+
+from ingest.errors import StoreError
+
+Connection = Any  # sqlite3.Connection or sqlean.Connection (same DB-API)
+
+
+def sqlite_module() -> ModuleType:
+    """The DB-API module to use: stdlib ``sqlite3`` if it can load extensions."""
+    if hasattr(sqlite3.Connection, "enable_load_extension"):
+        probe = sqlite3.connect(":memory:")
+        try:
+            probe.enable_load_extension(True)
+            sqlite_vec.load(probe)
+            return sqlite3
+        except Exception:  # noqa: BLE001 - any failure means: use the fallback
+            pass
+        finally:
+            probe.close()
+    import sqlean  # type: ignore[import-untyped]
+
+    return sqlean  # type: ignore[no-any-return]
+
+
+_MODULE: ModuleType | None = None
+
+
+def connect(path: str | Path) -> Connection:
+    """Open ``path`` with sqlite-vec loaded, WAL on, foreign keys on, autocommit.
+
+    Autocommit (``isolation_level=None``) because transactions are explicit: see
+    :func:`transaction`.
+    """
+    global _MODULE
+    if _MODULE is None:
+        _MODULE = sqlite_module()
+    path = Path(path)
+    if str(path) != ":memory:":
+        if not path.parent.exists():
+            raise StoreError(
+                f"cannot create the store {path}: folder {path.parent} does not exist"
+            )
+    try:
+        conn = _MODULE.connect(str(path), isolation_level=None, check_same_thread=False, timeout=30)
+        conn.enable_load_extension(True)
+        sqlite_vec.load(conn)
+        conn.enable_load_extension(False)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute("PRAGMA foreign_keys=ON")
+        conn.execute("PRAGMA busy_timeout=30000")
+    except _MODULE.DatabaseError as exc:
+        raise StoreError(f"cannot open the store {path}: {exc}") from exc
+    return conn
+
+
+@contextmanager
+def transaction(conn: Connection) -> Iterator[Connection]:
+    """A transaction that nests: the outermost is BEGIN IMMEDIATE, inner ones SAVEPOINTs.
+
+    IMMEDIATE takes the write lock at the start, so two writers queue on
+    ``busy_timeout`` instead of failing half-way with SQLITE_BUSY.
+    """
+    if conn.in_transaction:
+        name = f"sp_{id(object())}"
+        conn.execute(f"SAVEPOINT {name}")
+        try:
+            yield conn
+        except BaseException:
+            conn.execute(f"ROLLBACK TO {name}")
+            conn.execute(f"RELEASE {name}")
+            raise
+        conn.execute(f"RELEASE {name}")
+        return
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield conn
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+
+
+# --- migrations -------------------------------------------------------------
+
+
+def run_script(conn: Connection, script: str) -> None:
+    """Execute ``;``-separated statements one by one.
+
+    Not ``executescript``: it COMMITs any open transaction first, which would
+    break a migration's all-or-nothing promise.
+    """
+    for statement in script.split(";\n"):
+        if statement.strip():
+            conn.execute(statement)
+
+
+def m001_create_tables(conn: Connection) -> None:
+    run_script(
+        conn,
+        """
+        CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+        CREATE TABLE documents (
+            id INTEGER PRIMARY KEY,
+            source TEXT NOT NULL,
+            doc_id TEXT NOT NULL,
+            title TEXT NOT NULL,
+            url TEXT NOT NULL,
+            sha TEXT NOT NULL,
+            updated_at TEXT,
+            author TEXT,
+            breadcrumbs TEXT NOT NULL DEFAULT '[]',
+            tags TEXT NOT NULL DEFAULT '[]',
+            version TEXT,
+            synced_at TEXT NOT NULL,
+            UNIQUE (source, doc_id)
+        );
+        CREATE TABLE chunks (
+            id INTEGER PRIMARY KEY,
+            document_id INTEGER NOT NULL REFERENCES documents(id) ON DELETE CASCADE,
+            ordinal INTEGER NOT NULL,
+            text TEXT NOT NULL,
+            heading_path TEXT NOT NULL DEFAULT '[]',
+            anchor TEXT NOT NULL DEFAULT '',
+            sha TEXT NOT NULL
+        );
+        CREATE INDEX chunks_document ON chunks(document_id);
+        CREATE INDEX chunks_sha ON chunks(sha);
+        CREATE VIRTUAL TABLE chunks_fts USING fts5(
+            title, heading, body,
+            tokenize = 'porter unicode61 remove_diacritics 2'
+        );
+        CREATE TABLE sources (
+            name TEXT PRIMARY KEY,
+            cursor TEXT,
+            last_success_at TEXT
+        );
+        CREATE TABLE sync_runs (
+            id INTEGER PRIMARY KEY,
+            source TEXT NOT NULL,
+            started_at TEXT NOT NULL,
+            finished_at TEXT,
+            status TEXT NOT NULL DEFAULT 'running',
+            added INTEGER NOT NULL DEFAULT 0,
+            updated INTEGER NOT NULL DEFAULT 0,
+            deleted INTEGER NOT NULL DEFAULT 0,
+            unchanged INTEGER NOT NULL DEFAULT 0,
+            failed INTEGER NOT NULL DEFAULT 0,
+            chunks_embedded INTEGER NOT NULL DEFAULT 0,
+            seconds REAL,
+            error TEXT,
+            failures TEXT NOT NULL DEFAULT '[]'
+        );
+        CREATE INDEX sync_runs_source ON sync_runs(source, id);
+        """
+    )
+
+
+Migration = Callable[[Connection], None]
+
+MIGRATIONS: list[Migration] = [m001_create_tables]
+
+
+def migrate(conn: Connection, migrations: list[Migration] | None = None) -> list[str]:
+    """Apply the migrations not yet recorded; return the names applied."""
+    conn.execute(
+        "CREATE TABLE IF NOT EXISTS _migrations (name TEXT PRIMARY KEY, applied_at TEXT NOT NULL)"
+    )
+    done = {row[0] for row in conn.execute("SELECT name FROM _migrations")}
+    applied = []
+    for fn in migrations if migrations is not None else MIGRATIONS:
+        if fn.__name__ in done:
+            continue
+        with transaction(conn):
+            fn(conn)
+            conn.execute(
+                "INSERT INTO _migrations (name, applied_at) VALUES (?, datetime('now'))",
+                (fn.__name__,),
+            )
+        applied.append(fn.__name__)
+    return applied

@@ -1,0 +1,215 @@
+"""The embedding seam: text in, unit-length float32 vectors out.
+
+``Embedder`` has one abstract method, ``embed_batch``; batching, ordering by
+length (less padding), progress and query embedding are derived from it. Two
+implementations:
+
+- ``LocalEmbedder`` (default): all-MiniLM-L6-v2 as an int8 ONNX file shipped in
+  this package (``ingest/models/``), run with onnxruntime. No network, no torch,
+  no download at run time.
+- ``OpenAIEmbedder``: any OpenAI-compatible ``/v1/embeddings`` server via the
+  ``openai`` package (``OPENAI_BASE_URL`` selects Ollama, vLLM, Azure, ...).
+
+Identical text is never embedded twice: ``sync`` looks vectors up by content hash
+in the store first (see ``Store.cached_vectors``).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from abc import ABC, abstractmethod
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from ingest.errors import ConfigError, EmbedderError
+
+MODELS_DIR = Path(__file__).parent / "models"
+DEFAULT_LOCAL_MODEL = "minilm-l6-int8"
+DEFAULT_OPENAI_MODEL = "text-embedding-3-small"
+
+
+class Embedder(ABC):
+    """Turns texts into vectors. Subclasses implement :meth:`embed_batch`."""
+
+    model_id: str
+    """Names the model; the store refuses vectors from a different one."""
+    batch_size: int = 32
+    min_similarity: float = 0.0
+    """Cosine similarity below which a passage is taken as unrelated to the question."""
+
+    @abstractmethod
+    def embed_batch(self, texts: Sequence[str]) -> np.ndarray:
+        """Embed up to ``batch_size`` texts: shape (len(texts), dim), rows of length 1."""
+
+    def embed(
+        self, texts: Sequence[str], progress: Callable[[int], None] | None = None
+    ) -> np.ndarray:
+        """Embed any number of texts, in batches of similar length; order preserved."""
+        if not texts:
+            return np.zeros((0, 0), dtype=np.float32)
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        out: np.ndarray | None = None
+        for start in range(0, len(order), self.batch_size):
+            idx = order[start : start + self.batch_size]
+            vectors = self.embed_batch([texts[i] for i in idx])
+            if out is None:
+                out = np.empty((len(texts), vectors.shape[1]), dtype=np.float32)
+            out[idx] = vectors
+            if progress:
+                progress(len(idx))
+        assert out is not None
+        return out
+
+    def embed_query(self, text: str) -> np.ndarray:
+        """Embed one search query (models with query prefixes override this)."""
+        return self.embed_batch([text])[0]
+
+
+def _normalise(vectors: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    return (vectors / np.maximum(norms, 1e-12)).astype(np.float32)
+
+
+class LocalEmbedder(Embedder):
+    """A sentence-transformers model exported to ONNX, mean-pooled, normalised.
+
+    Loads ``model.onnx`` and ``tokenizer.json`` from ``model_dir``; both ship with
+    the package, so this works offline out of the box.
+    """
+
+    max_tokens = 256
+    min_similarity = 0.3
+
+    def __init__(self, model_dir: Path | None = None, *, threads: int | None = None) -> None:
+        import onnxruntime as ort
+        from tokenizers import Tokenizer
+
+        model_dir = model_dir or MODELS_DIR / DEFAULT_LOCAL_MODEL
+        model_path, tokenizer_path = model_dir / "model.onnx", model_dir / "tokenizer.json"
+        if not model_path.exists() or not tokenizer_path.exists():
+            raise EmbedderError(
+                f"the local embedding model is missing from {model_dir}; reinstall docbot "
+                "(`pip install --force-reinstall .`) or set DOCBOT_EMBEDDER=openai"
+            )
+        self.model_id = f"local:{model_dir.name}"
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads or min(4, os.cpu_count() or 1)
+        options.inter_op_num_threads = 1
+        self._session = ort.InferenceSession(
+            str(model_path), options, providers=["CPUExecutionProvider"]
+        )
+        self._inputs = {i.name for i in self._session.get_inputs()}
+        self._tokenizer = Tokenizer.from_file(str(tokenizer_path))
+        self._tokenizer.enable_truncation(self.max_tokens)
+        self._tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")
+        self._lock = threading.Lock()  # tokenizers' padding state is per instance
+        self._query_cache: OrderedDict[str, np.ndarray] = OrderedDict()
+
+    def embed_batch(self, texts: Sequence[str]) -> np.ndarray:
+        with self._lock:
+            encodings = self._tokenizer.encode_batch(list(texts))
+        ids = np.array([e.ids for e in encodings], dtype=np.int64)
+        mask = np.array([e.attention_mask for e in encodings], dtype=np.int64)
+        feeds = {"input_ids": ids, "attention_mask": mask}
+        if "token_type_ids" in self._inputs:
+            feeds["token_type_ids"] = np.zeros_like(ids)
+        (hidden,) = self._session.run(["last_hidden_state"], feeds)
+        weights = mask[:, :, None].astype(np.float32)
+        pooled = (hidden * weights).sum(axis=1) / np.maximum(weights.sum(axis=1), 1e-9)
+        return _normalise(pooled)
+
+    def embed_query(self, text: str) -> np.ndarray:
+        """Queries repeat (retries, the same question in two channels): keep the last 512."""
+        cached = self._query_cache.get(text)
+        if cached is not None:
+            self._query_cache.move_to_end(text)
+            return cached
+        vector = self.embed_batch([text])[0]
+        self._query_cache[text] = vector
+        if len(self._query_cache) > 512:
+            self._query_cache.popitem(last=False)
+        return vector
+
+    @property
+    def dim(self) -> int:
+        return int(self.embed_batch(["dimension probe"]).shape[1])
+
+
+class OpenAIEmbedder(Embedder):
+    """Embeddings from an OpenAI-compatible API (the ``openai`` client reads
+    ``OPENAI_API_KEY`` / ``OPENAI_BASE_URL`` unless given explicitly)."""
+
+    batch_size = 128
+    min_similarity = 0.2
+
+    def __init__(
+        self,
+        model: str = DEFAULT_OPENAI_MODEL,
+        *,
+        api_key: str | None = None,
+        base_url: str | None = None,
+        timeout: float = 60.0,
+        max_retries: int = 3,
+    ) -> None:
+        import openai
+
+        if not api_key:
+            raise ConfigError(
+                "DOCBOT_EMBEDDER=openai needs OPENAI_API_KEY (any value for a local "
+                "OpenAI-compatible server); or unset DOCBOT_EMBEDDER to use the offline model"
+            )
+        self._openai = openai
+        self._client = openai.OpenAI(
+            api_key=api_key, base_url=base_url, timeout=timeout, max_retries=max_retries
+        )
+        self.model = model
+        self.model_id = f"openai:{model}"
+
+    def embed_batch(self, texts: Sequence[str]) -> np.ndarray:
+        try:
+            response = self._client.embeddings.create(
+                model=self.model, input=[t or " " for t in texts]
+            )
+        except self._openai.APIError as exc:
+            raise EmbedderError(f"the embeddings API failed: {describe_openai_error(exc)}") from exc
+        rows = sorted(response.data, key=lambda d: d.index)
+        return _normalise(np.array([row.embedding for row in rows], dtype=np.float32))
+
+
+def describe_openai_error(exc: Exception) -> str:
+    """A one-line, secret-free description of an ``openai`` exception."""
+    import openai
+
+    if isinstance(exc, openai.APITimeoutError):
+        return "the request timed out"
+    if isinstance(exc, openai.APIConnectionError):
+        return "could not connect (check OPENAI_BASE_URL and the network)"
+    if isinstance(exc, openai.AuthenticationError):
+        return "the API key was rejected (check OPENAI_API_KEY)"
+    if isinstance(exc, openai.RateLimitError):
+        return "rate limited (HTTP 429) after retries"
+    if isinstance(exc, openai.APIStatusError):
+        return f"HTTP {exc.status_code}"
+    return type(exc).__name__
+
+
+def make_embedder(
+    kind: str,
+    model: str | None = None,
+    *,
+    api_key: str | None = None,
+    base_url: str | None = None,
+) -> Embedder:
+    """The embedder the settings ask for."""
+    if kind == "local":
+        model_dir = MODELS_DIR / (model or DEFAULT_LOCAL_MODEL)
+        if model and not model_dir.is_dir():
+            model_dir = Path(model)
+        return LocalEmbedder(model_dir)
+    if kind == "openai":
+        return OpenAIEmbedder(model or DEFAULT_OPENAI_MODEL, api_key=api_key, base_url=base_url)
+    raise ConfigError(f"DOCBOT_EMBEDDER must be 'local' or 'openai', not {kind!r}")

@@ -1,0 +1,103 @@
+"""The nouns of the knowledge base: what flows from a source to the store.
+
+``Document`` is what a source produces (one page or file, already converted to
+Markdown); ``Chunk`` is a heading-scoped piece of it that gets embedded; ``Hit``
+is a chunk found by a search, with its score. These are plain frozen values so
+every layer (sources, chunking, store, retrieval, Slack rendering) can pass them
+around without importing each other.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from datetime import datetime
+
+
+def content_hash(text: str) -> str:
+    """A stable fingerprint of text; used to skip unchanged documents and embeddings."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True)
+class Document:
+    """One page of documentation, as Markdown, from one source.
+
+    ``doc_id`` is unique within its source (a relative file path, a Confluence page
+    id). ``breadcrumbs`` are the titles above the page (Confluence ancestors, folders),
+    used as the start of every chunk's heading path.
+    """
+
+    source: str
+    doc_id: str
+    title: str
+    url: str
+    body: str
+    updated_at: datetime | None = None
+    author: str | None = None
+    breadcrumbs: tuple[str, ...] = ()
+    tags: tuple[str, ...] = ()
+    version: str | None = None
+
+    @property
+    def sha(self) -> str:
+        """Hash over everything that changes what is indexed or cited."""
+        meta = "\x1f".join(
+            [self.title, self.url, " > ".join(self.breadcrumbs), ",".join(self.tags)]
+        )
+        return content_hash(meta + "\x1e" + self.body)
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """A heading-scoped passage of a document, the unit that is embedded and cited.
+
+    ``heading_path`` is ("Page", "Section", "Subsection"); ``anchor`` is the slug of
+    the deepest heading, so a citation can link to ``url#anchor``.
+    """
+
+    doc_id: str
+    ordinal: int
+    text: str
+    heading_path: tuple[str, ...] = ()
+    anchor: str = ""
+
+    @property
+    def sha(self) -> str:
+        return content_hash(self.embed_text)
+
+    @property
+    def embed_text(self) -> str:
+        """What the embedder sees: the heading path as context, then the passage."""
+        if self.heading_path:
+            return " > ".join(self.heading_path) + "\n\n" + self.text
+        return self.text
+
+
+@dataclass(frozen=True)
+class Hit:
+    """A chunk returned by retrieval, with enough of its document to cite it."""
+
+    chunk_id: int
+    source: str
+    doc_id: str
+    title: str
+    url: str
+    text: str
+    heading_path: tuple[str, ...]
+    anchor: str
+    score: float
+    updated_at: datetime | None = None
+    scores: dict[str, float] = field(default_factory=dict, compare=False)
+
+    @property
+    def link(self) -> str:
+        """The citation URL, pointing at the section when the source supports anchors."""
+        if self.anchor and "#" not in self.url:
+            return f"{self.url}#{self.anchor}"
+        return self.url
+
+    @property
+    def section(self) -> str:
+        """'Page > Section' label for a citation."""
+        return " > ".join(self.heading_path) if self.heading_path else self.title

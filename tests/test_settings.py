@@ -1,0 +1,90 @@
+"""Settings are a pure function of an environment dict and an optional docbot.toml."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from ingest.errors import ConfigError
+from ingest.settings import load_settings, parse_duration
+
+
+def test_defaults_need_nothing() -> None:
+    s = load_settings({})
+    assert s.db_path == Path("docbot.db")
+    assert s.sources == ()
+    assert s.embedder == "local" and s.chat_model == "gpt-4o-mini"
+    assert s.slack_api_url == "https://slack.com/api/"
+    assert not s.llm_enabled
+
+
+def test_docbot_docs_is_a_markdown_source() -> None:
+    s = load_settings({"DOCBOT_DOCS": "docs/", "DOCBOT_DB": "/tmp/x.db"})
+    (source,) = s.sources
+    assert (source.name, source.type, source.path) == ("docs", "markdown", "docs/")
+    assert s.db_path == Path("/tmp/x.db")
+
+
+def test_toml_sources(tmp_path: Path) -> None:
+    config = tmp_path / "docbot.toml"
+    config.write_text(
+        '[[sources]]\nname = "handbook"\ntype = "markdown"\npath = "docs/"\n'
+        'url = "https://github.com/acme/h/blob/main/docs/{path}"\nevery = "30m"\n\n'
+        '[[sources]]\nname = "wiki"\ntype = "confluence"\nurl = "https://acme.atlassian.net/wiki"\n'
+        'spaces = ["ENG", "OPS"]\nevery = "15m"\n'
+    )
+    s = load_settings({}, config)
+    handbook, wiki = s.sources
+    assert handbook.every == 1800 and handbook.path == str(tmp_path / "docs/")
+    assert wiki.spaces == ("ENG", "OPS") and wiki.every == 900
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("[[sources]]\nname = 'a'\npath = 'x'\ncolour = 'red'\n", "sources[0].colour"),
+        ("[[sources]]\nname = 'a'\ntype = 'svn'\n", "sources[0].type"),
+        ("[[sources]]\nname = 'a'\n", "sources[0].path"),
+        ("[[sources]]\nname = 'a'\npath = 'x'\nevery = 'often'\n", "sources[0].every"),
+        ("sources = 3\n", "array of tables"),
+        ("[sources\nname=", "not valid TOML"),
+        ("slack_token = 'x'\n", "unknown top-level key 'slack_token'"),
+        ("[[sources]]\nname='w'\ntype='confluence'\nurl='https://x'\n", "sources[0].spaces"),
+    ],
+)
+def test_malformed_config_names_the_bad_key(tmp_path: Path, text: str, message: str) -> None:
+    config = tmp_path / "docbot.toml"
+    config.write_text(text)
+    with pytest.raises(ConfigError, match=message.replace("[", r"\[").replace("]", r"\]")):
+        load_settings({}, config)
+
+
+@pytest.mark.parametrize(
+    ("env", "key"),
+    [
+        ({"PORT": "eighty"}, "PORT"),
+        ({"DOCBOT_SYNC_INTERVAL": "soon"}, "DOCBOT_SYNC_INTERVAL"),
+        ({"DOCBOT_EMBEDDER": "magic"}, "DOCBOT_EMBEDDER"),
+        ({"DOCBOT_LOG_FORMAT": "xml"}, "DOCBOT_LOG_FORMAT"),
+        ({"DOCBOT_RATE_LIMIT_PER_USER": "-1"}, "DOCBOT_RATE_LIMIT_PER_USER"),
+        ({"CONFLUENCE_URL": "https://x/wiki"}, "CONFLUENCE_SPACES"),
+    ],
+)
+def test_bad_environment_values_name_the_variable(env: dict[str, str], key: str) -> None:
+    with pytest.raises(ConfigError, match=key):
+        load_settings(env)
+
+
+def test_durations() -> None:
+    assert parse_duration("90s", "k") == 90
+    assert parse_duration("30m", "k") == 1800
+    assert parse_duration("24h", "k") == 86400
+    assert parse_duration(45, "k") == 45
+    with pytest.raises(ConfigError):
+        parse_duration("0s", "k")
+
+
+def test_missing_config_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_settings({}, tmp_path / "nope.toml")
