@@ -73,7 +73,7 @@ class Docbot:
         for config in [self.settings.source(name)] if name else self.settings.sources:
             try:
                 source = build_source(config, self.settings)
-            except Exception as exc:  # noqa: BLE001 - reported per source, like a failed run
+            except Exception as exc:  # reported per source, like a failed run
                 reports.append(SyncReport(source=config.name, error=str(exc)))
                 continue
             reports.append(

@@ -36,7 +36,7 @@ def sqlite_module() -> ModuleType:
             probe.enable_load_extension(True)
             sqlite_vec.load(probe)
             return sqlite3
-        except Exception:  # noqa: BLE001 - any failure means: use the fallback
+        except Exception:  # any failure means: use the fallback
             pass
         finally:
             probe.close()
@@ -179,9 +179,76 @@ def m001_create_tables(conn: Connection) -> None:
     )
 
 
+def m002_slack_records(conn: Connection) -> None:
+    """What the Slack bot remembers: events already handled (Slack redelivers), threads
+    it answered in (follow-ups need no mention), every answer and every 👍/👎.
+
+    ``answers`` is the table operations and doc owners query: one row per question on
+    any surface (``mention``, ``slash``, ``dm``, ``assistant``, ``thread``, ``api``)
+    with its ``outcome`` (``answered`` | ``abstained`` | ``failed``) and, when failed,
+    an ``error`` kind (``rate_limited``, ``llm_unavailable``, ``llm``, ``input``,
+    ``empty_index``, ``user_limit``, ``internal``). Times are ISO-8601 UTC text.
+    """
+    run_script(
+        conn,
+        """
+        CREATE TABLE slack_events (
+            key TEXT PRIMARY KEY,
+            received_at TEXT NOT NULL
+        );
+        CREATE INDEX slack_events_received ON slack_events(received_at);
+        CREATE TABLE bot_threads (
+            channel TEXT NOT NULL,
+            thread_ts TEXT NOT NULL,
+            kind TEXT NOT NULL DEFAULT 'answer',
+            created_at TEXT NOT NULL,
+            PRIMARY KEY (channel, thread_ts)
+        );
+        CREATE TABLE answers (
+            id TEXT PRIMARY KEY,
+            created_at TEXT NOT NULL,
+            surface TEXT NOT NULL,
+            outcome TEXT NOT NULL CHECK (outcome IN ('answered', 'abstained', 'failed')),
+            error TEXT,
+            question TEXT NOT NULL,
+            search_query TEXT,
+            answer TEXT,
+            mode TEXT,
+            sources TEXT NOT NULL DEFAULT '[]',
+            user_id TEXT,
+            channel TEXT,
+            thread_ts TEXT,
+            message_ts TEXT,
+            latency_ms REAL,
+            first_token_ms REAL,
+            model TEXT,
+            prompt_tokens INTEGER,
+            completion_tokens INTEGER,
+            timings TEXT NOT NULL DEFAULT '{}'
+        );
+        CREATE INDEX answers_created ON answers(created_at);
+        CREATE INDEX answers_surface_outcome ON answers(surface, outcome, created_at);
+        CREATE TABLE feedback (
+            id INTEGER PRIMARY KEY,
+            answer_id TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            user_id TEXT NOT NULL,
+            vote TEXT NOT NULL CHECK (vote IN ('up', 'down')),
+            question TEXT,
+            answer TEXT,
+            sources TEXT NOT NULL DEFAULT '[]',
+            channel TEXT,
+            message_ts TEXT,
+            UNIQUE (answer_id, user_id)
+        );
+        CREATE INDEX feedback_created ON feedback(created_at);
+        """
+    )
+
+
 Migration = Callable[[Connection], None]
 
-MIGRATIONS: list[Migration] = [m001_create_tables]
+MIGRATIONS: list[Migration] = [m001_create_tables, m002_slack_records]
 
 
 def migrate(conn: Connection, migrations: list[Migration] | None = None) -> list[str]:

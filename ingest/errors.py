@@ -8,7 +8,8 @@ seam that called the library, so the CLI and the Slack bot can show one clear li
     ├── SourceError          a source cannot be read (missing folder, Confluence auth, ...)
     │   └── SourceUnavailable    network error, 5xx or 429 after retries
     ├── StoreError           the SQLite store cannot be opened or used
-    │   └── EmbedderMismatch     store built by another embedding model
+    │   ├── EmbedderMismatch     store built by another embedding model
+    │   └── SourceBusy           another process is syncing that source (ingest/locks.py)
     ├── EmbedderError        embedding failed (model missing, API error)
     └── LLMError             the chat model failed
         ├── LLMUnavailable       timeout, connection error, 5xx

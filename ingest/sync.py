@@ -26,6 +26,7 @@ from typing import Any, Protocol
 from ingest.chunking import split_markdown
 from ingest.embedding import Embedder
 from ingest.errors import DocbotError
+from ingest.locks import SourceBusy, source_lock
 from ingest.models import Chunk, Document
 from ingest.sources import Source
 from ingest.store import Store
@@ -128,7 +129,27 @@ def sync_source(
     progress: Progress | None = None,
     chunker: Callable[[Document], list[Chunk]] = split_markdown,
 ) -> SyncReport:
-    """Bring the store up to date with ``source``; never raises for source faults."""
+    """Bring the store up to date with ``source``; never raises for source faults.
+
+    A per-source lock file next to the store keeps a manual ``docbot sync`` and the
+    scheduler from syncing the same source at once; a busy source is skipped and
+    not recorded as a failed run.
+    """
+    try:
+        with source_lock(store.path, source.name):
+            return _sync_locked(store, source, embedder, full, progress, chunker)
+    except SourceBusy as exc:
+        return SyncReport(source=source.name, error=str(exc))
+
+
+def _sync_locked(
+    store: Store,
+    source: Source,
+    embedder: Embedder,
+    full: bool,
+    progress: Progress | None,
+    chunker: Callable[[Document], list[Chunk]],
+) -> SyncReport:
     report = SyncReport(source=source.name)
     started = time.monotonic()
     run_id = store.start_run(source.name)
@@ -164,7 +185,7 @@ def sync_source(
         report.failed = len(scan.failures)
     except DocbotError as exc:
         report.error = str(exc)
-    except Exception as exc:  # noqa: BLE001 - a sync must end recorded, whatever broke
+    except Exception as exc:  # a sync must end recorded, whatever broke
         log.exception("sync of source %s crashed", source.name)
         report.error = f"internal error: {type(exc).__name__}: {exc}"
     finally:
