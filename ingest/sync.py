@@ -157,7 +157,6 @@ def _sync_locked(
     try:
         store.check_embedder(embedder.model_id)
         scan = source.scan(None if full else store.get_cursor(source.name), full=full)
-        cursor = scan.cursor
         existing = store.document_shas(source.name)
         if progress:
             progress.start(source.name, scan.total)
@@ -172,6 +171,7 @@ def _sync_locked(
             if progress:
                 progress.advance(1)
         writer.flush()
+        cursor = scan.cursor  # read after the scan: a source may hold it back for failed pages
         failed_ids = {doc_id for doc_id, _ in scan.failures}
         present = scan.all_ids if scan.all_ids is not None else seen
         present = present | failed_ids

@@ -98,3 +98,24 @@ def test_missing_folder_is_a_clear_error(tmp_path: Path) -> None:
 def test_malformed_front_matter_is_dropped_not_indexed() -> None:
     meta, body = split_front_matter("---\ntitle: [unclosed\n---\n# Body\n")
     assert meta == {} and body == "# Body\n"
+
+
+def test_citation_urls_are_quoted(tmp_path: Path) -> None:
+    write(tmp_path, "How we work #1.md", "# H\n")
+    docs, _ = scan(MarkdownSource("h", tmp_path, url_template="https://x/blob/main/{path}"))
+    assert docs["How we work #1.md"].url == "https://x/blob/main/How%20we%20work%20%231.md"
+
+
+def test_toml_glob_and_string_exclude(tmp_path: Path) -> None:
+    from ingest.settings import SourceConfig, load_settings
+    from ingest.sources import build_source
+
+    write(tmp_path, "docs/a.md", "# A\n")
+    write(tmp_path, "docs/drafts/b.md", "# B\n")
+    write(tmp_path, "docs/c.markdown", "# C\n")
+    config = SourceConfig(
+        name="h", type="markdown", path=str(tmp_path / "docs"),
+        options={"glob": "**/*.md", "exclude": "drafts/*"},
+    )
+    source = build_source(config, load_settings({}))
+    assert {d.doc_id for d in source.scan().documents} == {"a.md"}

@@ -55,11 +55,13 @@ def build_source(config: SourceConfig, settings: Settings) -> Source:
         from ingest.sources.markdown import MarkdownSource
 
         assert config.path is not None
+        glob = config.options.get("glob")
+        exclude = config.options.get("exclude", ())
         return MarkdownSource(
             config.name,
-            config.path,
+            f"{config.path.rstrip('/')}/{glob}" if glob else config.path,
             url_template=config.url,
-            exclude=tuple(config.options.get("exclude", ())),
+            exclude=(exclude,) if isinstance(exclude, str) else tuple(exclude),
         )
     if config.type == "confluence":
         from ingest.sources.confluence import ConfluenceSource

@@ -18,6 +18,7 @@ from datetime import UTC, date, datetime
 from fnmatch import fnmatch
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import yaml
 
@@ -116,7 +117,7 @@ class MarkdownSource(Source):
 
     def url_for(self, rel: str, root: Path) -> str:
         if self.url_template:
-            return self.url_template.format(path=rel, stem=rel.rsplit(".", 1)[0])
+            return self.url_template.format(path=quote(rel), stem=quote(rel.rsplit(".", 1)[0]))
         return (root / rel).resolve().as_uri()
 
     def read(self, root: Path, file: Path) -> Document:
