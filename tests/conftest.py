@@ -20,4 +20,4 @@ def shared_data() -> Path:
     return SHARED_DATA
 
 
-pytest_plugins = ["tests.fakes.openai_fixtures"]
+pytest_plugins = ["tests.fakes.openai_fixtures", "tests.fakes.slack_fixtures"]
