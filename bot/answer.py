@@ -53,7 +53,9 @@ def clean_question(question: str) -> str:
     """Validate and normalise a question; raise :class:`InputError` with advice."""
     text = " ".join((question or "").split())
     if not text:
-        raise InputError("the question is empty; ask something, e.g. “How do I connect to the VPN?”")
+        raise InputError(
+            "the question is empty; ask something, e.g. “How do I connect to the VPN?”"
+        )
     if len(text) > MAX_QUESTION_CHARS:
         raise InputError(
             f"the question is {len(text):,} characters long; the limit is "
@@ -301,14 +303,20 @@ def _age(when: datetime | None) -> str:
     return f"updated {when:%Y-%m-%d}"
 
 
-def build_messages(question: str, history: Sequence[Message], sources: Sequence[Hit]) -> list[Message]:
+def build_messages(
+    question: str, history: Sequence[Message], sources: Sequence[Hit]
+) -> list[Message]:
     """System prompt, the thread so far, then numbered sources and the question."""
     blocks = []
     for n, hit in enumerate(sources, start=1):
         age = _age(hit.updated_at)
         blocks.append(f"[{n}] {hit.section} ({hit.link}{', ' + age if age else ''})\n{hit.text}")
     content = "Sources:\n\n" + "\n\n".join(blocks) + f"\n\nQuestion: {question}"
-    return [{"role": "system", "content": SYSTEM_PROMPT}, *history, {"role": "user", "content": content}]
+    return [
+        {"role": "system", "content": SYSTEM_PROMPT},
+        *history,
+        {"role": "user", "content": content},
+    ]
 
 
 # --- extractive answers ------------------------------------------------------
@@ -346,7 +354,11 @@ def best_passage(question: str, text: str, max_chars: int = 420) -> str:
 
     def score(span: tuple[int, int]) -> int:
         words = set(re.findall(r"\w+", text[span[0] : span[1]].lower()))
-        return sum(1 for t in terms if t in words or (len(t) > 5 and any(w.startswith(t[:5]) for w in words)))
+        return sum(
+            1
+            for t in terms
+            if t in words or (len(t) > 5 and any(w.startswith(t[:5]) for w in words))
+        )
 
     scores = [score(span) for span in spans]
     best, best_score, best_end = 0, -1, 0

@@ -46,7 +46,9 @@ class Docbot:
         if self._llm is None and self.settings.llm_enabled:
             s = self.settings
             assert s.openai_api_key is not None
-            self._llm = OpenAIChat(s.chat_model, api_key=s.openai_api_key, base_url=s.openai_base_url)
+            self._llm = OpenAIChat(
+                s.chat_model, api_key=s.openai_api_key, base_url=s.openai_base_url
+            )
         return self._llm
 
     @cached_property

@@ -79,11 +79,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print status as JSON")
 
     p = sub.add_parser("serve", help="run the Slack bot and the sync scheduler")
-    p.add_argument("--http", action="store_true", help="serve HTTP (Events API) instead of Socket Mode")
+    p.add_argument(
+        "--http", action="store_true", help="serve HTTP (Events API) instead of Socket Mode"
+    )
     p.add_argument("--port", type=int, metavar="N", help="HTTP port (default $PORT or 3000)")
 
     p = sub.add_parser("eval", help="retrieval quality on a BEIR-format dataset")
-    p.add_argument("dataset", metavar="DATASET_DIR", help="folder with corpus.jsonl, queries.jsonl, qrels/")
+    p.add_argument(
+        "dataset", metavar="DATASET_DIR", help="folder with corpus.jsonl, queries.jsonl, qrels/"
+    )
     p.add_argument("-k", type=int, default=10, metavar="N", help="ranking depth (default 10)")
     p.add_argument("--run", metavar="FILE", help="write a TREC run file")
     p.add_argument("--json", action="store_true", help="print metrics as JSON")

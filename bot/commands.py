@@ -66,20 +66,41 @@ def sync(args: argparse.Namespace, app: Docbot) -> int:
         print_json([r.as_dict() for r in reports])
     else:
         table = Table(title="docbot sync")
-        for column in ("source", "added", "updated", "deleted", "unchanged", "chunks embedded", "seconds", "status"):
+        for column in (
+            "source",
+            "added",
+            "updated",
+            "deleted",
+            "unchanged",
+            "chunks embedded",
+            "seconds",
+            "status",
+        ):
             table.add_column(column, justify="left" if column in ("source", "status") else "right")
         for r in reports:
-            status = "[red]failed[/]" if r.error else ("[yellow]partial[/]" if r.failures else "[green]ok[/]")
+            status = (
+                "[red]failed[/]"
+                if r.error
+                else ("[yellow]partial[/]" if r.failures else "[green]ok[/]")
+            )
             table.add_row(
-                r.source, str(r.added), str(r.updated), str(r.deleted), str(r.unchanged),
-                str(r.chunks_embedded), f"{r.seconds:.1f}", status,
+                r.source,
+                str(r.added),
+                str(r.updated),
+                str(r.deleted),
+                str(r.unchanged),
+                str(r.chunks_embedded),
+                f"{r.seconds:.1f}",
+                status,
             )
         out.print(table)
         for r in reports:
             if r.error:
                 err.print(f"[red]docbot: source {r.source!r} failed:[/] {r.error}", highlight=False)
             for doc_id, reason in r.failures:
-                err.print(f"[yellow]docbot: {r.source}: skipped {doc_id}:[/] {reason}", highlight=False)
+                err.print(
+                    f"[yellow]docbot: {r.source}: skipped {doc_id}:[/] {reason}", highlight=False
+                )
     return EXIT_FAILED if any(r.error for r in reports) else EXIT_OK
 
 
@@ -130,7 +151,9 @@ def search(args: argparse.Namespace, app: Docbot) -> int:
     if not result.hits:
         out.print("No matching passages. Has `docbot sync` been run?")
     for i, hit in enumerate(result.hits, start=1):
-        out.print(f"{i}. {hit.score:.3f}  {hit.section}", style="bold", markup=False, highlight=False)
+        out.print(
+            f"{i}. {hit.score:.3f}  {hit.section}", style="bold", markup=False, highlight=False
+        )
         out.print(f"   {hit.link}", markup=False, highlight=False)
         snippet = " ".join(hit.text.split())[:240]
         out.print(f"   {snippet}", markup=False, highlight=False)

@@ -76,8 +76,8 @@ def render_status(data: dict[str, Any]) -> str:
         lines.append("sources     none configured (set DOCBOT_DOCS or add docbot.toml)")
     for s in data["sources"]:
         run = s["last_run"]
-        head = f"source {s['name']} ({s['type'] or 'no longer configured'}): {s['documents']} documents"
-        lines.append(head)
+        kind = s["type"] or "no longer configured"
+        lines.append(f"source {s['name']} ({kind}): {s['documents']} documents")
         if run is None:
             lines.append("  never synced")
             continue

@@ -171,10 +171,12 @@ def _source_from_toml(raw: Any, index: int, path: Path) -> SourceConfig:
         if not spaces:
             raise ConfigError(f"{where}.spaces: list at least one space key")
     every = parse_duration(raw["every"], f"{where}.every") if "every" in raw else None
-    options = {k: v for k, v in raw.items() if k not in {"name", "type", "path", "url", "every", "spaces"}}
+    options = {
+        k: v for k, v in raw.items() if k not in {"name", "type", "path", "url", "every", "spaces"}
+    }
     path_value = raw.get("path")
     if kind == "markdown" and path_value and not Path(path_value).is_absolute():
-        path_value = str((path.parent / path_value))
+        path_value = str(path.parent / path_value)
     return SourceConfig(
         name=name,
         type=kind,

@@ -20,8 +20,8 @@ from tests.fakes.openai_server import FakeOpenAI
 DOCS = {
     "vpn.md": "---\ntitle: VPN\n---\n# VPN\n\n## Connecting\n\nOpen TunnelGate and connect to "
     "vpn.acme.example. Approve the push in Orbit Authenticator within 60 seconds.\n",
-    "expenses.md": "# Expenses\n\n## Meals\n\nThe meal limit is 75 dollars per day when travelling. "
-    "Keep every receipt and submit it in Ledger within 30 days.\n",
+    "expenses.md": "# Expenses\n\n## Meals\n\nThe meal limit is 75 dollars per day when "
+    "travelling. Keep every receipt and submit it in Ledger within 30 days.\n",
     "pto.md": "# Time off\n\n## PTO\n\nEmployees in the US get 25 PTO days per year. "
     "Request time off in the HR portal two weeks ahead.\n",
 }
@@ -41,17 +41,23 @@ def retriever(tmp_path: Path) -> Retriever:
 
 
 def chat(server: FakeOpenAI, retries: int = 0) -> OpenAIChat:
-    return OpenAIChat("gpt-4o-mini", api_key="sk-test", base_url=server.base_url, max_retries=retries)
+    return OpenAIChat(
+        "gpt-4o-mini", api_key="sk-test", base_url=server.base_url, max_retries=retries
+    )
 
 
-def test_llm_answer_streams_with_numbered_sources(retriever: Retriever, fake_openai: FakeOpenAI) -> None:
+def test_llm_answer_streams_with_numbered_sources(
+    retriever: Retriever, fake_openai: FakeOpenAI
+) -> None:
     fake_openai.reply = "Connect with TunnelGate to vpn.acme.example [1]."
     stream = Answerer(retriever, chat(fake_openai)).ask("How do I connect to the VPN?")
     assert stream.sources[0].doc_id == "vpn.md"  # known before any text
     pieces = list(stream)
     assert len(pieces) > 1  # streamed, not one blob
     answer = stream.answer
-    assert answer.mode == "llm" and answer.text == "Connect with TunnelGate to vpn.acme.example [1]."
+    assert (
+        answer.mode == "llm" and answer.text == "Connect with TunnelGate to vpn.acme.example [1]."
+    )
     assert answer.cited == [1] and answer.cited_sources[0][1].doc_id == "vpn.md"
     (request,) = fake_openai.chat_requests()
     body = request.json
@@ -67,7 +73,9 @@ def test_llm_answer_streams_with_numbered_sources(retriever: Retriever, fake_ope
     assert "retrieve_ms" in data["timings_ms"] and "total_ms" in data["timings_ms"]
 
 
-def test_model_saying_not_found_is_an_abstention(retriever: Retriever, fake_openai: FakeOpenAI) -> None:
+def test_model_saying_not_found_is_an_abstention(
+    retriever: Retriever, fake_openai: FakeOpenAI
+) -> None:
     fake_openai.reply = NOT_FOUND
     answer = Answerer(retriever, chat(fake_openai)).ask("What is the VPN meal policy?").answer
     assert answer.abstained
@@ -91,12 +99,14 @@ def test_followup_uses_thread_history(retriever: Retriever, fake_openai: FakeOpe
     answer = Answerer(retriever, chat(fake_openai)).ask("and for meals?", history).answer
     assert answer.search_query == "What is the meal limit when travelling?"
     assert answer.sources[0].doc_id == "expenses.md"
-    condense, final = fake_openai.chat_requests()
+    _condense, final = fake_openai.chat_requests()
     roles = [m["role"] for m in final.json["messages"]]
     assert roles == ["system", "user", "assistant", "user"]
 
 
-def test_rate_limited_model_raises_a_clear_error(retriever: Retriever, fake_openai: FakeOpenAI) -> None:
+def test_rate_limited_model_raises_a_clear_error(
+    retriever: Retriever, fake_openai: FakeOpenAI
+) -> None:
     fake_openai.fail_next(429, retry_after=0, times=5)
     stream = Answerer(retriever, chat(fake_openai, retries=1)).ask("How do I connect to the VPN?")
     with pytest.raises(LLMRateLimited, match="rate limit"):

@@ -7,12 +7,20 @@ from ingest.models import Document
 
 
 def doc(body: str, title: str = "Guide", breadcrumbs: tuple[str, ...] = ()) -> Document:
-    return Document(source="s", doc_id="d.md", title=title, url="https://x/d", body=body,
-                    breadcrumbs=breadcrumbs)
+    return Document(
+        source="s",
+        doc_id="d.md",
+        title=title,
+        url="https://x/d",
+        body=body,
+        breadcrumbs=breadcrumbs,
+    )
 
 
 def test_heading_path_and_anchor_follow_the_section() -> None:
-    body = "# Guide\n\nIntro.\n\n## Install\n\nRun it.\n\n### On macOS\n\nUse brew.\n\n## Use\n\nGo."
+    body = (
+        "# Guide\n\nIntro.\n\n## Install\n\nRun it.\n\n### On macOS\n\nUse brew.\n\n## Use\n\nGo."
+    )
     chunks = split_markdown(doc(body), min_chars=0)
     paths = [c.heading_path for c in chunks]
     assert ("Guide",) in paths  # the page's own H1 is not repeated

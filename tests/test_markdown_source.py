@@ -27,7 +27,11 @@ def scan(source: MarkdownSource) -> tuple[dict[str, object], list[tuple[str, str
 
 
 def test_front_matter_title_and_tags_not_indexed(tmp_path: Path) -> None:
-    write(tmp_path, "vpn.md", "---\ntitle: VPN guide\ntags: [it, network]\nupdated: 2025-02-10\n---\n# VPN\n\nBody.\n")
+    write(
+        tmp_path,
+        "vpn.md",
+        "---\ntitle: VPN guide\ntags: [it, network]\nupdated: 2025-02-10\n---\n# VPN\n\nBody.\n",
+    )
     docs, failures = scan(MarkdownSource("h", tmp_path))
     doc = docs["vpn.md"]
     assert failures == []
@@ -45,7 +49,11 @@ def test_title_falls_back_to_heading_then_file_name(tmp_path: Path) -> None:
 
 
 def test_url_template_and_relative_links(tmp_path: Path) -> None:
-    write(tmp_path, "eng/deploys.md", "# Deploys\n\nSee [expenses](../expenses.md#limits) and [web](https://x.org).\n")
+    write(
+        tmp_path,
+        "eng/deploys.md",
+        "# Deploys\n\nSee [expenses](../expenses.md#limits) and [web](https://x.org).\n",
+    )
     template = "https://github.com/acme/h/blob/main/{path}"
     docs, _ = scan(MarkdownSource("h", tmp_path, url_template=template))
     doc = docs["eng/deploys.md"]
@@ -114,7 +122,9 @@ def test_toml_glob_and_string_exclude(tmp_path: Path) -> None:
     write(tmp_path, "docs/drafts/b.md", "# B\n")
     write(tmp_path, "docs/c.markdown", "# C\n")
     config = SourceConfig(
-        name="h", type="markdown", path=str(tmp_path / "docs"),
+        name="h",
+        type="markdown",
+        path=str(tmp_path / "docs"),
         options={"glob": "**/*.md", "exclude": "drafts/*"},
     )
     source = build_source(config, load_settings({}))

@@ -70,7 +70,9 @@ def test_edit_reembeds_only_the_changed_chunk(store: Store, docs: Path) -> None:
     embedder = HashEmbedder()
     sync_source(store, MarkdownSource("docs", docs), embedder)
     embedder.texts.clear()
-    (docs / "vpn.md").write_text("# Vpn\n\nAbout vpn.\n\n## Details\n\nConnect to vpn.acme.example now.\n")
+    (docs / "vpn.md").write_text(
+        "# Vpn\n\nAbout vpn.\n\n## Details\n\nConnect to vpn.acme.example now.\n"
+    )
     report = sync_source(store, MarkdownSource("docs", docs), embedder)
     assert (report.updated, report.unchanged, report.chunks_embedded) == (1, 2, 1)
     assert len(embedder.texts) == 1 and "vpn.acme.example" in embedder.texts[0]
@@ -141,7 +143,9 @@ def test_store_refuses_vectors_of_another_model(store: Store, docs: Path) -> Non
     with pytest.raises(EmbedderMismatch):
         store.check_embedder("test:other")
     store.reset_index()
-    rebuilt = sync_source(store, MarkdownSource("docs", docs), HashEmbedder(model_id="test:other"), full=True)
+    rebuilt = sync_source(
+        store, MarkdownSource("docs", docs), HashEmbedder(model_id="test:other"), full=True
+    )
     assert rebuilt.added == 3 and store.embed_model == "test:other"
 
 
