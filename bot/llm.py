@@ -68,9 +68,9 @@ class OpenAIChat(LLM):
         usage = usage if usage is not None else Usage()
         started = time.perf_counter()
         try:
-            response = self._client.chat.completions.create(
+            response = self._client.chat.completions.create(  # type: ignore[call-overload]
                 model=self.model,
-                messages=list(messages),  # type: ignore[arg-type]
+                messages=list(messages),
                 stream=True,
                 stream_options={"include_usage": True},
                 temperature=self.temperature,

@@ -1,0 +1,191 @@
+"""Answering one Slack question, whatever the surface: progress, history, the answer
+streamed into the thread, sources and feedback buttons, a record of what happened.
+
+The handlers in ``slack_app`` only parse events into an :class:`Ask`; everything a
+mention, ``/ask``, a DM, an assistant thread and a follow-up have in common lives
+here, so they behave the same — including how each failure is shown and recorded.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+
+from bot import slack_mrkdwn as md
+from bot import slack_ui as ui
+from bot.app import Docbot
+from bot.conversation import BotIdentity, history_from_replies
+from bot.llm import Message
+from bot.ratelimit import RateLimiter
+from bot.records import AnswerRecord, Records, new_answer_id
+from bot.slack_reply import Reply, StreamSupport, Target, slack_error
+from ingest.errors import (
+    DocbotError,
+    EmbedderError,
+    InputError,
+    LLMError,
+    LLMRateLimited,
+    LLMUnavailable,
+    StoreError,
+)
+from ingest.models import Hit
+
+log = logging.getLogger(__name__)
+
+MAX_REPLY_PAGES = 5  # conversations.replies pages read for history (200 messages each)
+
+
+class EmptyIndex(DocbotError):
+    """The store has no documents: nothing can be answered until a sync has run."""
+
+    def __init__(self) -> None:
+        super().__init__(ui.EMPTY_INDEX)
+
+
+def error_kind(exc: BaseException) -> str:
+    """A short, stable label for the ``answers.error`` column."""
+    for kind, cls in (
+        ("rate_limited", LLMRateLimited),
+        ("llm_unavailable", LLMUnavailable),
+        ("llm", LLMError),
+        ("input", InputError),
+        ("empty_index", EmptyIndex),
+        ("store", StoreError),
+        ("embedder", EmbedderError),
+    ):
+        if isinstance(exc, cls):
+            return kind
+    return "internal"
+
+
+@dataclass(frozen=True)
+class Ask:
+    """A question as a handler parsed it from Slack."""
+
+    question: str
+    surface: str  # mention | slash | dm | assistant | thread
+    target: Target
+    event_ts: str | None = None  # the asking message (history stops before it)
+    history_thread: str | None = None  # read this thread's replies as history
+    replies: Sequence[Mapping[str, Any]] | None = None  # already fetched
+    show_question: bool = False  # /ask: show the question above the answer
+
+
+def fetch_replies(client: WebClient, channel: str, thread_ts: str) -> list[dict[str, Any]]:
+    """A thread's messages, oldest first (a few pages at most; the newest matter most)."""
+    messages: list[dict[str, Any]] = []
+    cursor = None
+    for _ in range(MAX_REPLY_PAGES):
+        response = client.conversations_replies(
+            channel=channel, ts=thread_ts, limit=200, cursor=cursor
+        )
+        messages.extend(response.get("messages") or [])
+        cursor = (response.get("response_metadata") or {}).get("next_cursor")
+        if not response.get("has_more") or not cursor:
+            break
+    return messages
+
+
+class SlackAnswerer:
+    """Runs questions from Slack through docbot's one answer path."""
+
+    def __init__(
+        self,
+        docbot: Docbot,
+        records: Records,
+        *,
+        limiter: RateLimiter,
+        streams: StreamSupport,
+        interval: float = 1.0,
+    ) -> None:
+        self.docbot = docbot
+        self.records = records
+        self.limiter = limiter
+        self.streams = streams
+        self.interval = interval
+
+    def answer(
+        self, client: WebClient, ask: Ask, me: BotIdentity, *, respond: Any = None
+    ) -> AnswerRecord:
+        """Answer in Slack and record the outcome. Never raises: failures are shown."""
+        started = time.perf_counter()
+        t = ask.target
+        record = AnswerRecord(
+            id=new_answer_id(), surface=ask.surface, question=ask.question,
+            user_id=t.user, channel=t.channel, thread_ts=t.thread_ts,
+        )  # fmt: skip
+        header = [ui.question_block(ask.question, t.user)] if ask.show_question else []
+        who = f"<@{t.user}> asked" if t.user else "Question"
+        reply = Reply(
+            client, t, streams=self.streams, header=header, interval=self.interval,
+            header_text=f"{who}: {md.escape(ask.question)}" if ask.show_question else "",
+            respond=respond,
+        )  # fmt: skip
+        sources: list[Hit] = []
+        try:
+            limited = self.limiter.check(t.user)
+            if limited:
+                record.error = "user_limit"
+                reply.fail(limited)
+                return record
+            reply.start()
+            if reply.thread_ts:
+                kind = "assistant" if t.assistant else "answer"
+                self.records.remember_thread(t.channel, reply.thread_ts, kind)
+            if not self.records.has_documents():
+                raise EmptyIndex()
+            history = self._history(client, ask, me)
+            stream = self.docbot.answerer.ask(ask.question, history)
+            sources = stream.sources
+            reply.citations = {n: hit.link for n, hit in enumerate(sources, start=1)}
+            for piece in stream:
+                reply.write(piece)
+            answer = stream.answer
+            record.fill(answer)
+            footer = ui.footer_blocks(
+                mode=answer.mode,
+                abstained=answer.abstained,
+                cited=answer.cited_sources,
+                answer_id=record.id,
+            )
+            record.message_ts = reply.finish(answer.text, footer)
+        except Exception as exc:  # every failure must end visibly
+            record.outcome, record.error = "failed", error_kind(exc)
+            if record.error == "internal":
+                log.exception("answering %r in %s failed", ask.question[:200], t.channel)
+            else:
+                log.warning("answering in %s failed: %s", t.channel, exc)
+            closest = list(enumerate(sources[:3], start=1))
+            footer = [b for b in [ui.sources_block(closest)] if b] if closest else []
+            reply.fail(ui.error_message(exc), footer)
+            record.message_ts = reply.message_ts
+        finally:
+            record.latency_ms = round((time.perf_counter() - started) * 1000, 1)
+            record.thread_ts = reply.thread_ts or t.thread_ts
+            try:
+                self.records.record_answer(record)
+            except Exception:  # the answer is out; losing the record is not fatal
+                log.exception("could not record answer %s", record.id)
+        return record
+
+    def _history(self, client: WebClient, ask: Ask, me: BotIdentity) -> list[Message]:
+        """The thread so far, as chat turns (none outside a thread, or if Slack refuses)."""
+        if not ask.history_thread:
+            return []
+        replies = ask.replies
+        if replies is None:
+            try:
+                replies = fetch_replies(client, ask.target.channel, ask.history_thread)
+            except SlackApiError as exc:
+                log.warning("conversations.replies failed (%s); answering without history",
+                            slack_error(exc))  # fmt: skip
+                return []
+        return history_from_replies(
+            replies, me, before_ts=ask.event_ts, skip_texts=[ui.PLACEHOLDER]
+        )
