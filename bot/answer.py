@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -77,6 +77,21 @@ class Answer:
     model: str | None = None
     usage: Usage | None = None
     timings_ms: dict[str, float] = field(default_factory=dict)
+    condense_usage: Usage | None = None
+    """Tokens spent rewriting a follow-up into a standalone question."""
+    cache: str | None = None
+    """``hit`` (served from the answer cache), ``miss``/``stale`` (looked up, then
+    generated), None (not cacheable: a follow-up, or no cache)."""
+
+    @property
+    def cached(self) -> bool:
+        return self.cache == "hit"
+
+    @property
+    def tokens(self) -> tuple[int, int]:
+        """(prompt, completion) tokens of every model call behind this answer."""
+        calls = [u for u in (self.usage, self.condense_usage) if u is not None]
+        return sum(u.prompt_tokens for u in calls), sum(u.completion_tokens for u in calls)
 
     @property
     def cited_sources(self) -> list[tuple[int, Hit]]:
@@ -102,22 +117,40 @@ class Answer:
                 for n, hit in self.cited_sources
             ],
             "abstained": self.abstained,
+            "cached": self.cached,
             "timings_ms": {k: round(v, 1) for k, v in self.timings_ms.items()},
         }
 
 
 class AnswerStream:
-    """An answer being produced: ``sources`` now, text by iterating, ``answer`` after."""
+    """An answer being produced: ``sources`` now, text by iterating, ``answer`` after.
 
-    def __init__(self, answer: Answer, pieces: Iterator[str], started: float) -> None:
+    ``on_done`` runs once the text is complete (not when generation fails): the
+    answer cache stores finished answers through it.
+    """
+
+    def __init__(
+        self,
+        answer: Answer,
+        pieces: Iterator[str],
+        started: float,
+        on_done: Callable[[Answer], None] | None = None,
+    ) -> None:
         self._answer = answer
         self._pieces = pieces
         self._started = started
         self._done = False
+        self.on_done = on_done
 
     @property
     def sources(self) -> list[Hit]:
         return self._answer.sources
+
+    @property
+    def partial(self) -> Answer:
+        """The answer as far as it got (its sources and retrieval timings are known
+        from the start), for recording a failure mid-answer."""
+        return self._answer
 
     @property
     def mode(self) -> str:
@@ -133,7 +166,7 @@ class AnswerStream:
             yield piece
         self._done = True
         answer = self._answer
-        if answer.mode == "llm":
+        if answer.mode == "llm" and not answer.cached:
             answer.text = "".join(parts).strip()
             answer.cited = _citations(answer.text, len(answer.sources))
             answer.abstained = answer.text.startswith(NOT_FOUND[:-1]) or (
@@ -143,6 +176,8 @@ class AnswerStream:
             if answer.usage and answer.usage.first_token_ms is not None:
                 answer.timings_ms["first_token_ms"] = answer.usage.first_token_ms
         answer.timings_ms["total_ms"] = (time.perf_counter() - self._started) * 1000
+        if self.on_done is not None:
+            self.on_done(answer)
 
     @property
     def answer(self) -> Answer:
@@ -184,8 +219,9 @@ class Answerer:
         """Validate, retrieve and start answering. Raises ``InputError`` for bad input."""
         started = time.perf_counter()
         question = clean_question(question)
-        history = _clean_history(history)
-        search_query, condense_ms = self._standalone(question, history)
+        history = clean_history(history)
+        condense_usage = Usage() if history and self.llm is not None else None
+        search_query, condense_ms = self._standalone(question, history, condense_usage)
         result = self.retriever.search(search_query, k=self.k)
         relevant = self._relevant(result)
         timings = dict(result.timings_ms)
@@ -200,6 +236,7 @@ class Answerer:
                 abstained=True,
                 search_query=search_query,
                 timings_ms=timings,
+                condense_usage=condense_usage,
             )
             return AnswerStream(answer, iter([answer.text]), started)
         if self.llm is None:
@@ -224,13 +261,16 @@ class Answerer:
             model=self.llm.model,
             usage=usage,
             timings_ms=timings,
+            condense_usage=condense_usage,
         )
         messages = build_messages(question, history, sources)
         return AnswerStream(answer, self.llm.stream(messages, usage), started)
 
     # --- steps ---------------------------------------------------------------
 
-    def _standalone(self, question: str, history: Sequence[Message]) -> tuple[str, float]:
+    def _standalone(
+        self, question: str, history: Sequence[Message], usage: Usage | None = None
+    ) -> tuple[str, float]:
         """The follow-up rewritten as a standalone question, for retrieval."""
         if not history:
             return question, 0.0
@@ -245,7 +285,8 @@ class Answerer:
                             "role": "user",
                             "content": f"Conversation:\n{transcript}\n\nLast message: {question}",
                         },
-                    ]
+                    ],
+                    usage,
                 ).strip()
                 if rewritten:
                     return rewritten[:MAX_QUESTION_CHARS], (time.perf_counter() - started) * 1000
@@ -281,7 +322,8 @@ class Answerer:
         return kept
 
 
-def _clean_history(history: Sequence[Message]) -> list[Message]:
+def clean_history(history: Sequence[Message]) -> list[Message]:
+    """User and assistant turns with text, the last few only (the rest is noise)."""
     turns = [
         {"role": m["role"], "content": str(m["content"]).strip()[:MAX_QUESTION_CHARS]}
         for m in history

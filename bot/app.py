@@ -2,22 +2,37 @@
 
 The CLI, the Slack app and the HTTP API all get their store, embedder, retriever
 and answerer from :func:`build`, so ``docbot ask`` and a Slack mention run the
-same code with the same configuration.
+same code with the same configuration. Operations hang off the same object: one
+metrics registry, one rate limiter and one answer cache per app, shared by every
+surface (and, for metrics, isolated between apps and tests).
 """
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 from bot.answer import Answerer
+from bot.answer_cache import AnswerCache, CachingAnswerer
 from bot.llm import LLM, OpenAIChat
+from bot.metrics import MeteredEmbedder, Metrics
+from bot.observe import finish_sync
+from bot.pricing import PriceTable
+from bot.ratelimit import RateLimiter
+from bot.records import Records
 from bot.retrieve import Retriever
 from ingest.embedding import Embedder, make_embedder
 from ingest.settings import Settings
 from ingest.sources import Source, build_source
 from ingest.store import Store
 from ingest.sync import Progress, SyncReport, sync_source
+
+if TYPE_CHECKING:
+    from ingest.schedule import SyncOutcome
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -52,12 +67,44 @@ class Docbot:
         return self._llm
 
     @cached_property
+    def metrics(self) -> Metrics:
+        return Metrics()
+
+    @cached_property
+    def prices(self) -> PriceTable:
+        return PriceTable()
+
+    @cached_property
+    def records(self) -> Records:
+        return Records(self.store)
+
+    @cached_property
+    def limiter(self) -> RateLimiter:
+        """One budget for Slack and the JSON API (see :mod:`bot.ratelimit`)."""
+        return RateLimiter(self.settings.rate_limit_per_user, self.settings.rate_limit_global)
+
+    @cached_property
+    def answer_cache(self) -> AnswerCache:
+        s = self.settings
+        return AnswerCache(
+            self.store, max_entries=s.answer_cache_size, ttl_seconds=s.answer_cache_ttl
+        )
+
+    @cached_property
+    def metered_embedder(self) -> Embedder:
+        """The embedder as retrieval and sync use it: calls counted in metrics."""
+        return MeteredEmbedder(self.embedder, self.metrics)
+
+    @cached_property
     def retriever(self) -> Retriever:
-        return Retriever(self.store, self.embedder)
+        return Retriever(self.store, self.metered_embedder)
 
     @cached_property
     def answerer(self) -> Answerer:
-        return Answerer(self.retriever, self.llm, context_tokens=self.settings.context_tokens)
+        return CachingAnswerer(
+            self.retriever, self.llm, self.answer_cache, metrics=self.metrics,
+            context_tokens=self.settings.context_tokens,
+        )  # fmt: skip
 
     def sources(self, name: str | None = None) -> list[Source]:
         configs = [self.settings.source(name)] if name else list(self.settings.sources)
@@ -70,18 +117,46 @@ class Docbot:
         full: bool = False,
         progress: Progress | None = None,
     ) -> list[SyncReport]:
-        """Sync one or every configured source; a failing source does not stop the rest."""
+        """Sync one or every configured source; a failing source does not stop the rest.
+
+        Each run is counted in metrics and logged; cached answers whose cited chunks
+        changed are purged afterwards (they would not be served anyway).
+        """
         reports = []
         for config in [self.settings.source(name)] if name else self.settings.sources:
             try:
                 source = build_source(config, self.settings)
             except Exception as exc:  # reported per source, like a failed run
-                reports.append(SyncReport(source=config.name, error=str(exc)))
-                continue
-            reports.append(
-                sync_source(self.store, source, self.embedder, full=full, progress=progress)
-            )
+                report = SyncReport(source=config.name, error=str(exc))
+            else:
+                report = sync_source(
+                    self.store, source, self.metered_embedder, full=full, progress=progress
+                )
+            reports.append(report)
+            finish_sync(self, report, purged=self._purge_cache(report))
         return reports
+
+    def _purge_cache(self, report: SyncReport) -> int:
+        if not (report.updated or report.deleted) or not self.answer_cache.enabled:
+            return 0
+        try:
+            purged = self.answer_cache.purge()
+        except Exception:  # stale entries are never served; purging only saves space
+            log.warning("could not purge the answer cache", exc_info=True)
+            return 0
+        self.metrics.cache_purged.inc(purged)
+        return purged
+
+    def on_sync_outcome(self, outcome: SyncOutcome) -> None:
+        """The scheduler's ``on_result`` hook: reports were counted by :meth:`sync`;
+        a run that raised instead is counted and logged here."""
+        if outcome.exception is not None:
+            self.metrics.observe_sync_error(outcome.source, outcome.seconds)
+            log.error(
+                "scheduled sync of source %s raised: %s", outcome.source, outcome.error,
+                extra={"event": "sync", "source": outcome.source, "status": "error",
+                       "seconds": round(outcome.seconds, 3), "error": outcome.error},
+            )  # fmt: skip
 
 
 def build(

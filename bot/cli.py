@@ -118,16 +118,15 @@ def _commands() -> dict[str, Command]:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.debug else logging.WARNING,
-        format="%(levelname)s %(name)s: %(message)s",
-    )
     try:
         from bot.app import build
+        from bot.logs import configure_logging
         from ingest.settings import load_settings
 
         env = read_environment()
         settings = load_settings(env, config_path(args.config, env))
+        default_format = "json" if args.command == "serve" else "text"
+        configure_logging(settings, default_format=default_format, debug=args.debug)
         return _commands()[args.command](args, build(settings))
     except DocbotError as exc:
         if args.debug:

@@ -79,6 +79,8 @@ class AnswerRecord:
     completion_tokens: int | None = None
     timings: dict[str, float] = field(default_factory=dict)
     created_at: str = field(default_factory=now_iso)
+    cost_usd: float | None = None
+    cache: str | None = None  # hit | miss | stale; None when the cache was not consulted
 
     def fill(self, answer: Answer) -> None:
         """Copy a finished answer's text, sources, mode and timings in."""
@@ -91,15 +93,25 @@ class AnswerRecord:
         self.model = answer.model
         self.timings = dict(answer.timings_ms)
         self.first_token_ms = answer.timings_ms.get("first_token_ms")
-        if answer.usage is not None:
-            self.prompt_tokens = answer.usage.prompt_tokens or None
-            self.completion_tokens = answer.usage.completion_tokens or None
+        self.note_attempt(answer)
+
+    def note_attempt(self, answer: Answer) -> None:
+        """What a started answer used even if it then failed: tokens, model, cache,
+        retrieval timings."""
+        self.model = answer.model
+        self.cache = answer.cache
+        self.search_query = answer.search_query or self.search_query
+        for key, value in answer.timings_ms.items():
+            self.timings.setdefault(key, value)
+        prompt, completion = answer.tokens
+        self.prompt_tokens = prompt or None
+        self.completion_tokens = completion or None
 
 
 _ANSWER_COLUMNS = (
     "id, created_at, surface, outcome, error, question, search_query, answer, mode, sources, "
     "user_id, channel, thread_ts, message_ts, latency_ms, first_token_ms, model, "
-    "prompt_tokens, completion_tokens, timings"
+    "prompt_tokens, completion_tokens, timings, cost_usd, cache"
 )
 
 
@@ -164,7 +176,7 @@ class Records:
             record.question, record.search_query, record.answer, record.mode, record.sources,
             record.user_id, record.channel, record.thread_ts, record.message_ts,
             record.latency_ms, record.first_token_ms, record.model, record.prompt_tokens,
-            record.completion_tokens, json.dumps(record.timings),
+            record.completion_tokens, json.dumps(record.timings), record.cost_usd, record.cache,
         )  # fmt: skip
         placeholders = ", ".join("?" * len(values))
         self._conn.execute(
@@ -177,9 +189,7 @@ class Records:
         ).fetchone()
         if row is None:
             return None
-        data: dict[str, Any] = dict(zip(_ANSWER_COLUMNS.split(", "), row, strict=True))
-        data["timings"] = json.loads(data["timings"] or "{}")
-        return AnswerRecord(**data)
+        return _answer_from_row(row)
 
     def record_feedback(
         self,
@@ -224,6 +234,28 @@ class Records:
         ).fetchall()
         return {(surface, outcome): n for surface, outcome, n in rows}
 
+    def answers_since(
+        self, since: datetime, outcomes: Sequence[str] = ("answered", "abstained", "failed")
+    ) -> list[AnswerRecord]:
+        """Answers recorded since a time, oldest first (for status and feedback reports)."""
+        marks = ", ".join("?" * len(outcomes))
+        rows = self._conn.execute(
+            f"SELECT {_ANSWER_COLUMNS} FROM answers WHERE created_at >= ? "
+            f"AND outcome IN ({marks}) ORDER BY created_at",
+            (now_iso(since), *outcomes),
+        ).fetchall()
+        return [_answer_from_row(row) for row in rows]
+
+    def votes_since(self, since: datetime) -> list[tuple[FeedbackRecord, str | None]]:
+        """Votes cast since a time with the surface of the answer voted on, newest first."""
+        rows = self._conn.execute(
+            "SELECT f.answer_id, f.user_id, f.vote, f.question, f.answer, f.sources, "
+            "f.created_at, a.surface FROM feedback f LEFT JOIN answers a ON a.id = f.answer_id "
+            "WHERE f.created_at >= ? ORDER BY f.created_at DESC",
+            (now_iso(since),),
+        ).fetchall()
+        return [(FeedbackRecord(*row[:7]), row[7]) for row in rows]
+
     # --- the knowledge base, as the bot needs it ---------------------------------
 
     def has_documents(self) -> bool:
@@ -236,3 +268,9 @@ class Records:
             (limit,),
         ).fetchall()
         return [r[0] for r in rows]
+
+
+def _answer_from_row(row: Sequence[Any]) -> AnswerRecord:
+    data: dict[str, Any] = dict(zip(_ANSWER_COLUMNS.split(", "), row, strict=True))
+    data["timings"] = json.loads(data["timings"] or "{}")
+    return AnswerRecord(**data)

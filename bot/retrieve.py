@@ -1,9 +1,17 @@
 """Hybrid retrieval: FTS5 BM25 and vector KNN, fused, one hit per document.
 
 The two rankers fail differently: BM25 finds exact names, error codes and
-commands the embedder blurs; the embedder finds paraphrases BM25 misses. Scores
-are min-max normalised per list and summed with weights (``Fusion``); the weights
-and candidate depth were chosen with ``docbot eval`` (docs/BENCHMARKS.md).
+commands the embedder blurs; the embedder finds paraphrases BM25 misses. Each
+list's scores are min-max normalised and summed with weights (``Fusion``); the
+method, weights and candidate depth were chosen with ``docbot eval`` and k-fold
+cross-validation over queries (docs/BENCHMARKS.md).
+
+Languages: the default embedder reads English only, so for a question written
+mostly in a non-Latin script (Arabic, Chinese, Japanese, ...) the dense side is
+switched off and BM25 alone ranks (``Fusion.non_latin_dense_weight``). Chinese
+and Japanese text has no spaces between words; a second FTS5 table indexes its
+character bigrams (``ingest/languages.py``) and is searched when the question
+holds such characters.
 
 User text never reaches FTS5 as syntax: :func:`fts_query` keeps only word
 tokens and quotes each one, so ``"foo AND (``, ``NEAR/``, ``*`` or ``-`` cannot
@@ -16,21 +24,34 @@ import re
 import time
 import unicodedata
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from ingest.embedding import Embedder
+from ingest.languages import cjk_bigrams, latin_share
 from ingest.models import Hit
 from ingest.store import Store
 
 MAX_QUERY_TERMS = 32
 
 STOPWORDS = frozenset(
-    """a an and are as at be by can do does for from how i if in is it its me my of on or
-    our should so that the their there this to was we what when where which who why will
-    with you your""".split()
+    """a an and are as at be been but by can do does for from had has have how i if in
+    into is it its me my no not of on or our should so such than that the their then
+    there these they this to was we were what when where which who why will with you
+    your""".split()  # noqa: SIM905 - one readable block
 )
+"""English function words (Lucene's English set plus question words): near-zero IDF,
+but long posting lists that make BM25 slow on a large store."""
 
 _WORD = re.compile(r"\w+", re.UNICODE)
+
+_EMBEDDING = ThreadPoolExecutor(max_workers=2, thread_name_prefix="docbot-embed-query")
+"""The question is embedded here while this thread runs the BM25 search: both release
+the GIL (onnxruntime, SQLite), so the two overlap. No store connection lives here."""
+
+Scored = Sequence[tuple[int, float]]
 
 
 def fts_query(text: str) -> str:
@@ -41,22 +62,39 @@ def fts_query(text: str) -> str:
         token = token.strip("_")
         if not token or token in STOPWORDS or token in terms:
             continue
+        if len(token) == 1 and token.isascii() and token.isalpha():
+            continue  # the "s" of "Dakota's", the "u" of "U.S.": in most chunks
         terms.append(token)
         if len(terms) == MAX_QUERY_TERMS:
             break
     return " OR ".join(f'"{t}"' for t in terms)
 
 
+def cjk_query(text: str) -> str:
+    """An FTS5 MATCH expression over the CJK bigrams of ``text`` ('' when none)."""
+    grams = list(dict.fromkeys(cjk_bigrams(text)))[:MAX_QUERY_TERMS]
+    return " OR ".join(f'"{g}"' for g in grams)
+
+
 @dataclass(frozen=True)
 class Fusion:
     """How the two ranked lists are combined."""
 
-    dense_weight: float = 0.7
-    lexical_weight: float = 0.3
+    dense_weight: float = 0.8
+    lexical_weight: float = 0.2
     candidates: int = 50
+    """How many chunks each ranker contributes before fusion."""
+    feedback_chunks: int = 3
+    """Pseudo-relevance feedback (Rocchio): the question's vector is moved towards the
+    mean of its top dense hits before the final dense search; 0 turns it off."""
+    feedback_weight: float = 0.5
+    non_latin_dense_weight: float = 0.0
+    """Dense weight for a question mostly in a non-Latin script, when the embedder
+    is English-only (``Embedder.multilingual`` false): its vectors carry no meaning."""
 
 
-def _minmax(scored: Sequence[tuple[int, float]]) -> dict[int, float]:
+def minmax(scored: Scored) -> dict[int, float]:
+    """Scores rescaled to [0, 1] within the list (all 1.0 when they are equal)."""
     if not scored:
         return {}
     values = [s for _, s in scored]
@@ -66,6 +104,33 @@ def _minmax(scored: Sequence[tuple[int, float]]) -> dict[int, float]:
     return {i: (s - low) / (high - low) for i, s in scored}
 
 
+def fuse(
+    dense: Scored, lexical: Scored, dense_weight: float, lexical_weight: float
+) -> list[tuple[int, float]]:
+    """Weighted sum of min-max normalised scores; a chunk missing from a list gets 0
+    there. Ties break by chunk id, so a ranking is reproducible."""
+    d, lx = minmax(dense), minmax(lexical)
+    if not dense:
+        dense_weight, lexical_weight = 0.0, 1.0
+    elif not lexical:
+        dense_weight, lexical_weight = 1.0, 0.0
+    scores = {
+        cid: dense_weight * d.get(cid, 0.0) + lexical_weight * lx.get(cid, 0.0)
+        for cid in d.keys() | lx.keys()
+    }
+    return sorted(scores.items(), key=lambda item: (-item[1], item[0]))
+
+
+def merge_lexical(*lists: Scored) -> list[tuple[int, float]]:
+    """One BM25 list from lists over disjoint term sets (words, CJK bigrams): BM25 is
+    a sum over query terms, so a chunk's scores add up."""
+    total: dict[int, float] = {}
+    for scored in lists:
+        for cid, score in scored:
+            total[cid] = total.get(cid, 0.0) + score
+    return sorted(total.items(), key=lambda item: (-item[1], item[0]))
+
+
 @dataclass
 class SearchResult:
     hits: list[Hit]
@@ -73,6 +138,9 @@ class SearchResult:
     """Highest cosine similarity among dense candidates (for the relevance gate)."""
     lexical_matches: int
     timings_ms: dict[str, float] = field(default_factory=dict)
+    dense_trusted: bool = True
+    """False when the embedder cannot read the question's script: dense scores are
+    then noise and only BM25 says whether a passage is relevant."""
 
 
 class Retriever:
@@ -83,25 +151,41 @@ class Retriever:
         self.embedder = embedder
         self.fusion = fusion or Fusion()
 
+    def weights(self, query: str) -> tuple[float, float]:
+        """(dense, lexical) weights for this question."""
+        f = self.fusion
+        multilingual = getattr(self.embedder, "multilingual", True)
+        if not multilingual and latin_share(query) < 0.5:
+            return f.non_latin_dense_weight, f.lexical_weight
+        return f.dense_weight, f.lexical_weight
+
     def search(self, query: str, k: int = 5, *, per_document: int = 1) -> SearchResult:
         """Top ``k`` chunks for ``query``, at most ``per_document`` from each document."""
         timings: dict[str, float] = {}
         depth = max(self.fusion.candidates, k * 4)
         t0 = time.perf_counter()
-        lexical = self.store.fts_search(fts_query(query), depth)
-        t1 = time.perf_counter()
-        timings["fts_ms"] = (t1 - t0) * 1000
-        dense: list[tuple[int, float]] = []
+        dense_weight, lexical_weight = self.weights(query)
+        embedding = None
         if self.store.embed_model is not None:
             self.store.check_embedder(self.embedder.model_id)
-            vector = self.embedder.embed_query(query)
+            embedding = _EMBEDDING.submit(self._embed, query)
+        lexical = self.store.fts_search(fts_query(query), depth)
+        cjk = cjk_query(query)
+        if cjk:
+            lexical = merge_lexical(lexical, self.store.cjk_search(cjk, depth))[:depth]
+        timings["fts_ms"] = (time.perf_counter() - t0) * 1000
+        dense: list[tuple[int, float]] = []
+        similarity: dict[int, float] = {}
+        if embedding is not None:
+            vector, timings["embed_ms"] = embedding.result()
             t2 = time.perf_counter()
-            timings["embed_ms"] = (t2 - t1) * 1000
-            dense = self.store.vector_search(vector, depth)
+            dense, similarity = self._dense(vector, depth, feedback=dense_weight > 0)
             timings["knn_ms"] = (time.perf_counter() - t2) * 1000
-        fused = self._fuse(dense, lexical)
-        hits = self.store.load_hits(fused[: depth])
-        dense_by_id = dict(dense)
+        if dense_weight > 0 or not lexical:
+            fused = fuse(dense, lexical, dense_weight, lexical_weight)
+        else:
+            fused = fuse([], lexical, 0.0, 1.0)
+        hits = self.store.load_hits(fused[:depth])
         lexical_by_id = dict(lexical)
         kept: list[Hit] = []
         per_doc: dict[tuple[str, str], int] = {}
@@ -110,7 +194,7 @@ class Retriever:
             if per_doc.get(key, 0) >= per_document:
                 continue
             per_doc[key] = per_doc.get(key, 0) + 1
-            hit.scores["dense"] = dense_by_id.get(hit.chunk_id, 0.0)
+            hit.scores["dense"] = similarity.get(hit.chunk_id, 0.0)
             hit.scores["bm25"] = lexical_by_id.get(hit.chunk_id, 0.0)
             kept.append(hit)
             if len(kept) == k:
@@ -118,23 +202,37 @@ class Retriever:
         timings["retrieve_ms"] = (time.perf_counter() - t0) * 1000
         return SearchResult(
             hits=kept,
-            best_similarity=max((s for _, s in dense), default=0.0),
+            best_similarity=max(similarity.values(), default=0.0),
             lexical_matches=len(lexical),
             timings_ms=timings,
+            dense_trusted=dense_weight > 0,
         )
 
-    def _fuse(
-        self, dense: Sequence[tuple[int, float]], lexical: Sequence[tuple[int, float]]
-    ) -> list[tuple[int, float]]:
-        d, lx = _minmax(dense), _minmax(lexical)
-        if not dense:
-            weights = (0.0, 1.0)
-        elif not lexical:
-            weights = (1.0, 0.0)
-        else:
-            weights = (self.fusion.dense_weight, self.fusion.lexical_weight)
-        scores = {
-            cid: weights[0] * d.get(cid, 0.0) + weights[1] * lx.get(cid, 0.0)
-            for cid in d.keys() | lx.keys()
-        }
-        return sorted(scores.items(), key=lambda item: (-item[1], item[0]))
+    def _embed(self, query: str) -> tuple[np.ndarray, float]:
+        started = time.perf_counter()
+        vector = self.embedder.embed_query(query)
+        return vector, (time.perf_counter() - started) * 1000
+
+    def _dense(
+        self, vector: np.ndarray, depth: int, *, feedback: bool
+    ) -> tuple[list[tuple[int, float]], dict[int, float]]:
+        """The dense ranking, and each candidate's cosine similarity to the question.
+
+        With pseudo-relevance feedback (Rocchio), the ranking is by similarity to the
+        question moved towards the mean of its top hits; the candidates are the same
+        coarse pool (the moved vector stays close), so this costs no second search.
+        Relevance thresholds keep using the similarity to the question itself."""
+        ids, matrix = self.store.nearest_vectors(vector, depth)
+        if not ids:
+            return [], {}
+        query = np.asarray(vector, dtype=np.float32)
+        sims = matrix @ (query / max(float(np.linalg.norm(query)), 1e-12))
+        scores = sims
+        top_n = self.fusion.feedback_chunks
+        if feedback and top_n > 0:
+            top = np.argsort(-sims, kind="stable")[:top_n]
+            moved = query + self.fusion.feedback_weight * matrix[top].mean(axis=0)
+            scores = matrix @ (moved / max(float(np.linalg.norm(moved)), 1e-12))
+        order = np.argsort(-scores, kind="stable")[:depth]
+        ranking = [(ids[i], float(scores[i])) for i in order]
+        return ranking, dict(zip(ids, (float(s) for s in sims), strict=True))

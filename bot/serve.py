@@ -4,6 +4,10 @@ Socket Mode when ``SLACK_APP_TOKEN`` is set (and ``--http`` is not given): one
 outbound websocket, no public URL. Otherwise HTTP mode: uvicorn serves
 :mod:`bot.web` on ``--port`` / ``PORT`` / 3000. Both stop cleanly on SIGTERM or
 SIGINT (a platform's restart), stopping the scheduler too.
+
+Metrics: ``GET /metrics`` on the HTTP port; in either mode also on
+``DOCBOT_METRICS_PORT`` when set (Socket Mode has no other HTTP port). Every log
+handler, including ones libraries installed, gets the secret-redacting filter.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from slack_bolt import App
 from slack_bolt.adapter.socket_mode import SocketModeHandler
 
 from bot.app import Docbot
+from bot.logs import REDACTION, protect_handlers, secret_values
 from bot.slack_app import create_app, make_web_client
 from ingest.errors import ConfigError
 from ingest.settings import Settings
@@ -57,7 +62,7 @@ def start_scheduler(docbot: Docbot) -> Any:
         from ingest.schedule import start_scheduler as start
     except ImportError:
         return None
-    return start(docbot.settings, lambda name: docbot.sync(name))
+    return start(docbot.settings, lambda name: docbot.sync(name), on_result=docbot.on_sync_outcome)
 
 
 def _stop_on_signals(stop: threading.Event) -> None:
@@ -89,7 +94,7 @@ def run_http(docbot: Docbot, bolt_app: App, port: int, stop: threading.Event | N
 
     config = uvicorn.Config(
         create_web_app(docbot, bolt_app), host="0.0.0.0", port=port, log_level="warning",
-        lifespan="off",
+        lifespan="off", log_config=None,  # uvicorn's records go to our (redacting) handlers
     )  # fmt: skip
     server = uvicorn.Server(config)
     if stop is not None:
@@ -112,7 +117,19 @@ def run(
     check_settings(settings, http)
     if logging.getLogger().getEffectiveLevel() > logging.INFO:
         logging.getLogger("bot").setLevel(logging.INFO)  # say which mode, and each failure
+    REDACTION.add_secrets(secret_values(settings))
     bolt_app = create_app(app, settings)
+    protect_handlers()  # after the libraries have set up their loggers
+    stop_metrics = None
+    if settings.metrics_port:
+        try:
+            stop_metrics = app.metrics.serve(settings.metrics_port)
+        except OSError as exc:
+            raise ConfigError(
+                f"DOCBOT_METRICS_PORT: cannot serve metrics on port {settings.metrics_port} "
+                f"({exc.strerror or exc}); choose a free port or unset it"
+            ) from None
+        log.info("serving Prometheus metrics on port %d", settings.metrics_port)
     scheduler = start_scheduler(app)
     stop = stop or threading.Event()
     _stop_on_signals(stop)  # also what uvicorn re-raises after its graceful shutdown
@@ -124,4 +141,6 @@ def run(
     finally:
         if scheduler is not None:
             scheduler.shutdown(wait=False)
+        if stop_metrics is not None:
+            stop_metrics()
     return 0

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,6 +23,7 @@ from bot import slack_ui as ui
 from bot.app import Docbot
 from bot.conversation import BotIdentity, history_from_replies
 from bot.llm import Message
+from bot.observe import finish_question
 from bot.ratelimit import RateLimiter
 from bot.records import AnswerRecord, Records, new_answer_id
 from bot.slack_reply import Reply, StreamSupport, Target, slack_error
@@ -77,6 +79,29 @@ class Ask:
     show_question: bool = False  # /ask: show the question above the answer
 
 
+class SlackTime:
+    """Milliseconds spent in Slack calls, summed: the ``post`` stage of an answer.
+
+    While streaming, the model's clock keeps running while we post each piece, so the
+    time spent writing is subtracted from ``generate_ms`` to leave the model's own time.
+    """
+
+    def __init__(self) -> None:
+        self.ms = 0.0
+        self.writing_ms = 0.0
+
+    @contextmanager
+    def posting(self, writing: bool = False) -> Iterator[None]:
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            elapsed = (time.perf_counter() - started) * 1000
+            self.ms += elapsed
+            if writing:
+                self.writing_ms += elapsed
+
+
 def fetch_replies(client: WebClient, channel: str, thread_ts: str) -> list[dict[str, Any]]:
     """A thread's messages, oldest first (a few pages at most; the newest matter most)."""
     messages: list[dict[str, Any]] = []
@@ -128,13 +153,18 @@ class SlackAnswerer:
             respond=respond,
         )  # fmt: skip
         sources: list[Hit] = []
+        slack = SlackTime()
+        stream = None
         try:
-            limited = self.limiter.check(t.user)
+            limited = self.limiter.limit(t.user)
             if limited:
-                record.error = "user_limit"
-                reply.fail(limited)
+                record.error = f"{limited.scope}_limit"
+                self.docbot.metrics.observe_rate_limited(ask.surface, limited.scope)
+                with slack.posting():
+                    reply.fail(limited.message)
                 return record
-            reply.start()
+            with slack.posting():
+                reply.start()
             if reply.thread_ts:
                 kind = "assistant" if t.assistant else "answer"
                 self.records.remember_thread(t.channel, reply.thread_ts, kind)
@@ -145,7 +175,8 @@ class SlackAnswerer:
             sources = stream.sources
             reply.citations = {n: hit.link for n, hit in enumerate(sources, start=1)}
             for piece in stream:
-                reply.write(piece)
+                with slack.posting(writing=True):
+                    reply.write(piece)
             answer = stream.answer
             record.fill(answer)
             footer = ui.footer_blocks(
@@ -154,24 +185,29 @@ class SlackAnswerer:
                 cited=answer.cited_sources,
                 answer_id=record.id,
             )
-            record.message_ts = reply.finish(answer.text, footer)
+            with slack.posting():
+                record.message_ts = reply.finish(answer.text, footer)
         except Exception as exc:  # every failure must end visibly
             record.outcome, record.error = "failed", error_kind(exc)
+            if stream is not None:
+                record.note_attempt(stream.partial)
             if record.error == "internal":
                 log.exception("answering %r in %s failed", ask.question[:200], t.channel)
             else:
                 log.warning("answering in %s failed: %s", t.channel, exc)
             closest = list(enumerate(sources[:3], start=1))
             footer = [b for b in [ui.sources_block(closest)] if b] if closest else []
-            reply.fail(ui.error_message(exc), footer)
+            with slack.posting():
+                reply.fail(ui.error_message(exc), footer)
             record.message_ts = reply.message_ts
         finally:
             record.latency_ms = round((time.perf_counter() - started) * 1000, 1)
             record.thread_ts = reply.thread_ts or t.thread_ts
-            try:
-                self.records.record_answer(record)
-            except Exception:  # the answer is out; losing the record is not fatal
-                log.exception("could not record answer %s", record.id)
+            if "generate_ms" in record.timings:
+                model_ms = record.timings["generate_ms"] - slack.writing_ms
+                record.timings["generate_ms"] = max(model_ms, 0.0)
+            record.timings["post_ms"] = slack.ms
+            finish_question(self.docbot, record)
         return record
 
     def _history(self, client: WebClient, ask: Ask, me: BotIdentity) -> list[Message]:

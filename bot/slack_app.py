@@ -28,10 +28,10 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 
 from bot import conversation as conv
+from bot import slack_status
 from bot import slack_ui as ui
 from bot.answer import clean_question
 from bot.app import Docbot
-from bot.ratelimit import RateLimiter
 from bot.records import Records
 from bot.slack_answer import Ask, SlackAnswerer, fetch_replies
 from bot.slack_reply import StreamSupport, Target, slack_error
@@ -101,11 +101,11 @@ def create_app(
         ) from None
     except OSError as exc:
         raise ConfigError(f"cannot reach Slack at {settings.slack_api_url}: {exc}") from None
-    records = Records(docbot.store)
+    records = docbot.records
     answerer = SlackAnswerer(
         docbot,
         records,
-        limiter=RateLimiter(settings.rate_limit_per_user, settings.rate_limit_global),
+        limiter=docbot.limiter,
         streams=StreamSupport(streaming),
         interval=update_interval,
     )
@@ -119,8 +119,14 @@ def register_listeners(app: App, listeners: Listeners) -> None:
     app.event("message")(listeners.on_message)
     app.event("assistant_thread_started")(listeners.on_assistant_thread_started)
     app.event("assistant_thread_context_changed")(listeners.on_ignored_event)
+    app.event("app_home_opened")(listeners.on_app_home_opened)
     app.command("/ask")(ack=listeners.ack_ask, lazy=[listeners.on_ask])
     app.action(re.compile(f"^({ui.FEEDBACK_UP}|{ui.FEEDBACK_DOWN})$"))(listeners.on_feedback)
+
+
+def is_status(text: str) -> bool:
+    """``/ask status``: the health summary instead of a question."""
+    return text.strip().lower().rstrip("?!.") in ("status", "health")
 
 
 def _me(context: BoltContext) -> conv.BotIdentity:
@@ -284,6 +290,25 @@ class Listeners:
     def on_ignored_event(self) -> None:
         """Events docbot subscribes to but has nothing to do for (acked by Bolt)."""
 
+    # --- health: the App Home tab and /ask status -------------------------------------
+
+    def _status(self) -> dict[str, Any]:
+        from bot.status import collect_status
+
+        return collect_status(self.answerer.docbot)
+
+    def on_app_home_opened(self, event: dict[str, Any], client: WebClient) -> None:
+        """Publish the health summary whenever someone opens docbot's Home tab."""
+        if event.get("tab", "home") != "home" or not event.get("user"):
+            return
+        try:
+            view = slack_status.home_view(self._status())
+            client.views_publish(user_id=event["user"], view=view)
+        except SlackApiError as exc:
+            log.warning("views.publish failed (%s)", slack_error(exc))
+        except Exception:
+            log.exception("could not build the App Home status view")
+
     # --- /ask -----------------------------------------------------------------------------
 
     def ack_ask(self, ack: Ack, command: dict[str, Any]) -> None:
@@ -291,6 +316,15 @@ class Listeners:
         question = conv.clean_text(command.get("text", ""))
         if conv.is_help(question):
             ack(text=ui.usage_text(command.get("command") or "/ask"))
+            return
+        if is_status(question):
+            try:
+                data = self._status()
+            except Exception:
+                log.exception("could not collect the status for /ask status")
+                ack(text=f":warning: {ui.INTERNAL_ERROR}")
+                return
+            ack(text=slack_status.status_text(data), blocks=slack_status.status_blocks(data))
             return
         try:
             clean_question(question)
@@ -307,7 +341,7 @@ class Listeners:
             clean_question(question)
         except InputError:
             return  # already answered in the ack
-        if conv.is_help(question):
+        if conv.is_help(question) or is_status(question):
             return
         target = Target(command["channel_id"], None, command.get("user_id"), command.get("team_id"))
         ask = Ask(question, "slash", target, show_question=True)

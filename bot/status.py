@@ -1,14 +1,75 @@
-"""``docbot status``: what the knowledge base holds and how its syncs went.
+"""``docbot status``: what the knowledge base holds, how its syncs went, and how
+questions fared (last 24 hours: outcomes, latency, answer cache; feedback of 7 days).
 
 One function collects a plain dict (the ``--json`` shape, also used by the Slack
-health view) and one renders it for a terminal.
+health view) and one renders it for a terminal. Question figures come from the
+``answers`` table, so they cover every process that shares the store, not only the
+one serving ``/metrics``.
 """
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from bot.app import Docbot
+from bot.records import Records
+
+QUESTION_WINDOW = timedelta(hours=24)
+FEEDBACK_WINDOW = timedelta(days=7)
+OUTCOMES = ("answered", "abstained", "failed")
+
+
+def percentile(values: Sequence[float], p: float) -> float | None:
+    """Nearest-rank percentile (None for no values)."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[max(math.ceil(p / 100 * len(ordered)) - 1, 0)]
+
+
+def question_summary(records: Records, now: datetime | None = None) -> dict[str, Any]:
+    """Outcomes by surface, latency and answer-cache use over the last 24 hours."""
+    now = now or datetime.now(UTC)
+    rows = records.answers_since(now - QUESTION_WINDOW)
+    totals = dict.fromkeys(OUTCOMES, 0)
+    by_surface: dict[str, dict[str, int]] = {}
+    for row in rows:
+        totals[row.outcome] += 1
+        surface = by_surface.setdefault(row.surface, dict.fromkeys(OUTCOMES, 0))
+        surface[row.outcome] += 1
+    latencies = [r.latency_ms for r in rows if r.outcome != "failed" and r.latency_ms is not None]
+    p50, p95 = percentile(latencies, 50), percentile(latencies, 95)
+    lookups = [r for r in rows if r.cache in ("hit", "miss", "stale")]
+    hits = sum(1 for r in lookups if r.cache == "hit")
+    return {
+        "hours": int(QUESTION_WINDOW.total_seconds() // 3600),
+        "total": len(rows),
+        **totals,
+        "rate_limited": sum(1 for r in rows if (r.error or "").endswith("_limit")),
+        "latency_ms": {
+            "p50": round(p50, 1) if p50 is not None else None,
+            "p95": round(p95, 1) if p95 is not None else None,
+        },
+        "by_surface": dict(sorted(by_surface.items())),
+        "cache": {
+            "lookups": len(lookups),
+            "hits": hits,
+            "hit_rate": round(hits / len(lookups), 3) if lookups else None,
+        },
+        "cost_usd": round(sum(r.cost_usd or 0.0 for r in rows), 6),
+    }
+
+
+def feedback_summary(records: Records, now: datetime | None = None) -> dict[str, Any]:
+    votes = records.votes_since((now or datetime.now(UTC)) - FEEDBACK_WINDOW)
+    return {
+        "days": FEEDBACK_WINDOW.days,
+        "up": sum(1 for vote, _ in votes if vote.vote == "up"),
+        "down": sum(1 for vote, _ in votes if vote.vote == "down"),
+    }
 
 
 def collect_status(app: Docbot) -> dict[str, Any]:
@@ -16,6 +77,7 @@ def collect_status(app: Docbot) -> dict[str, Any]:
     runs = store.last_runs()
     configured = {s.name: s for s in app.settings.sources}
     stats = store.stats()
+    questions = question_summary(app.records)
     sources = []
     for name in sorted(set(configured) | set(runs)):
         run = runs.get(name)
@@ -56,6 +118,14 @@ def collect_status(app: Docbot) -> dict[str, Any]:
         },
         "chat_model": app.settings.chat_model if app.settings.llm_enabled else None,
         "sources": sources,
+        "questions": questions,
+        "feedback": feedback_summary(app.records),
+        "answer_cache": {
+            "hours": questions["hours"],
+            "enabled": app.answer_cache.enabled,
+            "entries": app.answer_cache.entries(),
+            **questions["cache"],
+        },
     }
 
 
@@ -70,6 +140,7 @@ def render_status(data: dict[str, Any]) -> str:
         f"index       {index['documents']} documents, {index['chunks']} chunks",
         f"embeddings  {index['embed_model'] or 'none yet (run docbot sync)'}",
         f"answers     {data['chat_model'] or 'extractive (no OPENAI_API_KEY)'}",
+        *_activity_lines(data),
         "",
     ]
     if not data["sources"]:
@@ -91,3 +162,37 @@ def render_status(data: dict[str, Any]) -> str:
         if s["last_success_at"] and run["status"] == "failed":
             lines.append(f"  last success {s['last_success_at']} (still searchable)")
     return "\n".join(lines)
+
+
+def _ms(value: float | None) -> str:
+    if value is None:
+        return "-"
+    return f"{value / 1000:.1f} s" if value >= 1000 else f"{value:.0f} ms"
+
+
+def _activity_lines(data: dict[str, Any]) -> list[str]:
+    """Questions, feedback and cache lines (older JSON without them renders none)."""
+    q, fb, cache = data.get("questions"), data.get("feedback"), data.get("answer_cache")
+    if not q or not fb or not cache:
+        return []
+    limited = f" ({q['rate_limited']} rate-limited)" if q["rate_limited"] else ""
+    lines = [
+        f"questions   last {q['hours']} h: {q['answered']} answered, {q['abstained']} "
+        f"abstained, {q['failed']} failed{limited}; latency p50 {_ms(q['latency_ms']['p50'])}, "
+        f"p95 {_ms(q['latency_ms']['p95'])}; est. cost ${q['cost_usd']:.4f}",
+    ]
+    if q["by_surface"]:
+        parts = [f"{name} {sum(c.values())}" for name, c in q["by_surface"].items()]
+        lines.append(f"            by surface: {', '.join(parts)}")
+    lines.append(f"feedback    last {fb['days']} days: {fb['up']} 👍, {fb['down']} 👎")
+    if not cache["enabled"]:
+        lines.append("cache       off (DOCBOT_ANSWER_CACHE_SIZE=0)")
+    else:
+        rate = (
+            "no lookups"
+            if cache["hit_rate"] is None
+            else f"{cache['hit_rate']:.0%} hit rate ({cache['hits']} of {cache['lookups']} lookups)"
+        )
+        entries = cache["entries"]
+        lines.append(f"cache       last {cache['hours']} h: {rate}; answers cached: {entries}")
+    return lines

@@ -8,8 +8,9 @@
 - ``GET /healthz``: 200 with the store's state; 503 when the store cannot be read.
 - ``POST /api/ask``: the ``docbot ask --json`` answer for other clients; only routed
   when ``DOCBOT_API_TOKEN`` is set, and only with ``Authorization: Bearer <token>``.
-- ``GET /metrics`` is added by the metrics module: :func:`build_routes` is the one
-  place routes are listed.
+  Rate limited like Slack (per client address, and the shared global budget): 429
+  with ``Retry-After`` past a limit.
+- ``GET /metrics``: Prometheus text format from the app's own registry.
 """
 
 from __future__ import annotations
@@ -30,7 +31,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from bot.app import Docbot
-from bot.records import AnswerRecord, Records, new_answer_id
+from bot.observe import finish_question
+from bot.records import AnswerRecord, new_answer_id
 from bot.slack_answer import error_kind
 from ingest.errors import InputError, LLMError
 
@@ -64,6 +66,14 @@ def healthz_endpoint(docbot: Docbot) -> Any:
     return healthz
 
 
+def metrics_endpoint(docbot: Docbot) -> Any:
+    async def metrics(request: Request) -> Response:
+        body = await run_in_threadpool(docbot.metrics.render)
+        return Response(body, media_type=docbot.metrics.content_type)
+
+    return metrics
+
+
 def _error(status: int, message: str, **headers: str) -> JSONResponse:
     return JSONResponse({"error": message}, status_code=status, headers=headers or None)
 
@@ -94,24 +104,28 @@ def _parse_ask(raw: bytes) -> tuple[str, list[dict[str, str]]]:
 
 
 def ask_endpoint(docbot: Docbot, token: str) -> Any:
-    records = Records(docbot.store)
-
-    def answer(question: str, history: list[dict[str, str]]) -> dict[str, Any]:
+    def answer(question: str, history: list[dict[str, str]], client: str) -> Response:
         started = time.perf_counter()
         record = AnswerRecord(id=new_answer_id(), surface="api", question=question)
+        stream = None
         try:
-            result = docbot.answerer.ask(question, history).answer
+            limited = docbot.limiter.limit(f"api:{client}")
+            if limited:
+                record.error = f"{limited.scope}_limit"
+                docbot.metrics.observe_rate_limited("api", limited.scope)
+                return _error(429, limited.message, **{"Retry-After": str(limited.retry_after)})
+            stream = docbot.answerer.ask(question, history)
+            result = stream.answer
             record.fill(result)
-            return result.as_json()
+            return JSONResponse(result.as_json())
         except Exception as exc:
             record.outcome, record.error = "failed", error_kind(exc)
+            if stream is not None:
+                record.note_attempt(stream.partial)
             raise
         finally:
             record.latency_ms = round((time.perf_counter() - started) * 1000, 1)
-            try:
-                records.record_answer(record)
-            except Exception:
-                log.exception("could not record answer %s", record.id)
+            finish_question(docbot, record)
 
     async def api_ask(request: Request) -> Response:
         if not _authorized(request, token):
@@ -119,9 +133,10 @@ def ask_endpoint(docbot: Docbot, token: str) -> Any:
         raw = await request.body()
         if len(raw) > MAX_BODY_BYTES:
             return _error(413, f"the body is larger than {MAX_BODY_BYTES} bytes")
+        client = request.client.host if request.client else "unknown"
         try:
             question, history = _parse_ask(raw)
-            return JSONResponse(await run_in_threadpool(answer, question, history))
+            return await run_in_threadpool(answer, question, history, client)
         except InputError as exc:
             return _error(400, str(exc))
         except LLMError as exc:
@@ -143,7 +158,7 @@ def build_routes(docbot: Docbot, bolt_app: App) -> list[BaseRoute]:
         routes.append(
             Route("/api/ask", ask_endpoint(docbot, docbot.settings.api_token), methods=["POST"])
         )
-    # GET /metrics: the metrics module appends its Route here.
+    routes.append(Route("/metrics", metrics_endpoint(docbot), methods=["GET"]))
     return routes
 
 

@@ -246,9 +246,103 @@ def m002_slack_records(conn: Connection) -> None:
     )
 
 
+def m003_search_indexes(conn: Connection) -> None:
+    """Search structures beside ``chunks_fts`` and ``chunks_vec`` (docs/BENCHMARKS.md):
+
+    - ``chunks_cjk``: character bigrams of Chinese/Japanese/Korean text, which has no
+      spaces for ``unicode61`` to split words at (``ingest/languages.py``);
+    - ``chunk_codes``: each vector's 1-bit code (sign per dimension, as sqlite-vec's
+      ``vec_quantize_binary``) for the coarse KNN pass on large stores;
+    - ``chunk_vectors``: the float32 vectors again, in a plain table, because exact
+      re-ranking reads a few hundred by id and vec0 point lookups are slow.
+    Existing chunks are indexed here, so an upgraded store needs no re-sync.
+    """
+    import json
+
+    from ingest.languages import cjk_bigrams
+
+    run_script(
+        conn,
+        """
+        CREATE VIRTUAL TABLE chunks_cjk USING fts5(
+            body, tokenize = 'unicode61 remove_diacritics 2'
+        );
+        CREATE TABLE chunk_codes (chunk_id INTEGER PRIMARY KEY, code BLOB NOT NULL);
+        CREATE TABLE chunk_vectors (chunk_id INTEGER PRIMARY KEY, embedding BLOB NOT NULL)
+        """,
+    )
+    rows = conn.execute(
+        "SELECT c.id, d.title, c.heading_path, c.text FROM chunks c "
+        "JOIN documents d ON d.id = c.document_id"
+    ).fetchall()
+    for chunk_id, title, heading_path, text in rows:
+        heading = " ".join(json.loads(heading_path)[1:])
+        grams = cjk_bigrams(f"{title}\n{heading}\n{text}")
+        if grams:
+            conn.execute(
+                "INSERT INTO chunks_cjk (rowid, body) VALUES (?, ?)", (chunk_id, " ".join(grams))
+            )
+    if conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'chunks_vec'").fetchone():
+        conn.execute(
+            "INSERT INTO chunk_vectors (chunk_id, embedding) "
+            "SELECT chunk_id, embedding FROM chunks_vec"
+        )
+        conn.execute(
+            "INSERT INTO chunk_codes (chunk_id, code) "
+            "SELECT chunk_id, vec_quantize_binary(embedding) FROM chunks_vec"
+        )
+
+
+def m004_answer_cache(conn: Connection) -> None:
+    """Operations: the answer cache, and cost and cache use per answer.
+
+    - ``answer_cache``: one finished answer per normalised, history-less question
+      (``key`` also covers the mode, model and prompt), JSON in ``answer``;
+    - ``answer_cache_chunks``: the cited chunks each cached answer was produced from,
+      with their content hash and document URL and title. An entry is served only while
+      all of them are still in ``chunks`` unchanged, so a sync that edits or deletes a
+      page invalidates exactly the answers that cited it, with no invalidation step;
+    - ``answers.cost_usd``: estimated model cost of the answer (tokens x list price);
+    - ``answers.cache``: ``hit``, ``miss`` or ``stale`` when the cache was consulted,
+      NULL when it was not (follow-ups with history, failures before the lookup).
+    """
+    run_script(
+        conn,
+        """
+        CREATE TABLE answer_cache (
+            key TEXT PRIMARY KEY,
+            question TEXT NOT NULL,
+            mode TEXT NOT NULL,
+            model TEXT,
+            answer TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            last_hit_at TEXT,
+            hits INTEGER NOT NULL DEFAULT 0
+        );
+        CREATE INDEX answer_cache_created ON answer_cache(created_at);
+        CREATE TABLE answer_cache_chunks (
+            key TEXT NOT NULL REFERENCES answer_cache(key) ON DELETE CASCADE,
+            chunk_id INTEGER NOT NULL,
+            sha TEXT NOT NULL,
+            url TEXT NOT NULL,
+            title TEXT NOT NULL,
+            PRIMARY KEY (key, chunk_id)
+        );
+        CREATE INDEX answer_cache_chunks_chunk ON answer_cache_chunks(chunk_id);
+        ALTER TABLE answers ADD COLUMN cost_usd REAL;
+        ALTER TABLE answers ADD COLUMN cache TEXT
+        """,
+    )
+
+
 Migration = Callable[[Connection], None]
 
-MIGRATIONS: list[Migration] = [m001_create_tables, m002_slack_records]
+MIGRATIONS: list[Migration] = [
+    m001_create_tables,
+    m002_slack_records,
+    m003_search_indexes,
+    m004_answer_cache,
+]
 
 
 def migrate(conn: Connection, migrations: list[Migration] | None = None) -> list[str]:

@@ -40,6 +40,9 @@ class Embedder(ABC):
     batch_size: int = 32
     min_similarity: float = 0.0
     """Cosine similarity below which a passage is taken as unrelated to the question."""
+    query_cache_size: int = 512
+    """Recent query vectors kept by :meth:`embed_query` (0: none). Questions repeat
+    (retries, the same question in two channels) and an API embedder costs a round trip."""
 
     @abstractmethod
     def embed_batch(self, texts: Sequence[str]) -> np.ndarray:
@@ -65,8 +68,32 @@ class Embedder(ABC):
         return out
 
     def embed_query(self, text: str) -> np.ndarray:
+        """Embed one search query, from a small LRU cache when it was seen recently.
+
+        Models with query prefixes override :meth:`embed_query_uncached`, so they keep
+        the cache. The cache lives in the instance dict because subclasses need not
+        call ``__init__``.
+        """
+        cache = self.__dict__.setdefault("_query_lru", OrderedDict())
+        with _QUERY_LRU_LOCK:
+            cached = cache.get(text)
+            if cached is not None:
+                cache.move_to_end(text)
+                return cached  # type: ignore[no-any-return]
+        vector = self.embed_query_uncached(text)
+        if self.query_cache_size > 0:
+            with _QUERY_LRU_LOCK:
+                cache[text] = vector
+                while len(cache) > self.query_cache_size:
+                    cache.popitem(last=False)
+        return vector
+
+    def embed_query_uncached(self, text: str) -> np.ndarray:
         """Embed one search query (models with query prefixes override this)."""
         return self.embed_batch([text])[0]
+
+
+_QUERY_LRU_LOCK = threading.Lock()  # cheap dict operations only; never held while embedding
 
 
 def _normalise(vectors: np.ndarray) -> np.ndarray:
@@ -83,6 +110,9 @@ class LocalEmbedder(Embedder):
 
     max_tokens = 256
     min_similarity = 0.3
+    multilingual = False
+    """all-MiniLM-L6-v2 was trained on English: a question in another script gets a
+    meaningless vector, so retrieval ranks those by BM25 alone (bot/retrieve.py)."""
 
     def __init__(self, model_dir: Path | None = None, *, threads: int | None = None) -> None:
         import onnxruntime as ort

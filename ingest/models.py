@@ -13,6 +13,9 @@ import hashlib
 from dataclasses import dataclass, field
 from datetime import datetime
 
+EMBED_OPENING_CHARS = 200
+"""How much of a chunk's start is checked for its headings (see ``Chunk.embed_text``)."""
+
 
 def content_hash(text: str) -> str:
     """A stable fingerprint of text; used to skip unchanged documents and embeddings."""
@@ -68,9 +71,15 @@ class Chunk:
 
     @property
     def embed_text(self) -> str:
-        """What the embedder sees: the heading path as context, then the passage."""
-        if self.heading_path:
-            return " > ".join(self.heading_path) + "\n\n" + self.text
+        """What the embedder sees: the heading path as context, then the passage.
+
+        A heading the passage's opening already states is left out, so a page whose
+        first line names its subject is not pulled twice towards that name (measured
+        in docs/BENCHMARKS.md)."""
+        opening = self.text[:EMBED_OPENING_CHARS].casefold()
+        path = [p for p in self.heading_path if p.strip() and p.casefold() not in opening]
+        if path:
+            return " > ".join(path) + "\n\n" + self.text
         return self.text
 
 

@@ -21,6 +21,8 @@ DEFAULT_SLACK_API_URL = "https://slack.com/api/"
 DEFAULT_CHAT_MODEL = "gpt-4o-mini"
 DEFAULT_CONTEXT_TOKENS = 3000
 DEFAULT_PORT = 3000
+DEFAULT_ANSWER_CACHE_SIZE = 1000
+DEFAULT_ANSWER_CACHE_TTL = 24 * 3600.0
 
 SOURCE_TYPES = ("markdown", "confluence", "git")
 _SOURCE_KEYS = {
@@ -69,6 +71,10 @@ class Settings:
     log_format: str | None = None
     context_tokens: int = DEFAULT_CONTEXT_TOKENS
     metrics_port: int | None = None
+    answer_cache_size: int = DEFAULT_ANSWER_CACHE_SIZE
+    """Answers kept for repeated questions (0 turns the answer cache off)."""
+    answer_cache_ttl: float = DEFAULT_ANSWER_CACHE_TTL
+    """Seconds a cached answer may be served, even when its sources are unchanged."""
     config_path: Path | None = None
 
     @property
@@ -234,6 +240,7 @@ def load_settings(env: Mapping[str, str], config_path: Path | None = None) -> Se
     if not slack_api_url.endswith("/"):
         slack_api_url += "/"
     metrics_port = _int(env, "DOCBOT_METRICS_PORT", 0, minimum=0) or None
+    cache_ttl = env.get("DOCBOT_ANSWER_CACHE_TTL")
 
     return Settings(
         db_path=Path(_str(env, "DOCBOT_DB") or "docbot.db"),
@@ -258,5 +265,9 @@ def load_settings(env: Mapping[str, str], config_path: Path | None = None) -> Se
         log_format=log_format,
         context_tokens=_int(env, "DOCBOT_CONTEXT_TOKENS", DEFAULT_CONTEXT_TOKENS, minimum=200),
         metrics_port=metrics_port,
+        answer_cache_size=_int(env, "DOCBOT_ANSWER_CACHE_SIZE", DEFAULT_ANSWER_CACHE_SIZE),
+        answer_cache_ttl=parse_duration(cache_ttl, "DOCBOT_ANSWER_CACHE_TTL")
+        if cache_ttl and cache_ttl.strip()
+        else DEFAULT_ANSWER_CACHE_TTL,
         config_path=config_path,
     )

@@ -24,7 +24,65 @@ import numpy as np
 
 from ingest import db
 from ingest.errors import EmbedderMismatch, StoreError
+from ingest.languages import cjk_bigrams
 from ingest.models import Chunk, Document, Hit
+
+FTS_WEIGHTS = (3.0, 2.0, 1.0)
+"""BM25 weights of the FTS columns (title, heading, body); see docs/BENCHMARKS.md."""
+COARSE_FACTOR = 10
+COARSE_MIN = 400
+"""KNN is two passes: the 1-bit codes of every chunk (in memory) pick
+``max(COARSE_FACTOR * k, COARSE_MIN)`` candidates by Hamming distance, whose float32
+vectors are then ranked by exact cosine. A store smaller than that pool is searched
+exactly. sqlite-vec's exact float KNN (``exact=True``) costs ~10x more at 100k chunks;
+docs/BENCHMARKS.md has the recall and latency at 10k-1M chunks."""
+
+
+def binary_code(vector: bytes | np.ndarray) -> bytes:
+    """A vector's 1-bit code: the sign of each dimension, packed (48 bytes for 384-d);
+    the same bytes as sqlite-vec's ``vec_quantize_binary``."""
+    array = np.frombuffer(vector, dtype=np.float32) if isinstance(vector, bytes) else vector
+    return np.packbits(np.asarray(array) > 0, bitorder="little").tobytes()
+
+
+_POPCOUNT = np.array([bin(i).count("1") for i in range(256)], dtype=np.uint8)
+
+
+@dataclass(frozen=True)
+class _Codes:
+    """Every chunk's 1-bit code in one array, for a fast Hamming-distance pass."""
+
+    version: str
+    ids: np.ndarray  # int64, (n,)
+    words: np.ndarray  # uint8, (n, bytes per code)
+
+    @classmethod
+    def build(cls, version: str, rows: Sequence[tuple[int, bytes]]) -> _Codes:
+        if not rows:
+            return cls(version, np.zeros(0, dtype=np.int64), np.zeros((0, 1), dtype=np.uint8))
+        ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+        words = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.uint8).reshape(len(rows), -1)
+        if words.shape[1] % 8 == 0:  # compare 64 bits at a time when the width allows
+            words = words.view(np.uint64)
+        return cls(version, ids, words)
+
+    def nearest(self, query: np.ndarray, count: int) -> list[int]:
+        """Chunk ids of the ``count`` codes nearest to ``query``'s (Hamming)."""
+        if len(self.ids) == 0:
+            return []
+        code = np.frombuffer(binary_code(query), dtype=np.uint8)
+        if self.words.dtype == np.uint64:
+            code = code.view(np.uint64)
+        if hasattr(np, "bitwise_count"):  # numpy >= 2.0
+            distances = np.bitwise_count(self.words ^ code).sum(axis=1, dtype=np.int32)
+        else:
+            xor = (self.words ^ code).view(np.uint8)
+            distances = _POPCOUNT[xor].sum(axis=1, dtype=np.int32)
+        if count < len(distances):
+            top = np.argpartition(distances, count)[:count]
+        else:
+            top = np.arange(len(distances))
+        return [int(i) for i in self.ids[top]]
 
 
 def utcnow() -> datetime:
@@ -65,6 +123,8 @@ class Store:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self._local = threading.local()
+        self._codes: _Codes | None = None
+        self._codes_lock = threading.Lock()
         db.migrate(self.conn)
 
     # --- connections ---------------------------------------------------------
@@ -141,7 +201,11 @@ class Store:
         """Forget every document, vector and cursor (``sync --rebuild``)."""
         with self.transaction():
             self.conn.execute("DELETE FROM chunks_fts")
+            self.conn.execute("DELETE FROM chunks_cjk")
+            self.conn.execute("DELETE FROM chunk_vectors")
+            self.conn.execute("DELETE FROM chunk_codes")
             self.conn.execute("DROP TABLE IF EXISTS chunks_vec")
+            self._bump_vectors_version()
             self.conn.execute("DELETE FROM documents")
             self.conn.execute("UPDATE sources SET cursor = NULL")
             self.conn.execute("DELETE FROM meta WHERE key IN ('embed_model', 'embed_dim')")
@@ -230,10 +294,26 @@ class Store:
                     "INSERT INTO chunks_fts (rowid, title, heading, body) VALUES (?, ?, ?, ?)",
                     (chunk_id, doc.title, " ".join(chunk.heading_path[1:]), chunk.text),
                 )
+                heading = " ".join(chunk.heading_path[1:])
+                grams = cjk_bigrams(f"{doc.title}\n{heading}\n{chunk.text}")
+                if grams:
+                    conn.execute(
+                        "INSERT INTO chunks_cjk (rowid, body) VALUES (?, ?)",
+                        (chunk_id, " ".join(grams)),
+                    )
                 conn.execute(
                     "INSERT INTO chunks_vec (chunk_id, embedding) VALUES (?, ?)",
                     (chunk_id, vector),
                 )
+                conn.execute(
+                    "INSERT INTO chunk_vectors (chunk_id, embedding) VALUES (?, ?)",
+                    (chunk_id, vector),
+                )
+                conn.execute(
+                    "INSERT INTO chunk_codes (chunk_id, code) VALUES (?, ?)",
+                    (chunk_id, binary_code(vector)),
+                )
+            self._bump_vectors_version()
 
     def _delete_chunks(self, source: str, doc_ids: Sequence[str]) -> None:
         conn = self.conn
@@ -252,6 +332,9 @@ class Store:
                 cpart = ids[cstart : cstart + 500]
                 cmarks = ",".join("?" * len(cpart))
                 conn.execute(f"DELETE FROM chunks_fts WHERE rowid IN ({cmarks})", cpart)
+                conn.execute(f"DELETE FROM chunks_cjk WHERE rowid IN ({cmarks})", cpart)
+                conn.execute(f"DELETE FROM chunk_vectors WHERE chunk_id IN ({cmarks})", cpart)
+                conn.execute(f"DELETE FROM chunk_codes WHERE chunk_id IN ({cmarks})", cpart)
                 if self._has_vectors():
                     conn.execute(f"DELETE FROM chunks_vec WHERE chunk_id IN ({cmarks})", cpart)
                 conn.execute(f"DELETE FROM chunks WHERE id IN ({cmarks})", cpart)
@@ -278,26 +361,97 @@ class Store:
 
     # --- search primitives (bot/retrieve.py fuses them) ----------------------
 
-    def fts_search(self, match: str, limit: int) -> list[tuple[int, float]]:
+    def fts_search(
+        self, match: str, limit: int, weights: tuple[float, float, float] = FTS_WEIGHTS
+    ) -> list[tuple[int, float]]:
         """(chunk_id, bm25 score; higher is better) for an FTS5 MATCH expression."""
         if not match:
             return []
+        title, heading, body = (float(w) for w in weights)
         rows = self.conn.execute(
-            "SELECT rowid, bm25(chunks_fts, 3.0, 2.0, 1.0) AS rank FROM chunks_fts "
-            "WHERE chunks_fts MATCH ? ORDER BY rank LIMIT ?",
+            f"SELECT rowid, bm25(chunks_fts, {title}, {heading}, {body}) AS rank "
+            "FROM chunks_fts WHERE chunks_fts MATCH ? ORDER BY rank LIMIT ?",
             (match, limit),
         )
         return [(rowid, -rank) for rowid, rank in rows]
 
-    def vector_search(self, vector: np.ndarray, limit: int) -> list[tuple[int, float]]:
-        """(chunk_id, cosine similarity) of the nearest chunks."""
-        if not self._has_vectors():
+    def cjk_search(self, match: str, limit: int) -> list[tuple[int, float]]:
+        """Like :meth:`fts_search`, over the CJK bigram index (``ingest/languages.py``)."""
+        if not match:
             return []
         rows = self.conn.execute(
-            "SELECT chunk_id, distance FROM chunks_vec WHERE embedding MATCH ? AND k = ?",
-            (np.asarray(vector, dtype=np.float32).tobytes(), limit),
+            "SELECT rowid, bm25(chunks_cjk) AS rank FROM chunks_cjk "
+            "WHERE chunks_cjk MATCH ? ORDER BY rank LIMIT ?",
+            (match, limit),
         )
-        return [(chunk_id, 1.0 - distance) for chunk_id, distance in rows]
+        return [(rowid, -rank) for rowid, rank in rows]
+
+    def vector_search(
+        self, vector: np.ndarray, limit: int, *, exact: bool = False
+    ) -> list[tuple[int, float]]:
+        """(chunk_id, cosine similarity) of the nearest chunks, best first.
+
+        Coarse pass + exact re-ranking (see ``COARSE_FACTOR``); ``exact=True`` asks
+        sqlite-vec for the exact answer instead (benchmarks compare the two)."""
+        if not self._has_vectors():
+            return []
+        query = np.asarray(vector, dtype=np.float32)
+        if exact:
+            rows = self.conn.execute(
+                "SELECT chunk_id, distance FROM chunks_vec WHERE embedding MATCH ? AND k = ?",
+                (query.tobytes(), limit),
+            )
+            return [(chunk_id, 1.0 - distance) for chunk_id, distance in rows]
+        ids, matrix = self.nearest_vectors(query, limit)
+        if not ids:
+            return []
+        sims = matrix @ query / max(float(np.linalg.norm(query)), 1e-12)
+        order = np.argsort(-sims, kind="stable")[:limit]
+        return [(ids[i], float(sims[i])) for i in order]
+
+    def nearest_vectors(self, vector: np.ndarray, limit: int) -> tuple[list[int], np.ndarray]:
+        """The coarse pass alone: candidate chunk ids for the ``limit`` nearest, with
+        their float32 vectors (one row each), in no particular order."""
+        if not self._has_vectors():
+            return [], np.zeros((0, 0), dtype=np.float32)
+        pool = max(limit * COARSE_FACTOR, COARSE_MIN)
+        return self.vectors(self._load_codes().nearest(np.asarray(vector, np.float32), pool))
+
+    def vectors(self, chunk_ids: Sequence[int]) -> tuple[list[int], np.ndarray]:
+        """The stored vectors of these chunks: (ids found, matrix with one row each)."""
+        ids: list[int] = []
+        blobs: list[bytes] = []
+        for start in range(0, len(chunk_ids), 500):
+            part = list(chunk_ids[start : start + 500])
+            marks = ",".join("?" * len(part))
+            for chunk_id, blob in self.conn.execute(
+                f"SELECT chunk_id, embedding FROM chunk_vectors WHERE chunk_id IN ({marks})", part
+            ):
+                ids.append(chunk_id)
+                blobs.append(blob)
+        if not ids:
+            return [], np.zeros((0, 0), dtype=np.float32)
+        return ids, np.frombuffer(b"".join(blobs), dtype=np.float32).reshape(len(ids), -1)
+
+    def _bump_vectors_version(self) -> None:
+        self.conn.execute(
+            "INSERT INTO meta (key, value) VALUES ('vectors_version', '1') "
+            "ON CONFLICT (key) DO UPDATE SET value = CAST(value AS INTEGER) + 1"
+        )
+
+    def _load_codes(self) -> _Codes:
+        """The in-memory 1-bit codes, reloaded when a sync has changed the vectors."""
+        version = self.get_meta("vectors_version") or "0"
+        codes = self._codes
+        if codes is not None and codes.version == version:
+            return codes
+        with self._codes_lock:
+            codes = self._codes
+            if codes is None or codes.version != version:
+                rows = self.conn.execute("SELECT chunk_id, code FROM chunk_codes").fetchall()
+                codes = _Codes.build(version, rows)
+                self._codes = codes
+        return codes
 
     def load_hits(self, scored: Sequence[tuple[int, float]]) -> list[Hit]:
         """Turn (chunk_id, score) pairs into citable hits, keeping their order."""

@@ -28,6 +28,7 @@ EVENTS = {
     "message.groups",
     "assistant_thread_started",
     "assistant_thread_context_changed",
+    "app_home_opened",  # the Home tab's health summary
 }
 
 
@@ -51,6 +52,7 @@ def test_features_for_ask_dms_and_assistant_threads() -> None:
     assert ask["command"] == "/ask" and ask["usage_hint"]
     assert features["bot_user"]["display_name"] == "docbot"
     assert features["app_home"]["messages_tab_enabled"] is True
+    assert features["app_home"]["home_tab_enabled"] is True  # the health summary
     assert features["app_home"]["messages_tab_read_only_enabled"] is False
     assert features["assistant_view"]["assistant_description"]  # required by assistant:write
     assert settings["interactivity"]["is_enabled"] is True

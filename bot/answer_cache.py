@@ -1,0 +1,272 @@
+"""Answers to repeated questions, served from SQLite while their sources are unchanged.
+
+The same question comes back (the VPN, the expense limit, again and again), and each
+LLM answer costs seconds and money. A cached answer is served only while **every
+chunk it cited is still in the store unchanged** (same id, same content hash, same
+page URL and title): each entry lists those chunks (``answer_cache_chunks``), and a
+lookup checks them. So a sync that edits or deletes a page invalidates exactly the
+answers that cited it, with no invalidation step to forget; :meth:`AnswerCache.purge`
+after a sync only reclaims space.
+
+What is cached, and why:
+- only history-less questions (a follow-up depends on its thread), keyed by the
+  normalised text (case, whitespace and punctuation ignored; Slack markup is removed
+  before the question gets here) plus mode, chat model, embedder, retrieval depth,
+  context budget and system prompt: change any of those and old entries never match;
+- never abstentions: the page that answers the question may be added by the next
+  sync, and an abstention cites nothing whose change would invalidate it;
+- at most ``DOCBOT_ANSWER_CACHE_SIZE`` entries (least recently used go first), each
+  for at most ``DOCBOT_ANSWER_CACHE_TTL``, which also bounds how long a new page that
+  would answer better goes unnoticed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import re
+import time
+import unicodedata
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from bot.answer import SYSTEM_PROMPT, Answer, Answerer, AnswerStream, clean_history, clean_question
+from bot.llm import LLM, Message
+from bot.metrics import Metrics
+from bot.retrieve import Retriever
+from ingest import db
+from ingest.models import Hit
+from ingest.store import Store
+
+log = logging.getLogger(__name__)
+
+CACHE_FORMAT = 1  # bump when the stored JSON changes shape
+_NON_WORD = re.compile(r"[\W_]+", re.UNICODE)
+
+
+def normalise_question(text: str) -> str:
+    """Case, width, whitespace and punctuation folded: 'How do I use the VPN?' ==
+    'how do i use the vpn'."""
+    text = unicodedata.normalize("NFKC", text).casefold()
+    return " ".join(_NON_WORD.sub(" ", text).split())
+
+
+def _iso(moment: datetime) -> str:
+    return moment.isoformat(timespec="milliseconds")
+
+
+def _hit_json(hit: Hit) -> dict[str, Any]:
+    return {
+        "chunk_id": hit.chunk_id, "source": hit.source, "doc_id": hit.doc_id,
+        "title": hit.title, "url": hit.url, "text": hit.text,
+        "heading_path": list(hit.heading_path), "anchor": hit.anchor, "score": hit.score,
+        "updated_at": hit.updated_at.isoformat() if hit.updated_at else None,
+        "scores": hit.scores,
+    }  # fmt: skip
+
+
+def _hit_from_json(data: dict[str, Any]) -> Hit:
+    updated = data.get("updated_at")
+    return Hit(
+        chunk_id=data["chunk_id"], source=data["source"], doc_id=data["doc_id"],
+        title=data["title"], url=data["url"], text=data["text"],
+        heading_path=tuple(data["heading_path"]), anchor=data["anchor"], score=data["score"],
+        updated_at=datetime.fromisoformat(updated) if updated else None,
+        scores=dict(data.get("scores") or {}),
+    )  # fmt: skip
+
+
+class AnswerCache:
+    """The ``answer_cache`` tables of the store (see the module docstring)."""
+
+    def __init__(self, store: Store, *, max_entries: int, ttl_seconds: float) -> None:
+        self.store = store
+        self.max_entries = max_entries
+        self.ttl = timedelta(seconds=ttl_seconds)
+
+    @property
+    def enabled(self) -> bool:
+        return self.max_entries > 0
+
+    @staticmethod
+    def key(question: str, *scope: object) -> str:
+        """The entry key: the normalised question plus everything that shapes an answer."""
+        prompt = hashlib.sha256(SYSTEM_PROMPT.encode()).hexdigest()[:12]
+        parts = [CACHE_FORMAT, normalise_question(question), prompt, *map(str, scope)]
+        return hashlib.sha256(json.dumps(parts).encode()).hexdigest()
+
+    def get(self, key: str, now: datetime | None = None) -> tuple[str, Answer | None]:
+        """``("hit", answer)``, ``("miss", None)`` or ``("stale", None)`` (an entry was
+        found but a cited chunk changed, or it expired; it is dropped)."""
+        now = now or datetime.now(UTC)
+        conn = self.store.conn
+        row = conn.execute(
+            "SELECT answer, created_at FROM answer_cache WHERE key = ?", (key,)
+        ).fetchone()
+        if row is None:
+            return "miss", None
+        expired = datetime.fromisoformat(row[1]) < now - self.ttl
+        if expired or not self._sources_unchanged(key):
+            conn.execute("DELETE FROM answer_cache WHERE key = ?", (key,))
+            return "stale", None
+        conn.execute(
+            "UPDATE answer_cache SET hits = hits + 1, last_hit_at = ? WHERE key = ?",
+            (_iso(now), key),
+        )
+        data = json.loads(row[0])
+        answer = Answer(
+            question=data["question"], text=data["text"], mode=data["mode"],
+            sources=[_hit_from_json(h) for h in data["sources"]], cited=data["cited"],
+            search_query=data["search_query"], model=data["model"], cache="hit",
+        )  # fmt: skip
+        return "hit", answer
+
+    def _sources_unchanged(self, key: str) -> bool:
+        conn = self.store.conn
+        (wanted,) = conn.execute(
+            "SELECT count(*) FROM answer_cache_chunks WHERE key = ?", (key,)
+        ).fetchone()
+        (present,) = conn.execute(
+            "SELECT count(*) FROM answer_cache_chunks acc "
+            "JOIN chunks c ON c.id = acc.chunk_id AND c.sha = acc.sha "
+            "JOIN documents d ON d.id = c.document_id AND d.url = acc.url AND d.title = acc.title "
+            "WHERE acc.key = ?",
+            (key,),
+        ).fetchone()
+        return bool(wanted) and wanted == present
+
+    def put(self, key: str, question: str, answer: Answer, now: datetime | None = None) -> bool:
+        """Store a finished answer with the chunks it cites; False when it must not be
+        cached (an abstention, nothing cited, or a source already changed)."""
+        cited = [hit for _, hit in answer.cited_sources]
+        if answer.abstained or not answer.text.strip() or not cited:
+            return False
+        deps = self._dependencies(cited)
+        if deps is None:
+            return False
+        now = now or datetime.now(UTC)
+        payload = {
+            "question": answer.question, "text": answer.text, "mode": answer.mode,
+            "model": answer.model, "search_query": answer.search_query, "cited": answer.cited,
+            "sources": [_hit_json(h) for h in answer.sources],
+        }  # fmt: skip
+        with db.transaction(self.store.conn) as conn:
+            conn.execute("DELETE FROM answer_cache WHERE key = ?", (key,))
+            conn.execute(
+                "INSERT INTO answer_cache (key, question, mode, model, answer, created_at) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (key, normalise_question(question), answer.mode, answer.model,
+                 json.dumps(payload), _iso(now)),
+            )  # fmt: skip
+            conn.executemany(
+                "INSERT OR IGNORE INTO answer_cache_chunks (key, chunk_id, sha, url, title) "
+                "VALUES (?, ?, ?, ?, ?)",
+                [(key, *dep) for dep in deps],
+            )
+            self._evict(conn, now)
+        return True
+
+    def _dependencies(self, hits: Sequence[Hit]) -> list[tuple[int, str, str, str]] | None:
+        """(chunk id, sha, url, title) of each cited chunk as stored now, provided it
+        still holds the text the answer was made from (a sync may have raced us)."""
+        ids = sorted({h.chunk_id for h in hits})
+        marks = ",".join("?" * len(ids))
+        rows = self.store.conn.execute(
+            "SELECT c.id, c.sha, c.text, d.url, d.title FROM chunks c "
+            f"JOIN documents d ON d.id = c.document_id WHERE c.id IN ({marks})",
+            ids,
+        ).fetchall()
+        stored = {row[0]: row for row in rows}
+        deps = []
+        for hit in hits:
+            row = stored.get(hit.chunk_id)
+            if row is None or (row[2], row[3], row[4]) != (hit.text, hit.url, hit.title):
+                return None
+            deps.append((row[0], row[1], row[3], row[4]))
+        return deps
+
+    def _evict(self, conn: db.Connection, now: datetime) -> int:
+        """Drop expired entries, then the least recently used beyond ``max_entries``."""
+        expired = conn.execute(
+            "DELETE FROM answer_cache WHERE created_at < ?", (_iso(now - self.ttl),)
+        ).rowcount
+        excess = conn.execute(
+            "DELETE FROM answer_cache WHERE key IN (SELECT key FROM answer_cache "
+            "ORDER BY coalesce(last_hit_at, created_at) DESC LIMIT -1 OFFSET ?)",
+            (self.max_entries,),
+        ).rowcount
+        return max(expired, 0) + max(excess, 0)
+
+    def purge(self, now: datetime | None = None) -> int:
+        """Drop entries whose cited chunks changed, expired ones and the excess (after a
+        sync); returns how many went. Lookups never serve those anyway."""
+        now = now or datetime.now(UTC)
+        with db.transaction(self.store.conn) as conn:
+            stale = conn.execute(
+                "DELETE FROM answer_cache WHERE key IN ("
+                "SELECT acc.key FROM answer_cache_chunks acc "
+                "LEFT JOIN chunks c ON c.id = acc.chunk_id AND c.sha = acc.sha "
+                "LEFT JOIN documents d ON d.id = c.document_id AND d.url = acc.url "
+                "AND d.title = acc.title WHERE d.id IS NULL)"
+            ).rowcount
+            return max(stale, 0) + self._evict(conn, now)
+
+    def entries(self) -> int:
+        (count,) = self.store.conn.execute("SELECT count(*) FROM answer_cache").fetchone()
+        return int(count)
+
+
+class CachingAnswerer(Answerer):
+    """:class:`Answerer` that serves repeated history-less questions from the cache.
+
+    Every surface asks through ``Docbot.answerer``, so ``docbot ask``, Slack and
+    ``POST /api/ask`` all share the cache; cached answers say so
+    (``Answer.cache == "hit"``, ``"cached": true`` in JSON, ``cache_ms`` timing).
+    """
+
+    def __init__(
+        self,
+        retriever: Retriever,
+        llm: LLM | None,
+        cache: AnswerCache,
+        *,
+        metrics: Metrics | None = None,
+        context_tokens: int = 3000,
+        k: int = 5,
+    ) -> None:
+        super().__init__(retriever, llm, context_tokens=context_tokens, k=k)
+        self.cache = cache
+        self.metrics = metrics
+
+    def ask(self, question: str, history: Sequence[Message] = ()) -> AnswerStream:
+        started = time.perf_counter()
+        if not self.cache.enabled or clean_history(history):
+            return super().ask(question, history)
+        question = clean_question(question)
+        key = self.cache.key(
+            question, "llm" if self.llm else "extractive", self.llm.model if self.llm else "",
+            self.retriever.embedder.model_id, self.k, self.context_tokens,
+        )  # fmt: skip
+        try:
+            result, cached = self.cache.get(key)
+        except Exception:  # a broken cache must not stop answers
+            log.warning("answer cache lookup failed; answering without it", exc_info=True)
+            return super().ask(question, history)
+        if self.metrics is not None:
+            self.metrics.observe_cache(result)
+        if cached is not None:
+            cached.question = question
+            cached.timings_ms = {"cache_ms": (time.perf_counter() - started) * 1000}
+            return AnswerStream(cached, iter([cached.text]), started)
+        stream = super().ask(question)
+        stream.partial.cache = result
+        stream.on_done = lambda answer: self._store(key, question, answer)
+        return stream
+
+    def _store(self, key: str, question: str, answer: Answer) -> None:
+        try:
+            self.cache.put(key, question, answer)
+        except Exception:  # the answer is fine; only caching it failed
+            log.warning("could not cache the answer", exc_info=True)

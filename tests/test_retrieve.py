@@ -1,0 +1,102 @@
+"""Retrieval internals: fusion arithmetic, query sanitising, and the coarse
+(1-bit codes) + exact re-ranking KNN path used on large stores."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from bot.retrieve import fts_query, fuse, merge_lexical, minmax
+from ingest.models import Chunk, Document
+from ingest.store import Store, binary_code
+
+DIM = 384
+
+
+def test_minmax_and_weighted_fusion() -> None:
+    assert minmax([(1, 2.0), (2, 4.0), (3, 3.0)]) == {1: 0.0, 2: 1.0, 3: 0.5}
+    assert minmax([(1, 5.0), (2, 5.0)]) == {1: 1.0, 2: 1.0}
+    dense = [(1, 0.9), (2, 0.5), (3, 0.1)]  # normalised: 1, 0.5, 0
+    lexical = [(3, 12.0), (4, 2.0)]  # normalised: 1, 0
+    fused = dict(fuse(dense, lexical, 0.7, 0.3))
+    assert fused == pytest.approx({1: 0.7, 2: 0.35, 3: 0.3, 4: 0.0})
+    # One side empty: the other decides alone.
+    assert [c for c, _ in fuse([], lexical, 0.7, 0.3)] == [3, 4]
+    assert [c for c, _ in fuse(dense, [], 0.7, 0.3)] == [1, 2, 3]
+
+
+def test_bm25_lists_over_disjoint_terms_add_up() -> None:
+    assert merge_lexical([(1, 2.0), (2, 1.0)], [(2, 3.0), (3, 0.5)]) == [
+        (2, 4.0),
+        (1, 2.0),
+        (3, 0.5),
+    ]
+
+
+def test_fts_query_quotes_words_and_drops_syntax() -> None:
+    assert fts_query('deploy AND (prod OR "x" NEAR/3 *') == (
+        '"deploy" OR "prod" OR "near" OR "3"'  # stopwords and lone letters dropped
+    )
+    assert fts_query("What is the VPN?") == '"vpn"'
+    assert fts_query("?!") == ""
+
+
+def _clustered(n: int, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(size=(40, DIM))
+    vectors = centres[rng.integers(0, 40, n)] + rng.normal(scale=0.8, size=(n, DIM)) + 0.05
+    return (vectors / np.linalg.norm(vectors, axis=1, keepdims=True)).astype(np.float32)
+
+
+def _fill(store: Store, vectors: np.ndarray, doc_id: str = "bulk") -> None:
+    store.bind_embedder("test:synthetic", DIM)
+    doc = Document(source="s", doc_id=doc_id, title=doc_id, url="u", body="")
+    chunks = [Chunk(doc_id=doc_id, ordinal=i, text=f"{doc_id} {i}") for i in range(len(vectors))]
+    store.replace_document(doc, chunks, [v.tobytes() for v in vectors])
+
+
+def test_coarse_search_finds_what_exact_search_finds(tmp_path: Path) -> None:
+    """Mechanics, on synthetic vectors (recall on real ones: docs/BENCHMARKS.md)."""
+    store = Store(tmp_path / "kb.db")
+    vectors = _clustered(3000, seed=1)
+    _fill(store, vectors)
+    rng = np.random.default_rng(2)
+    queries = vectors[rng.integers(0, len(vectors), 20)] + rng.normal(scale=0.02, size=(20, DIM))
+    found = 0
+    for query in queries.astype(np.float32):
+        exact = store.vector_search(query, 10, exact=True)
+        coarse = store.vector_search(query, 10, exact=False)
+        assert coarse[0][0] == exact[0][0]
+        found += len({c for c, _ in exact} & {c for c, _ in coarse})
+        # Re-ranked with the stored float vectors: scores are exact cosines, in order.
+        exact_scores = dict(exact)
+        for chunk_id, score in coarse:
+            if chunk_id in exact_scores:
+                assert score == pytest.approx(exact_scores[chunk_id], abs=1e-5)
+        assert [s for _, s in coarse] == sorted((s for _, s in coarse), reverse=True)
+    assert found / (10 * len(queries)) >= 0.8
+
+
+def test_coarse_index_follows_new_and_deleted_vectors(tmp_path: Path) -> None:
+    store = Store(tmp_path / "kb.db")
+    _fill(store, _clustered(500, seed=3))
+    query = _clustered(1, seed=4)[0]
+    before = store.vector_search(query, 1, exact=False)
+    _fill(store, query[None, :], doc_id="new")  # a chunk identical to the query
+    (new_id,) = store.conn.execute(
+        "SELECT c.id FROM chunks c JOIN documents d ON d.id = c.document_id WHERE d.doc_id = 'new'"
+    ).fetchone()
+    assert store.vector_search(query, 1, exact=False) == [(new_id, pytest.approx(1.0))]
+    store.delete_documents("s", ["new"])
+    assert store.vector_search(query, 1, exact=False) == before
+
+
+def test_codes_match_sqlite_vec_quantisation(tmp_path: Path) -> None:
+    store = Store(tmp_path / "kb.db")
+    vector = _clustered(1, seed=5)[0]
+    (sql_code,) = store.conn.execute(
+        "SELECT vec_quantize_binary(?)", (vector.tobytes(),)
+    ).fetchone()
+    assert binary_code(vector) == sql_code == binary_code(vector.tobytes())
