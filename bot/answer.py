@@ -394,24 +394,26 @@ def best_passage(question: str, text: str, max_chars: int = 420) -> str:
     if not spans:
         return text[:max_chars].strip()
 
-    def score(span: tuple[int, int]) -> int:
+    def covered(span: tuple[int, int]) -> set[str]:
         words = set(re.findall(r"\w+", text[span[0] : span[1]].lower()))
-        return sum(
-            1
+        return {
+            t
             for t in terms
             if t in words or (len(t) > 5 and any(w.startswith(t[:5]) for w in words))
-        )
+        }
 
-    scores = [score(span) for span in spans]
-    best, best_score, best_end = 0, -1, 0
+    # The window covering the most distinct question terms wins; among equals the
+    # earliest, since procedures and definitions start at the top of a section.
+    found = [covered(span) for span in spans]
+    best, best_score, best_end = 0, -1, 1
     for i in range(len(spans)):
-        total, j = 0, i
+        terms_here: set[str] = set()
+        j = i
         while j < len(spans) and spans[j][1] - spans[i][0] <= max_chars:
-            total += scores[j]
+            terms_here |= found[j]
             j += 1
-        j = max(j, i + 1)
-        if total > best_score:
-            best, best_score, best_end = i, total, j
+        if len(terms_here) > best_score:
+            best, best_score, best_end = i, len(terms_here), max(j, i + 1)
     while best > 0 and text[spans[best][0] : spans[best][0] + 1] in (" ", "\t"):
         best -= 1  # a wrapped continuation line: start at its list item instead
     start, end = spans[best][0], spans[best_end - 1][1]
@@ -427,7 +429,7 @@ def extractive_answer(question: str, hits: Sequence[Hit]) -> str:
     """Quoted passages with links, labelled as quotes (no model configured)."""
     parts = ["Here is what the docs say (quoted passages; no language model is configured):"]
     for n, hit in enumerate(hits, start=1):
-        passage = best_passage(question, hit.text)
+        passage = best_passage(question, hit.text, max_chars=700 if n == 1 else 420)
         quoted = "\n".join(f"> {line}" if line.strip() else ">" for line in passage.splitlines())
         parts.append(f"{quoted}\n— [{n}] [{hit.section}]({hit.link})")
     return "\n\n".join(parts)
