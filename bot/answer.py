@@ -298,7 +298,9 @@ class Answerer:
     def _relevant(self, result: SearchResult) -> list[Hit]:
         """Hits worth answering from; empty when the docs do not cover the question."""
         floor = self.retriever.embedder.min_similarity
-        if self.retriever.store.embed_model is None:
+        if self.retriever.store.embed_model is None or not result.dense_trusted:
+            # No vectors, or a language the embedder cannot read (its similarities
+            # mean nothing there): only passages that share words with the question.
             return [h for h in result.hits if h.scores.get("bm25", 0) > 0]
         return [
             h

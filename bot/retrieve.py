@@ -2,9 +2,10 @@
 
 The two rankers fail differently: BM25 finds exact names, error codes and
 commands the embedder blurs; the embedder finds paraphrases BM25 misses. Each
-list's scores are min-max normalised and summed with weights (``Fusion``); the
-method, weights and candidate depth were chosen with ``docbot eval`` and k-fold
-cross-validation over queries (docs/BENCHMARKS.md).
+list's scores are min-max normalised and summed with weights (``Fusion``); the dense
+list is re-ranked with pseudo-relevance feedback first (the question's vector moved
+towards its best hits). Method, weights and depth were chosen with ``docbot eval``
+and k-fold cross-validation over queries (docs/BENCHMARKS.md).
 
 Languages: the default embedder reads English only, so for a question written
 mostly in a non-Latin script (Arabic, Chinese, Japanese, ...) the dense side is
@@ -32,24 +33,24 @@ import numpy as np
 from ingest.embedding import Embedder
 from ingest.languages import cjk_bigrams, latin_share
 from ingest.models import Hit
-from ingest.store import Store
+from ingest.store import Store, VectorCodes, coarse_pool
 
 MAX_QUERY_TERMS = 32
 
 STOPWORDS = frozenset(
-    """a an and are as at be been but by can do does for from had has have how i if in
-    into is it its me my no not of on or our should so such than that the their then
-    there these they this to was we were what when where which who why will with you
-    your""".split()  # noqa: SIM905 - one readable block
+    """a an and are as at be by can do does for from how i if in is it its me my of on or
+    our should so that the their there this to was we what when where which who why will
+    with you your s""".split()  # noqa: SIM905 - one readable block
 )
-"""English function words (Lucene's English set plus question words): near-zero IDF,
-but long posting lists that make BM25 slow on a large store."""
+"""English function words, and the "s" of possessives ("Dakota's"): near-zero IDF but
+long posting lists. Other lone letters stay: initials ("B. F. Skinner") find names."""
 
 _WORD = re.compile(r"\w+", re.UNICODE)
 
 _EMBEDDING = ThreadPoolExecutor(max_workers=2, thread_name_prefix="docbot-embed-query")
-"""The question is embedded here while this thread runs the BM25 search: both release
-the GIL (onnxruntime, SQLite), so the two overlap. No store connection lives here."""
+"""The question is embedded, and the coarse vector pass run, here while the calling
+thread runs the BM25 search: onnxruntime, numpy and SQLite release the GIL, so they
+overlap. No store connection lives in these threads."""
 
 Scored = Sequence[tuple[int, float]]
 
@@ -62,8 +63,6 @@ def fts_query(text: str) -> str:
         token = token.strip("_")
         if not token or token in STOPWORDS or token in terms:
             continue
-        if len(token) == 1 and token.isascii() and token.isalpha():
-            continue  # the "s" of "Dakota's", the "u" of "U.S.": in most chunks
         terms.append(token)
         if len(terms) == MAX_QUERY_TERMS:
             break
@@ -168,7 +167,8 @@ class Retriever:
         embedding = None
         if self.store.embed_model is not None:
             self.store.check_embedder(self.embedder.model_id)
-            embedding = _EMBEDDING.submit(self._embed, query)
+            codes = self.store.vector_codes()
+            embedding = _EMBEDDING.submit(self._shortlist, query, codes, coarse_pool(depth))
         lexical = self.store.fts_search(fts_query(query), depth)
         cjk = cjk_query(query)
         if cjk:
@@ -177,10 +177,11 @@ class Retriever:
         dense: list[tuple[int, float]] = []
         similarity: dict[int, float] = {}
         if embedding is not None:
-            vector, timings["embed_ms"] = embedding.result()
+            vector, candidates, timings["embed_ms"], coarse_ms = embedding.result()
             t2 = time.perf_counter()
-            dense, similarity = self._dense(vector, depth, feedback=dense_weight > 0)
-            timings["knn_ms"] = (time.perf_counter() - t2) * 1000
+            ids, matrix = self.store.vectors(candidates)
+            dense, similarity = self._dense(vector, ids, matrix, depth, dense_weight > 0)
+            timings["knn_ms"] = coarse_ms + (time.perf_counter() - t2) * 1000
         if dense_weight > 0 or not lexical:
             fused = fuse(dense, lexical, dense_weight, lexical_weight)
         else:
@@ -208,21 +209,28 @@ class Retriever:
             dense_trusted=dense_weight > 0,
         )
 
-    def _embed(self, query: str) -> tuple[np.ndarray, float]:
+    def _shortlist(
+        self, query: str, codes: VectorCodes, pool: int
+    ) -> tuple[np.ndarray, list[int], float, float]:
+        """Worker thread: embed the question and run the coarse vector pass (no store
+        connection needed); returns (vector, candidate ids, embed ms, coarse ms)."""
         started = time.perf_counter()
-        vector = self.embedder.embed_query(query)
-        return vector, (time.perf_counter() - started) * 1000
+        vector = np.asarray(self.embedder.embed_query(query), dtype=np.float32)
+        embedded = time.perf_counter()
+        candidates = codes.nearest(vector, pool)
+        done = time.perf_counter()
+        return vector, candidates, (embedded - started) * 1000, (done - embedded) * 1000
 
     def _dense(
-        self, vector: np.ndarray, depth: int, *, feedback: bool
+        self, vector: np.ndarray, ids: list[int], matrix: np.ndarray, depth: int, feedback: bool
     ) -> tuple[list[tuple[int, float]], dict[int, float]]:
         """The dense ranking, and each candidate's cosine similarity to the question.
 
-        With pseudo-relevance feedback (Rocchio), the ranking is by similarity to the
+        ``ids``/``matrix`` are the coarse pass's candidates and their vectors. With
+        pseudo-relevance feedback (Rocchio), the ranking is by similarity to the
         question moved towards the mean of its top hits; the candidates are the same
         coarse pool (the moved vector stays close), so this costs no second search.
         Relevance thresholds keep using the similarity to the question itself."""
-        ids, matrix = self.store.nearest_vectors(vector, depth)
         if not ids:
             return [], {}
         query = np.asarray(vector, dtype=np.float32)

@@ -277,11 +277,10 @@ def m003_search_indexes(conn: Connection) -> None:
     ).fetchall()
     for chunk_id, title, heading_path, text in rows:
         heading = " ".join(json.loads(heading_path)[1:])
-        grams = cjk_bigrams(f"{title}\n{heading}\n{text}")
-        if grams:
-            conn.execute(
-                "INSERT INTO chunks_cjk (rowid, body) VALUES (?, ?)", (chunk_id, " ".join(grams))
-            )
+        grams = cjk_bigrams(f"{title}\n{heading}\n{text}")  # a row for every chunk (IDF)
+        conn.execute(
+            "INSERT INTO chunks_cjk (rowid, body) VALUES (?, ?)", (chunk_id, " ".join(grams))
+        )
     if conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'chunks_vec'").fetchone():
         conn.execute(
             "INSERT INTO chunk_vectors (chunk_id, embedding) "

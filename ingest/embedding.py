@@ -129,6 +129,9 @@ class LocalEmbedder(Embedder):
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads or min(4, os.cpu_count() or 1)
         options.inter_op_num_threads = 1
+        # No busy-waiting between runs: a query is embedded while the same process
+        # runs its BM25 search on the other core (bot/retrieve.py).
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self._session = ort.InferenceSession(
             str(model_path), options, providers=["CPUExecutionProvider"]
         )

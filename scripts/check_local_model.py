@@ -72,13 +72,15 @@ def embed(sess, tok, texts: list[str], batch: int = 32, sort: bool = True) -> np
     order = list(order)
     out = np.empty((len(texts), 384), dtype=np.float32)
     for s in range(0, len(order), batch):
-        idx = order[s:s + batch]
+        idx = order[s : s + batch]
         enc = tok.encode_batch([texts[i] for i in idx])
         ids = np.array([e.ids for e in enc], dtype=np.int64)
         mask = np.array([e.attention_mask for e in enc], dtype=np.int64)
         types = np.array([e.type_ids for e in enc], dtype=np.int64)
-        h = sess.run(["last_hidden_state"],
-                     {"input_ids": ids, "attention_mask": mask, "token_type_ids": types})[0]
+        h = sess.run(
+            ["last_hidden_state"],
+            {"input_ids": ids, "attention_mask": mask, "token_type_ids": types},
+        )[0]
         m = mask[..., None].astype(np.float32)
         v = (h * m).sum(1) / np.clip(m.sum(1), 1e-9, None)
         out[idx] = v / np.linalg.norm(v, axis=1, keepdims=True)
@@ -102,20 +104,30 @@ def sentences(passages: list[str], queries: list[str]) -> list[str]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--model", type=Path, default=DEFAULT_MODEL,
-                    help="folder with model.onnx + tokenizer.json, or an .onnx file")
+    ap.add_argument(
+        "--model",
+        type=Path,
+        default=DEFAULT_MODEL,
+        help="folder with model.onnx + tokenizer.json, or an .onnx file",
+    )
     ap.add_argument("--tokenizer", type=Path, default=None)
     ap.add_argument("--ref", type=Path, default=None, help="fp32 ONNX reference")
-    ap.add_argument("--also", type=Path, nargs="*", default=[],
-                    help="more .onnx files to compare against --ref")
+    ap.add_argument(
+        "--also", type=Path, nargs="*", default=[], help="more .onnx files to compare against --ref"
+    )
     ap.add_argument("--data", type=Path, default=REPO.parent / "shared/data/beir/dbpedia")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--rounds", type=int, default=5, help="max tries per timing")
-    ap.add_argument("--max-others", type=float, default=0.10,
-                    help="a timing is clean if other processes used at most this "
-                         "share of the CPUs meanwhile (/proc/stat; Linux only)")
-    ap.add_argument("--n-throughput", type=int, default=500,
-                    help="passages per throughput run (0 = all)")
+    ap.add_argument(
+        "--max-others",
+        type=float,
+        default=0.10,
+        help="a timing is clean if other processes used at most this "
+        "share of the CPUs meanwhile (/proc/stat; Linux only)",
+    )
+    ap.add_argument(
+        "--n-throughput", type=int, default=500, help="passages per throughput run (0 = all)"
+    )
     ap.add_argument("--batches", type=int, nargs="*", default=[32, 64])
     ap.add_argument("--skip", choices=["agree", "speed"], nargs="*", default=[])
     args = ap.parse_args()
@@ -124,8 +136,12 @@ def main() -> None:
     tok_path = args.tokenizer or model.parent / "tokenizer.json"
     tok = tokenizer(tok_path)
     passages, queries = load_data(args.data)
-    report: dict = {"model": str(model), "size_bytes": model.stat().st_size,
-                    "ort": ort.__version__, "threads": args.threads}
+    report: dict = {
+        "model": str(model),
+        "size_bytes": model.stat().st_size,
+        "ort": ort.__version__,
+        "threads": args.threads,
+    }
 
     if args.ref and "agree" not in args.skip:
         texts = sentences(passages, queries)
@@ -134,9 +150,12 @@ def main() -> None:
         for p in [model, *args.also]:
             v = embed(session(p, args.threads), tok, texts)
             cos = (v * ref).sum(1)
-            agree[str(p)] = {"n": len(texts), "mean": round(float(cos.mean()), 5),
-                             "p1": round(float(np.percentile(cos, 1)), 5),
-                             "min": round(float(cos.min()), 5)}
+            agree[str(p)] = {
+                "n": len(texts),
+                "mean": round(float(cos.mean()), 5),
+                "p1": round(float(np.percentile(cos, 1)), 5),
+                "min": round(float(cos.min()), 5),
+            }
             print("cosine vs fp32", p, agree[str(p)], flush=True)
         report["cosine_vs_fp32"] = agree
 
@@ -157,20 +176,27 @@ def main() -> None:
                     with Meter() as m:
                         embed(sess, tok, sample, batch=b, sort=sort)
                     tries.append((m.others <= args.max_others, n / m.wall, m.others))
-                    print(f"{key} try {r}: {n / m.wall:.1f} texts/s, "
-                          f"others used {m.others:.0%} of the CPUs", flush=True)
+                    print(
+                        f"{key} try {r}: {n / m.wall:.1f} texts/s, "
+                        f"others used {m.others:.0%} of the CPUs",
+                        flush=True,
+                    )
                     if tries[-1][0]:
                         break
                 clean = [t for t in tries if t[0]]
                 best = max(clean or tries, key=lambda t: t[1])
-                speed[key] = {"texts_per_s": round(best[1], 1), "clean": bool(clean),
-                              "others_cpu": round(best[2], 3), "tries": len(tries)}
+                speed[key] = {
+                    "texts_per_s": round(best[1], 1),
+                    "clean": bool(clean),
+                    "others_cpu": round(best[2], 3),
+                    "tries": len(tries),
+                }
         report["texts_per_s"] = speed
         qs = (queries * 2)[:100]
         for q in qs[:10]:
             embed(sess, tok, [q], batch=1)
         lat_runs = []
-        for r in range(args.rounds):
+        for _ in range(args.rounds):
             lat = []
             with Meter() as m:
                 for q in qs:
@@ -182,8 +208,11 @@ def main() -> None:
                 break
         clean = [t for t in lat_runs if t[0]]
         best = min(clean or lat_runs, key=lambda t: t[1])
-        report["query_latency_ms"] = {"median_of_100": round(best[1], 2),
-                                      "clean": bool(clean), "others_cpu": round(best[2], 3)}
+        report["query_latency_ms"] = {
+            "median_of_100": round(best[1], 2),
+            "clean": bool(clean),
+            "others_cpu": round(best[2], 3),
+        }
         print("single query latency ms", report["query_latency_ms"], flush=True)
 
     print(json.dumps(report, indent=2))

@@ -135,3 +135,34 @@ def test_an_upgraded_store_indexes_its_existing_cjk_chunks(tmp_path: Path, store
     )
     assert coarse[0][0] == exact[0][0]  # (lower ranks tie on these hashed vectors)
     assert [s for _, s in coarse] == pytest.approx([s for _, s in exact], abs=1e-6)
+
+
+def test_cjk_scores_are_real_bm25_scores(store: Store) -> None:
+    """The bigram index holds a row per chunk, so a rare bigram has a real IDF (with
+    only CJK chunks counted, a bigram in 1 of 2 documents would score ~0)."""
+    (score,) = [s for _, s in store.cjk_search(cjk_query("带薪年假"), 5)]
+    assert score > 1.0
+
+
+def test_answers_in_a_language_the_embedder_cannot_read_need_shared_words(
+    tmp_path: Path,
+) -> None:
+    """An Arabic question with no word in the docs abstains; one with shared words answers."""
+    from bot.answer import Answerer
+    from bot.retrieve import Retriever
+    from ingest.sources.markdown import MarkdownSource
+    from ingest.store import Store
+    from ingest.sync import sync_source
+    from tests.fakes.embedders import HashEmbedder
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    body = "يحصل كل موظف على ثلاثين يوما من الإجازة السنوية."
+    (docs / "leave.md").write_text(f"# الإجازات\n\n{body}\n")
+    store = Store(tmp_path / "db.sqlite")
+    embedder = HashEmbedder()
+    embedder.multilingual = False
+    sync_source(store, MarkdownSource("docs", docs), embedder)
+    answerer = Answerer(Retriever(store, embedder))
+    assert answerer.ask("كم يوما من الإجازة السنوية؟").answer.abstained is False
+    assert answerer.ask("ما هي عاصمة فرنسا؟").answer.abstained is True

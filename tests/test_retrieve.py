@@ -37,9 +37,11 @@ def test_bm25_lists_over_disjoint_terms_add_up() -> None:
 
 def test_fts_query_quotes_words_and_drops_syntax() -> None:
     assert fts_query('deploy AND (prod OR "x" NEAR/3 *') == (
-        '"deploy" OR "prod" OR "near" OR "3"'  # stopwords and lone letters dropped
+        '"deploy" OR "prod" OR "x" OR "near" OR "3"'  # "and", "or": stopwords
     )
     assert fts_query("What is the VPN?") == '"vpn"'
+    assert fts_query("North Dakota's rivers") == '"north" OR "dakota" OR "rivers"'
+    assert fts_query("B. F. Skinner") == '"b" OR "f" OR "skinner"'  # initials are kept
     assert fts_query("?!") == ""
 
 
@@ -100,3 +102,33 @@ def test_codes_match_sqlite_vec_quantisation(tmp_path: Path) -> None:
         "SELECT vec_quantize_binary(?)", (vector.tobytes(),)
     ).fetchone()
     assert binary_code(vector) == sql_code == binary_code(vector.tobytes())
+
+
+def test_dense_scores_are_similarities_to_the_question_itself(tmp_path: Path) -> None:
+    """Feedback re-ranks, but the relevance gate reads cosine(question, chunk)."""
+    from bot.retrieve import Retriever
+    from ingest.sources import Scan, Source
+    from ingest.sync import sync_source
+    from tests.fakes.embedders import HashEmbedder
+
+    class Docs(Source):
+        name = "docs"
+
+        def scan(self, cursor: str | None = None, *, full: bool = False) -> Scan:
+            texts = ["vpn tunnel gate", "vpn setup laptop", "meal allowance", "laptop refresh"]
+            return Scan(
+                documents=[
+                    Document(source="docs", doc_id=f"d{i}", title="", url="u", body=t)
+                    for i, t in enumerate(texts)
+                ]
+            )
+
+    store = Store(tmp_path / "kb.db")
+    embedder = HashEmbedder()
+    sync_source(store, Docs(), embedder)
+    result = Retriever(store, embedder).search("vpn laptop", k=4)
+    question = embedder.embed_query("vpn laptop")
+    for hit in result.hits:
+        (vector,) = store.vectors([hit.chunk_id])[1]
+        assert hit.scores["dense"] == pytest.approx(float(vector @ question), abs=1e-6)
+    assert result.best_similarity == pytest.approx(max(h.scores["dense"] for h in result.hits))
