@@ -5,7 +5,7 @@ length (less padding), progress and query embedding are derived from it. Two
 implementations:
 
 - ``LocalEmbedder`` (default): all-MiniLM-L6-v2 as an int8 ONNX file shipped in
-  this package (``ingest/models/``), run with onnxruntime. No network, no torch,
+  this package (``ingest/weights/``), run with onnxruntime. No network, no torch,
   no download at run time.
 - ``OpenAIEmbedder``: any OpenAI-compatible ``/v1/embeddings`` server via the
   ``openai`` package (``OPENAI_BASE_URL`` selects Ollama, vLLM, Azure, ...).
@@ -27,7 +27,7 @@ import numpy as np
 
 from ingest.errors import ConfigError, EmbedderError
 
-MODELS_DIR = Path(__file__).parent / "models"
+MODELS_DIR = Path(__file__).parent / "weights"
 DEFAULT_LOCAL_MODEL = "minilm-l6-int8"
 DEFAULT_OPENAI_MODEL = "text-embedding-3-small"
 

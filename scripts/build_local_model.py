@@ -2,7 +2,7 @@
 """Build docbot's offline default embedder: all-MiniLM-L6-v2 as a dynamic int8 ONNX file.
 
 Run ONCE by a maintainer; never imported or run by docbot at run time. Its output
-is committed to the repo at ``ingest/models/minilm-l6-int8/``:
+is committed to the repo at ``ingest/weights/minilm-l6-int8/``:
 
     model.onnx              int8 weights (dynamic quantization, per-channel QInt8)
     tokenizer.json          the model's WordPiece tokenizer, truncation at 256
@@ -67,7 +67,7 @@ import tempfile
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-DEFAULT_OUT = REPO / "ingest" / "models" / "minilm-l6-int8"
+DEFAULT_OUT = REPO / "ingest" / "weights" / "minilm-l6-int8"
 
 UPSTREAM_ID = "sentence-transformers/all-MiniLM-L6-v2"
 UPSTREAM_REVISION = "1110a243fdf4706b3f48f1d95db1a4f5529b4d41"

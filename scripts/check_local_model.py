@@ -29,7 +29,7 @@ import onnxruntime as ort
 from tokenizers import Tokenizer
 
 REPO = Path(__file__).resolve().parents[1]
-DEFAULT_MODEL = REPO / "ingest" / "models" / "minilm-l6-int8"
+DEFAULT_MODEL = REPO / "ingest" / "weights" / "minilm-l6-int8"
 MAX_LEN = 256
 
 
