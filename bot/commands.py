@@ -7,50 +7,17 @@ and for programs with ``--json`` (the shapes in DESIGN.md's interface contract).
 from __future__ import annotations
 
 import argparse
-import sys
-from typing import Any
 
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from bot.app import Docbot
 from bot.cli import EXIT_FAILED, EXIT_OK, print_json
+from bot.progress import TerminalProgress
 from ingest.errors import ConfigError
 
 out = Console(soft_wrap=True)
 err = Console(stderr=True)
-
-
-class _Bar:
-    """A rich progress bar, shown only when stderr is a terminal."""
-
-    def __init__(self) -> None:
-        self._progress: Progress | None = None
-        self._task: Any = None
-
-    def start(self, source: str, total: int | None) -> None:
-        if not sys.stderr.isatty():
-            return
-        self._progress = Progress(
-            TextColumn("[bold]{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            console=err,
-            transient=True,
-        )
-        self._progress.start()
-        self._task = self._progress.add_task(f"sync {source}", total=total)
-
-    def advance(self, documents: int) -> None:
-        if self._progress is not None:
-            self._progress.advance(self._task, documents)
-
-    def finish(self) -> None:
-        if self._progress is not None:
-            self._progress.stop()
-            self._progress = None
 
 
 def sync(args: argparse.Namespace, app: Docbot) -> int:
@@ -61,7 +28,7 @@ def sync(args: argparse.Namespace, app: Docbot) -> int:
         )
     if args.rebuild:
         app.store.reset_index()
-    reports = app.sync(args.source, full=args.full or args.rebuild, progress=_Bar())
+    reports = app.sync(args.source, full=args.full or args.rebuild, progress=TerminalProgress())
     if args.json:
         print_json([r.as_dict() for r in reports])
     else:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -25,6 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from bot import metrics_ir
+from bot.progress import TerminalProgress
 from bot.retrieve import Fusion, Retriever
 from ingest import chunking
 from ingest.embedding import Embedder
@@ -344,46 +344,6 @@ def read_run(path: str | Path) -> dict[str, Ranking]:
 # --- the command ----------------------------------------------------------------
 
 
-class _Bar:
-    """A rich progress bar on stderr, only when stderr is a terminal."""
-
-    def __init__(self) -> None:
-        self._progress: Any = None
-        self._task: Any = None
-
-    def start(self, source: str, total: int | None) -> None:
-        if not sys.stderr.isatty():
-            return
-        from rich.console import Console
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            Progress,
-            TextColumn,
-            TimeElapsedColumn,
-        )
-
-        self._progress = Progress(
-            TextColumn("[bold]indexing"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            console=Console(stderr=True),
-            transient=True,
-        )
-        self._progress.start()
-        self._task = self._progress.add_task("index", total=total)
-
-    def advance(self, documents: int) -> None:
-        if self._progress is not None:
-            self._progress.advance(self._task, documents)
-
-    def finish(self) -> None:
-        if self._progress is not None:
-            self._progress.stop()
-            self._progress = None
-
-
 def _render(report: EvalReport, dataset: Dataset, run_path: str | None) -> None:
     from rich.console import Console
     from rich.table import Table
@@ -421,7 +381,7 @@ def run_cli(args: argparse.Namespace, app: Docbot) -> int:
         raise InputError("-k must be at least 1")
     dataset = load_dataset(args.dataset)
     # The default Fusion is the one the bot's Retriever uses (bot/app.py).
-    report, run = evaluate(dataset, app.embedder, k=args.k, progress=_Bar())
+    report, run = evaluate(dataset, app.embedder, k=args.k, progress=TerminalProgress("indexing"))
     if args.run:
         write_run(args.run, run)
     if args.json:
