@@ -12,7 +12,9 @@ What is cached, and why:
 - only history-less questions (a follow-up depends on its thread), keyed by the
   normalised text (case, whitespace and punctuation ignored; Slack markup is removed
   before the question gets here) plus mode, chat model, embedder, retrieval depth,
-  context budget and system prompt: change any of those and old entries never match;
+  context budget, system prompt and installed docbot release: change any of those
+  (an upgrade that renders quotes or sources differently, say) and old entries never
+  match;
 - never abstentions: the page that answers the question may be added by the next
   sync, and an abstention cites nothing whose change would invalidate it;
 - at most ``DOCBOT_ANSWER_CACHE_SIZE`` entries (least recently used go first), each
@@ -23,6 +25,7 @@ What is cached, and why:
 from __future__ import annotations
 
 import hashlib
+import importlib.metadata
 import json
 import logging
 import re
@@ -44,6 +47,17 @@ log = logging.getLogger(__name__)
 
 CACHE_FORMAT = 1  # bump when the stored JSON changes shape
 _NON_WORD = re.compile(r"[\W_]+", re.UNICODE)
+
+
+def _release() -> str:
+    """The installed docbot version, part of every key (a source checkout reads 'dev')."""
+    try:
+        return importlib.metadata.version("docbot")
+    except importlib.metadata.PackageNotFoundError:
+        return "dev"
+
+
+RELEASE = _release()
 
 
 def normalise_question(text: str) -> str:
@@ -94,7 +108,7 @@ class AnswerCache:
     def key(question: str, *scope: object) -> str:
         """The entry key: the normalised question plus everything that shapes an answer."""
         prompt = hashlib.sha256(SYSTEM_PROMPT.encode()).hexdigest()[:12]
-        parts = [CACHE_FORMAT, normalise_question(question), prompt, *map(str, scope)]
+        parts = [CACHE_FORMAT, RELEASE, normalise_question(question), prompt, *map(str, scope)]
         return hashlib.sha256(json.dumps(parts).encode()).hexdigest()
 
     def get(self, key: str, now: datetime | None = None) -> tuple[str, Answer | None]:

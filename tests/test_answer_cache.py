@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
-from bot.answer_cache import normalise_question
+from bot.answer_cache import AnswerCache, normalise_question
 from bot.web import create_web_app
 from tests.fakes import slack_payloads as P
 from tests.fakes.embedders import HashEmbedder
@@ -171,3 +171,13 @@ def test_query_vectors_are_cached_by_the_embedder_base_class() -> None:
     embedder.embed_query("other")
     embedder.embed_query("other")
     assert embedder.calls == 3
+
+
+def test_an_upgrade_starts_with_fresh_keys(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Answers rendered by one docbot release are not served by the next (a change
+    in how quotes or sources are rendered shows at once, not after the TTL)."""
+    from bot import answer_cache
+
+    before = AnswerCache.key(VPN_QUESTION, "extractive")
+    monkeypatch.setattr(answer_cache, "RELEASE", "99.0.0")
+    assert AnswerCache.key(VPN_QUESTION, "extractive") != before
