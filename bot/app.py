@@ -126,8 +126,9 @@ class Docbot:
         for config in [self.settings.source(name)] if name else self.settings.sources:
             try:
                 source = build_source(config, self.settings)
-            except Exception as exc:  # reported per source, like a failed run
+            except Exception as exc:  # reported and recorded per source, like a failed run
                 report = SyncReport(source=config.name, error=str(exc))
+                self._record_unbuilt(report)
             else:
                 report = sync_source(
                     self.store, source, self.metered_embedder, full=full, progress=progress
@@ -135,6 +136,17 @@ class Docbot:
             reports.append(report)
             finish_sync(self, report, purged=self._purge_cache(report))
         return reports
+
+    def _record_unbuilt(self, report: SyncReport) -> None:
+        """Record a source whose configuration could not be built as a failed run, so
+        `docbot status`, App Home and alerts show it instead of its last good run."""
+        try:
+            run_id = self.store.start_run(report.source)
+            self.store.finish_run(
+                run_id, status=report.status, counts={}, seconds=0.0, error=report.error
+            )
+        except Exception:  # the report still reaches the caller
+            log.warning("could not record the failed run of %s", report.source, exc_info=True)
 
     def _purge_cache(self, report: SyncReport) -> int:
         if not (report.updated or report.deleted) or not self.answer_cache.enabled:

@@ -162,3 +162,24 @@ def test_python_dash_m_bot(workdir: Path) -> None:
         timeout=60,
     )
     assert result.returncode == 2 and "empty" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_source_that_cannot_be_built_is_a_failed_run_in_status(
+    workdir: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A Confluence source whose options are wrong fails before it scans; `docbot
+    status` must show that failure, not report the source as never synced."""
+    (workdir / "docbot.toml").write_text(
+        "[[sources]]\nname = 'docs'\npath = 'docs'\n\n"
+        "[[sources]]\nname = 'wiki'\ntype = 'confluence'\nurl = 'https://wiki.example'\n"
+        "spaces = ['ENG']\npage_limit = 500\n"
+    )
+    code, out, _ = run(capsys, "sync", "--json")
+    reports = {r["source"]: r for r in json.loads(out)}
+    assert code == 1 and reports["docs"]["status"] == "ok"
+    assert "page_limit" in reports["wiki"]["error"]
+    code, out, _ = run(capsys, "status", "--json")
+    sources = {s["name"]: s for s in json.loads(out)["sources"]}
+    assert sources["docs"]["last_run"]["status"] == "ok"
+    wiki = sources["wiki"]["last_run"]
+    assert wiki["status"] == "failed" and "page_limit" in wiki["error"]
