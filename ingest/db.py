@@ -58,11 +58,8 @@ def connect(path: str | Path) -> Connection:
     if _MODULE is None:
         _MODULE = sqlite_module()
     path = Path(path)
-    if str(path) != ":memory:":
-        if not path.parent.exists():
-            raise StoreError(
-                f"cannot create the store {path}: folder {path.parent} does not exist"
-            )
+    if str(path) != ":memory:" and not path.parent.exists():
+        raise StoreError(f"cannot create the store {path}: folder {path.parent} does not exist")
     try:
         conn = _MODULE.connect(str(path), isolation_level=None, check_same_thread=False, timeout=30)
         conn.enable_load_extension(True)
@@ -175,7 +172,7 @@ def m001_create_tables(conn: Connection) -> None:
             failures TEXT NOT NULL DEFAULT '[]'
         );
         CREATE INDEX sync_runs_source ON sync_runs(source, id);
-        """
+        """,
     )
 
 
@@ -242,7 +239,7 @@ def m002_slack_records(conn: Connection) -> None:
             UNIQUE (answer_id, user_id)
         );
         CREATE INDEX feedback_created ON feedback(created_at);
-        """
+        """,
     )
 
 

@@ -578,9 +578,7 @@ class Store:
             conn.execute("SELECT source, count(*) FROM documents GROUP BY source").fetchall()
         )
         size = sum(
-            os.path.getsize(p)
-            for p in (self.path, Path(f"{self.path}-wal"))
-            if os.path.exists(p)
+            os.path.getsize(p) for p in (self.path, Path(f"{self.path}-wal")) if os.path.exists(p)
         )
         return {
             "documents": documents,
