@@ -17,6 +17,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from ingest import chunking
 from ingest.errors import ConfigError, DocbotError, InputError
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -91,6 +92,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-k", type=int, default=10, metavar="N", help="ranking depth (default 10)")
     p.add_argument("--run", metavar="FILE", help="write a TREC run file")
     p.add_argument("--json", action="store_true", help="print metrics as JSON")
+    p.add_argument(
+        "--chunk-chars",
+        type=int,
+        metavar="N",
+        help=f"chunk size to measure (default {chunking.DEFAULT_CHUNK_CHARS} characters)",
+    )
+    p.add_argument(
+        "--overlap",
+        type=int,
+        metavar="N",
+        help=f"chunk overlap to measure (default {chunking.DEFAULT_OVERLAP_CHARS} characters)",
+    )
 
     p = sub.add_parser("feedback", help="👎 and unanswered questions, for doc owners")
     p.add_argument("--since", default="7d", metavar="AGE", help="how far back (default 7d)")

@@ -236,11 +236,14 @@ def index_dataset(
     embedder: Embedder,
     *,
     chunk_chars: int = chunking.DEFAULT_CHUNK_CHARS,
+    overlap_chars: int = chunking.DEFAULT_OVERLAP_CHARS,
     progress: Progress | None = None,
     chunker: Callable[[Document], list[Chunk]] | None = None,
 ) -> float:
     """Index the corpus with the sync pipeline; return the seconds it took."""
-    chunker = chunker or partial(chunking.split_markdown, chunk_chars=chunk_chars)
+    chunker = chunker or partial(
+        chunking.split_markdown, chunk_chars=chunk_chars, overlap_chars=overlap_chars
+    )
     started = time.perf_counter()
     report = sync_source(store, CorpusSource(dataset), embedder, progress=progress, chunker=chunker)
     seconds = time.perf_counter() - started
@@ -271,6 +274,7 @@ def evaluate(
     k: int = 10,
     fusion: Fusion | None = None,
     chunk_chars: int = chunking.DEFAULT_CHUNK_CHARS,
+    overlap_chars: int = chunking.DEFAULT_OVERLAP_CHARS,
     progress: Progress | None = None,
 ) -> tuple[EvalReport, dict[str, Ranking]]:
     """Index ``dataset`` into a temporary store, run its queries, score them."""
@@ -278,7 +282,12 @@ def evaluate(
         store = Store(Path(tmp) / "eval.db")
         try:
             seconds = index_dataset(
-                dataset, store, embedder, chunk_chars=chunk_chars, progress=progress
+                dataset,
+                store,
+                embedder,
+                chunk_chars=chunk_chars,
+                overlap_chars=overlap_chars,
+                progress=progress,
             )
             documents, chunks = store.conn.execute(
                 "SELECT (SELECT count(*) FROM documents), (SELECT count(*) FROM chunks)"
@@ -301,6 +310,7 @@ def evaluate(
             "fusion": asdict(retriever.fusion),
             "chunking": {
                 "chunk_chars": chunk_chars,
+                "overlap_chars": overlap_chars,
                 "max_chars": chunking.DEFAULT_MAX_CHARS,
                 "min_chars": chunking.DEFAULT_MIN_CHARS,
             },
@@ -376,12 +386,23 @@ def _render(report: EvalReport, dataset: Dataset, run_path: str | None) -> None:
 
 
 def run_cli(args: argparse.Namespace, app: Docbot) -> int:
-    """``docbot eval DATASET_DIR [-k N] [--run FILE] [--json]``."""
+    """``docbot eval DATASET_DIR [-k N] [--run FILE] [--json] [--chunk-chars N] [--overlap N]``."""
     if args.k < 1:
         raise InputError("-k must be at least 1")
+    chunk_chars = args.chunk_chars or chunking.DEFAULT_CHUNK_CHARS
+    overlap = chunking.DEFAULT_OVERLAP_CHARS if args.overlap is None else args.overlap
+    if chunk_chars < 100 or not 0 <= overlap < chunk_chars:
+        raise InputError("--chunk-chars must be at least 100, and --overlap from 0 to below it")
     dataset = load_dataset(args.dataset)
     # The default Fusion is the one the bot's Retriever uses (bot/app.py).
-    report, run = evaluate(dataset, app.embedder, k=args.k, progress=TerminalProgress("indexing"))
+    report, run = evaluate(
+        dataset,
+        app.embedder,
+        k=args.k,
+        chunk_chars=chunk_chars,
+        overlap_chars=overlap,
+        progress=TerminalProgress("indexing"),
+    )
     if args.run:
         write_run(args.run, run)
     if args.json:

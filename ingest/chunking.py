@@ -26,6 +26,8 @@ DEFAULT_MAX_CHARS = 1600
 """Hard limit: a single block longer than this (a huge code block) is cut."""
 DEFAULT_MIN_CHARS = 200
 """A section shorter than this is merged into the previous chunk of the same parent."""
+DEFAULT_OVERLAP_CHARS = 0
+"""Whole blocks repeated from the end of one chunk at the start of the next (same section)."""
 
 _HEADING = re.compile(r"^(#{1,6})[ \t]+(.+?)[ \t]*#*[ \t]*$")
 _FENCE = re.compile(r"^[ \t]{0,3}(`{3,}|~{3,})")
@@ -137,19 +139,38 @@ def _cut(block: str, max_chars: int) -> list[str]:
     return pieces
 
 
-def _pack(blocks: list[str], chunk_chars: int, max_chars: int) -> list[str]:
+def _pack(blocks: list[str], chunk_chars: int, max_chars: int, overlap_chars: int = 0) -> list[str]:
+    """Pack blocks into chunks of about ``chunk_chars``. With ``overlap_chars``, a chunk
+    after the first of a section starts with the previous chunk's last blocks (whole
+    blocks, together at most ``overlap_chars``), so a passage cut at a chunk boundary
+    is still read whole by one of the two."""
     texts: list[str] = []
-    current = ""
+    current: list[str] = []
+    size = 0
     for block in blocks:
         for piece in _cut(block, max_chars) if len(block) > max_chars else [block]:
-            if current and len(current) + len(piece) + 2 > chunk_chars:
-                texts.append(current)
-                current = piece
-            else:
-                current = f"{current}\n\n{piece}" if current else piece
+            if current and size + len(piece) + 2 > chunk_chars:
+                texts.append("\n\n".join(current))
+                current = _tail(current, overlap_chars, chunk_chars - len(piece) - 2)
+                size = sum(len(b) + 2 for b in current) - 2 if current else 0
+            size = size + len(piece) + 2 if current else len(piece)
+            current.append(piece)
     if current:
-        texts.append(current)
+        texts.append("\n\n".join(current))
     return texts
+
+
+def _tail(blocks: list[str], overlap_chars: int, room: int) -> list[str]:
+    """The last whole blocks of a chunk that fit in ``min(overlap_chars, room)``."""
+    budget = min(overlap_chars, room)
+    tail: list[str] = []
+    used = 0
+    for block in reversed(blocks):
+        used += len(block) + 2
+        if used > budget:
+            break
+        tail.insert(0, block)
+    return tail
 
 
 def split_markdown(
@@ -158,6 +179,7 @@ def split_markdown(
     chunk_chars: int = DEFAULT_CHUNK_CHARS,
     max_chars: int = DEFAULT_MAX_CHARS,
     min_chars: int = DEFAULT_MIN_CHARS,
+    overlap_chars: int = DEFAULT_OVERLAP_CHARS,
     slugify: Callable[[str], str] = github_slug,
 ) -> list[Chunk]:
     """Split a document's Markdown body into heading-scoped chunks."""
@@ -170,7 +192,7 @@ def split_markdown(
         path = section.path
         if path and path[0].strip().lower() == doc.title.strip().lower():
             path = path[1:]
-        texts = _pack(blocks, chunk_chars, max_chars)
+        texts = _pack(blocks, chunk_chars, max_chars, overlap_chars)
         if not texts:
             continue
         parent = path[:-1]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 from ingest.chunking import github_slug, split_markdown
 from ingest.models import Document
 
@@ -73,3 +75,35 @@ def test_github_slug() -> None:
     assert github_slug("Paid time off (PTO)") == "paid-time-off-pto"
     assert github_slug("Büro Berlin") == "büro-berlin"
     assert github_slug("`code` and **bold**") == "code-and-bold"
+
+
+def _paragraphs(n: int) -> list[str]:
+    return [f"Paragraph {i}" + " word" * 40 for i in range(n)]  # about 215 characters each
+
+
+def test_without_overlap_no_paragraph_is_repeated() -> None:
+    paras = _paragraphs(12)
+    chunks = split_markdown(doc("## Long\n\n" + "\n\n".join(paras)), chunk_chars=700)
+    assert len(chunks) > 2
+    joined = [p for c in chunks for p in c.text.split("\n\n")]
+    assert joined == paras
+
+
+def test_overlap_repeats_whole_trailing_paragraphs_within_the_size() -> None:
+    paras = _paragraphs(12)
+    chunks = split_markdown(
+        doc("## Long\n\n" + "\n\n".join(paras)), chunk_chars=700, overlap_chars=250
+    )
+    blocks = [c.text.split("\n\n") for c in chunks]
+    for before, after in itertools.pairwise(blocks):
+        assert after[0] == before[-1]  # one whole paragraph carried over, never a piece
+    assert all(len(c.text) <= 700 for c in chunks)
+    seen = {b for bs in blocks for b in bs}
+    assert seen == set(paras)  # nothing lost
+
+
+def test_overlap_stays_within_its_section() -> None:
+    body = "## One\n\n" + "\n\n".join(_paragraphs(4)) + "\n\n## Two\n\nOnly this."
+    chunks = split_markdown(doc(body), chunk_chars=700, overlap_chars=250, min_chars=0)
+    (two,) = [c for c in chunks if c.heading_path[-1] == "Two"]
+    assert two.text == "Only this."

@@ -62,9 +62,14 @@ def dataset_dir(tmp_path: Path) -> Path:
     return root
 
 
-def _eval(dataset_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> dict:
+def _eval(
+    dataset_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], **flags: object
+) -> dict:
     app = build(Settings(db_path=tmp_path / "unused.db"), embedder=HashEmbedder())
-    args = argparse.Namespace(dataset=str(dataset_dir), k=10, run=None, json=True)
+    args = argparse.Namespace(
+        dataset=str(dataset_dir), k=10, run=None, json=True, chunk_chars=None, overlap=None
+    )
+    vars(args).update(flags)
     assert run_cli(args, app) == 0
     return json.loads(capsys.readouterr().out)
 
@@ -103,7 +108,9 @@ def test_run_file_round_trips(
 ) -> None:
     run_path = tmp_path / "out.run"
     app = build(Settings(db_path=tmp_path / "unused.db"), embedder=HashEmbedder())
-    args = argparse.Namespace(dataset=str(dataset_dir), k=10, run=str(run_path), json=True)
+    args = argparse.Namespace(
+        dataset=str(dataset_dir), k=10, run=str(run_path), json=True, chunk_chars=None, overlap=None
+    )
     assert run_cli(args, app) == 0
     report = json.loads(capsys.readouterr().out)
 
@@ -151,3 +158,25 @@ def test_a_folder_without_the_files_is_one_clear_error(tmp_path: Path) -> None:
         load_dataset(tmp_path)
     with pytest.raises(InputError, match="not a folder"):
         load_dataset(tmp_path / "nope")
+
+
+def test_chunk_size_and_overlap_can_be_measured(
+    dataset_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    default = _eval(dataset_dir, tmp_path, capsys)
+    assert default["config"]["chunking"]["overlap_chars"] == 0
+    # The long page's three ~600-character paragraphs: [1, 2] [3] by default; with
+    # 1,400-character chunks and 700 of overlap, [1, 2] [2, 3].
+    other = _eval(dataset_dir, tmp_path, capsys, chunk_chars=1400, overlap=700)
+    assert other["config"]["chunking"]["chunk_chars"] == 1400
+    assert other["config"]["chunking"]["overlap_chars"] == 700
+    assert other["chunks"] == default["chunks"] - 1
+    assert other["mrr@10"] == 1.0  # the long page is still found by its best chunk
+
+
+@pytest.mark.parametrize("flags", [{"chunk_chars": 50}, {"chunk_chars": 500, "overlap": 500}])
+def test_impossible_chunking_is_one_clear_error(
+    dataset_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], flags: dict
+) -> None:
+    with pytest.raises(InputError, match="--chunk-chars"):
+        _eval(dataset_dir, tmp_path, capsys, **flags)

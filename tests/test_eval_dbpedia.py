@@ -23,7 +23,12 @@ def test_dbpedia_quality_holds(
     app = build(Settings(db_path=tmp_path / "unused.db"))
     run_file = tmp_path / "dbpedia.run"
     args = argparse.Namespace(
-        dataset=str(shared_data / "beir" / "dbpedia"), k=10, run=str(run_file), json=True
+        dataset=str(shared_data / "beir" / "dbpedia"),
+        k=10,
+        run=str(run_file),
+        json=True,
+        chunk_chars=None,
+        overlap=None,
     )
     assert run_cli(args, app) == 0
     report = json.loads(capsys.readouterr().out)
