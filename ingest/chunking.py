@@ -17,6 +17,7 @@ import re
 import unicodedata
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from functools import partial
 
 from ingest.models import Chunk, Document
 
@@ -26,8 +27,10 @@ DEFAULT_MAX_CHARS = 1600
 """Hard limit: a single block longer than this (a huge code block) is cut."""
 DEFAULT_MIN_CHARS = 200
 """A section shorter than this is merged into the previous chunk of the same parent."""
-DEFAULT_OVERLAP_CHARS = 0
+DEFAULT_OVERLAP_CHARS = 300
 """Whole blocks repeated from the end of one chunk at the start of the next (same section)."""
+CHUNKING_VERSION = 2
+"""Bump when :func:`split_markdown` cuts the same text differently: stores re-chunk."""
 
 _HEADING = re.compile(r"^(#{1,6})[ \t]+(.+?)[ \t]*#*[ \t]*$")
 _FENCE = re.compile(r"^[ \t]{0,3}(`{3,}|~{3,})")
@@ -232,3 +235,22 @@ def split_markdown(
         # An empty page still deserves to be findable by its title.
         chunks.append(Chunk(doc_id=doc.doc_id, ordinal=0, text=doc.title, heading_path=root))
     return chunks
+
+
+def signature(chunker: Callable[[Document], list[Chunk]]) -> str | None:
+    """What decides how ``chunker`` cuts a document, as a string a store can keep; a
+    sync that finds another one stored re-chunks every document of the source (see
+    ``ingest/sync.py``). ``None`` for a chunker that is not :func:`split_markdown`."""
+    params = {
+        "chunk_chars": DEFAULT_CHUNK_CHARS,
+        "max_chars": DEFAULT_MAX_CHARS,
+        "min_chars": DEFAULT_MIN_CHARS,
+        "overlap_chars": DEFAULT_OVERLAP_CHARS,
+    }
+    if isinstance(chunker, partial) and chunker.func is split_markdown and not chunker.args:
+        params.update(chunker.keywords)
+    elif chunker is not split_markdown:
+        return None
+    if "slugify" in params:
+        return None
+    return f"v{CHUNKING_VERSION} " + " ".join(f"{k}={params[k]}" for k in sorted(params))

@@ -10,6 +10,10 @@ Safety rules, in order of importance:
   skipped by hash, and chunks whose text is already in the store reuse their
   vectors (``Store.cached_vectors``).
 - The incremental cursor advances only after a successful run.
+- A document is re-chunked when the way documents are cut changed (a new release's
+  chunk size or overlap, ``chunking.signature``): the first sync after such a change
+  scans the whole source and re-chunks every page, embedding only chunk texts not
+  already stored, and the new signature is kept once that sync succeeds.
 
 Chunks of several documents are embedded together (``EMBED_BATCH_CHUNKS``), since
 the local model is several times faster on full batches than on one small page.
@@ -23,7 +27,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
-from ingest.chunking import split_markdown
+from ingest.chunking import signature, split_markdown
 from ingest.embedding import Embedder
 from ingest.errors import DocbotError
 from ingest.locks import SourceBusy, source_lock
@@ -154,10 +158,18 @@ def _sync_locked(
     started = time.monotonic()
     run_id = store.start_run(source.name)
     cursor: str | None = None
+    chunking_key, chunking = f"chunking:{source.name}", signature(chunker)
     try:
         store.check_embedder(embedder.model_id)
-        scan = source.scan(None if full else store.get_cursor(source.name), full=full)
         existing = store.document_shas(source.name)
+        rechunk = (
+            bool(existing) and chunking is not None and store.get_meta(chunking_key) != chunking
+        )
+        if rechunk:
+            log.info("source %s: chunking changed; re-chunking every document", source.name)
+            existing = {doc_id: "" for doc_id in existing}  # nothing matches: all re-chunked
+        full = full or rechunk
+        scan = source.scan(None if full else store.get_cursor(source.name), full=full)
         if progress:
             progress.start(source.name, scan.total)
         writer = _Writer(store, embedder, report)
@@ -192,6 +204,8 @@ def _sync_locked(
         if progress:
             progress.finish()
     report.seconds = time.monotonic() - started
+    if chunking is not None and report.status in ("ok", "partial"):
+        store.set_meta(chunking_key, chunking)
     store.finish_run(
         run_id,
         status=report.status,

@@ -83,7 +83,9 @@ def _paragraphs(n: int) -> list[str]:
 
 def test_without_overlap_no_paragraph_is_repeated() -> None:
     paras = _paragraphs(12)
-    chunks = split_markdown(doc("## Long\n\n" + "\n\n".join(paras)), chunk_chars=700)
+    chunks = split_markdown(
+        doc("## Long\n\n" + "\n\n".join(paras)), chunk_chars=700, overlap_chars=0
+    )
     assert len(chunks) > 2
     joined = [p for c in chunks for p in c.text.split("\n\n")]
     assert joined == paras

@@ -12,6 +12,7 @@ import pytest
 
 from bot.app import build
 from bot.evaluate import load_dataset, read_run, run_cli, score_run, write_run
+from ingest import chunking
 from ingest.errors import InputError
 from ingest.settings import Settings
 from tests.fakes.embedders import HashEmbedder
@@ -164,9 +165,10 @@ def test_chunk_size_and_overlap_can_be_measured(
     dataset_dir: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     default = _eval(dataset_dir, tmp_path, capsys)
-    assert default["config"]["chunking"]["overlap_chars"] == 0
-    # The long page's three ~600-character paragraphs: [1, 2] [3] by default; with
-    # 1,400-character chunks and 700 of overlap, [1, 2] [2, 3].
+    assert default["config"]["chunking"]["overlap_chars"] == chunking.DEFAULT_OVERLAP_CHARS
+    # The long page's three ~570-character paragraphs: [1] [2] [3] by default (two
+    # do not fit in 1,000, and one is too long to repeat); with 1,400-character chunks
+    # and 700 of overlap, [1, 2] [2, 3].
     other = _eval(dataset_dir, tmp_path, capsys, chunk_chars=1400, overlap=700)
     assert other["config"]["chunking"]["chunk_chars"] == 1400
     assert other["config"]["chunking"]["overlap_chars"] == 700

@@ -157,3 +157,31 @@ def test_identical_text_in_two_documents_is_embedded_once(store: Store, tmp_path
     embedder = HashEmbedder()
     report = sync_source(store, MarkdownSource("dup", root), embedder)
     assert report.added == 2 and report.chunks_embedded == 1 and len(embedder.texts) == 1
+
+
+def test_a_chunking_change_re_chunks_every_document_once(store: Store, tmp_path: Path) -> None:
+    """An upgrade that cuts pages differently (say, adds overlap) applies to pages
+    already stored, not only to pages edited later; chunk texts that did not change
+    keep their vectors."""
+    from functools import partial
+
+    from ingest.chunking import split_markdown
+
+    root = tmp_path / "long"
+    root.mkdir()
+    paragraphs = [f"Paragraph {i}" + " word" * 40 for i in range(12)]
+    (root / "long.md").write_text("# Long\n\n## Part\n\n" + "\n\n".join(paragraphs) + "\n")
+    (root / "short.md").write_text("# Short\n\nOne short page.\n")
+    source = MarkdownSource("docs", root)
+    embedder = HashEmbedder()
+    old = partial(split_markdown, chunk_chars=700, overlap_chars=0)
+    new = partial(split_markdown, chunk_chars=700, overlap_chars=250)
+
+    assert sync_source(store, source, embedder, chunker=old).added == 2
+    before = store.conn.execute("SELECT count(*) FROM chunks").fetchone()[0]
+    changed = sync_source(store, source, embedder, chunker=new)
+    assert (changed.updated, changed.unchanged, changed.error) == (2, 0, None)
+    assert store.conn.execute("SELECT count(*) FROM chunks").fetchone()[0] > before
+    assert changed.chunks_embedded < store.conn.execute("SELECT count(*) FROM chunks").fetchone()[0]
+    again = sync_source(store, source, embedder, chunker=new)
+    assert (again.updated, again.unchanged, again.chunks_embedded) == (0, 2, 0)
