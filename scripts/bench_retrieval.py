@@ -267,13 +267,14 @@ def cross_validate(
 
 ABLATIONS = {
     "default": Fusion(),
-    "no feedback": Fusion(feedback_chunks=0),
-    "dense only (with feedback)": Fusion(dense_weight=1.0, lexical_weight=0.0),
-    "dense only, no feedback": Fusion(dense_weight=1.0, lexical_weight=0.0, feedback_chunks=0),
-    "bm25 only": Fusion(dense_weight=0.0, lexical_weight=1.0, feedback_chunks=0),
-    "old default 0.7/0.3, no feedback": Fusion(0.7, 0.3, feedback_chunks=0),
-    "0.7/0.3 with feedback": Fusion(0.7, 0.3),
-    "0.9/0.1 with feedback": Fusion(0.9, 0.1),
+    "0.8/0.2 with feedback (previous default)": Fusion(0.8, 0.2, feedback_chunks=3),
+    "0.8/0.2, no feedback": Fusion(0.8, 0.2),
+    "0.7/0.3 with feedback": Fusion(0.7, 0.3, feedback_chunks=3),
+    "0.6/0.4, no feedback": Fusion(0.6, 0.4),
+    "0.9/0.1 with feedback": Fusion(0.9, 0.1, feedback_chunks=3),
+    "dense only (with feedback)": Fusion(1.0, 0.0, feedback_chunks=3),
+    "dense only, no feedback": Fusion(1.0, 0.0),
+    "bm25 only": Fusion(0.0, 1.0),
 }
 
 

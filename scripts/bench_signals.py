@@ -156,7 +156,7 @@ class Signals:
 
         cat3, cat5 = cat(0.3), cat(0.5)
         return {
-            "default: minilm+fb 0.8, bm25 0.2": lambda i: combsum(
+            "previous default: minilm+fb 0.8, bm25 0.2": lambda i: combsum(
                 [(minilm(i), 0.8), (bm25(i), 0.2)]
             ),
             "minilm+fb alone": minilm,
