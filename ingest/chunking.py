@@ -27,10 +27,13 @@ DEFAULT_MAX_CHARS = 1600
 """Hard limit: a single block longer than this (a huge code block) is cut."""
 DEFAULT_MIN_CHARS = 200
 """A section shorter than this is merged into the previous chunk of the same parent."""
-DEFAULT_OVERLAP_CHARS = 300
-"""Whole blocks repeated from the end of one chunk at the start of the next (same section)."""
-CHUNKING_VERSION = 2
+DEFAULT_OVERLAP_CHARS = 0
+"""Whole blocks repeated from the end of one chunk at the start of the next (same
+section). Off: on the handbook questions it did not help (docs/BENCHMARKS.md)."""
+CHUNKING_VERSION = 1
 """Bump when :func:`split_markdown` cuts the same text differently: stores re-chunk."""
+LEGACY_SIGNATURE = "v1 chunk_chars=1000 max_chars=1600 min_chars=200 overlap_chars=0"
+"""How stores made before signatures were recorded were chunked."""
 
 _HEADING = re.compile(r"^(#{1,6})[ \t]+(.+?)[ \t]*#*[ \t]*$")
 _FENCE = re.compile(r"^[ \t]{0,3}(`{3,}|~{3,})")

@@ -27,7 +27,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
-from ingest.chunking import signature, split_markdown
+from ingest.chunking import LEGACY_SIGNATURE, signature, split_markdown
 from ingest.embedding import Embedder
 from ingest.errors import DocbotError
 from ingest.locks import SourceBusy, source_lock
@@ -162,9 +162,8 @@ def _sync_locked(
     try:
         store.check_embedder(embedder.model_id)
         existing = store.document_shas(source.name)
-        rechunk = (
-            bool(existing) and chunking is not None and store.get_meta(chunking_key) != chunking
-        )
+        stored = store.get_meta(chunking_key) or LEGACY_SIGNATURE
+        rechunk = bool(existing) and chunking is not None and stored != chunking
         if rechunk:
             log.info("source %s: chunking changed; re-chunking every document", source.name)
             existing = {doc_id: "" for doc_id in existing}  # nothing matches: all re-chunked

@@ -167,8 +167,7 @@ def test_chunk_size_and_overlap_can_be_measured(
     default = _eval(dataset_dir, tmp_path, capsys)
     assert default["config"]["chunking"]["overlap_chars"] == chunking.DEFAULT_OVERLAP_CHARS
     # The long page's three ~570-character paragraphs: [1] [2] [3] by default (two
-    # do not fit in 1,000, and one is too long to repeat); with 1,400-character chunks
-    # and 700 of overlap, [1, 2] [2, 3].
+    # do not fit in 1,000); with 1,400-character chunks and 700 of overlap, [1, 2] [2, 3].
     other = _eval(dataset_dir, tmp_path, capsys, chunk_chars=1400, overlap=700)
     assert other["config"]["chunking"]["chunk_chars"] == 1400
     assert other["config"]["chunking"]["overlap_chars"] == 700

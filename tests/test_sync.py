@@ -185,3 +185,16 @@ def test_a_chunking_change_re_chunks_every_document_once(store: Store, tmp_path:
     assert changed.chunks_embedded < store.conn.execute("SELECT count(*) FROM chunks").fetchone()[0]
     again = sync_source(store, source, embedder, chunker=new)
     assert (again.updated, again.unchanged, again.chunks_embedded) == (0, 2, 0)
+
+
+def test_a_store_from_before_chunking_signatures_is_not_re_chunked(
+    store: Store, docs: Path
+) -> None:
+    """Stores made before the signature was recorded were cut with the v1 defaults;
+    the default chunker still cuts that way, so upgrading costs no full re-scan."""
+    source = MarkdownSource("docs", docs)
+    sync_source(store, source, HashEmbedder())
+    store.conn.execute("DELETE FROM meta WHERE key = 'chunking:docs'")
+    again = sync_source(store, source, HashEmbedder())
+    assert (again.updated, again.unchanged, again.chunks_embedded) == (0, 3, 0)
+    assert store.get_meta("chunking:docs") is not None
