@@ -121,7 +121,12 @@ class Signals:
         )
         queries = [self.queries[q] for q in self.qids]
         e5_q = model.query(queries)
+        started = time.perf_counter()
         sparse = np.stack([model.sparse(t) for t in texts]).astype(np.float16)
+        print(
+            f"e5 sparse: {len(texts) / (time.perf_counter() - started):.1f} chunks/s",
+            file=sys.stderr,
+        )
         sparse_q = model.sparse(queries).astype(np.float16)
         np.savez_compressed(path, e5=e5, e5_q=e5_q, sparse=sparse, sparse_q=sparse_q)
         return e5, e5_q, sparse, sparse_q
