@@ -21,13 +21,14 @@ from typing import Any
 
 from slack_bolt import App, BoltRequest, BoltResponse
 
+from bot.answer import CONDENSE_PROMPT
 from bot.app import Docbot, build
 from bot.llm import LLM, OpenAIChat
 from bot.slack_app import create_app
 from ingest.settings import Settings, load_settings
 from tests.fakes import slack_payloads as P
 from tests.fakes.embedders import HashEmbedder
-from tests.fakes.openai_server import FakeOpenAI
+from tests.fakes.openai_server import FakeOpenAI, echo_reply, message_text
 from tests.fakes.slack_server import Call, FakeSlack
 
 SECRET = "test-signing-secret"
@@ -187,3 +188,15 @@ def block_types(message: dict[str, Any]) -> list[str]:
 def all_text(message: dict[str, Any]) -> str:
     """A message's text plus every text inside its blocks (what a reader sees)."""
     return json.dumps(message.get("blocks") or []) + str(message.get("text", ""))
+
+
+def condensing_reply(standalone: str) -> Callable[[dict[str, Any]], str]:
+    """A fake chat model that rewrites a follow-up into ``standalone`` when asked to
+    condense a thread, and echoes its sources otherwise."""
+
+    def reply(request: dict[str, Any]) -> str:
+        if message_text(request["messages"][0]) == CONDENSE_PROMPT:
+            return standalone
+        return echo_reply(request)
+
+    return reply

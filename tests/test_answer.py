@@ -16,15 +16,7 @@ from ingest.store import Store
 from ingest.sync import sync_source
 from tests.fakes.embedders import HashEmbedder
 from tests.fakes.openai_server import FakeOpenAI
-
-DOCS = {
-    "vpn.md": "---\ntitle: VPN\n---\n# VPN\n\n## Connecting\n\nOpen TunnelGate and connect to "
-    "vpn.acme.example. Approve the push in Orbit Authenticator within 60 seconds.\n",
-    "expenses.md": "# Expenses\n\n## Meals\n\nThe meal limit is 75 dollars per day when "
-    "travelling. Keep every receipt and submit it in Ledger within 30 days.\n",
-    "pto.md": "# Time off\n\n## PTO\n\nEmployees in the US get 25 PTO days per year. "
-    "Request time off in the HR portal two weeks ahead.\n",
-}
+from tests.slack_helpers import DOCS
 
 
 @pytest.fixture

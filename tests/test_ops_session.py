@@ -7,19 +7,17 @@ from __future__ import annotations
 
 from collections import Counter
 from pathlib import Path
-from typing import Any
 
 import pytest
 from starlette.testclient import TestClient
 
-from bot.answer import CONDENSE_PROMPT
 from bot.status import collect_status
 from bot.web import create_web_app
 from tests.fakes import slack_payloads as P
-from tests.fakes.openai_server import FakeOpenAI, echo_reply, message_text
+from tests.fakes.openai_server import FakeOpenAI
 from tests.fakes.slack_server import FakeSlack
 from tests.ops_helpers import capture_logs, label_values, metric
-from tests.slack_helpers import VPN_QUESTION, make_bot
+from tests.slack_helpers import VPN_QUESTION, condensing_reply, make_bot
 
 pytest_plugins = ["tests.slack_support"]
 
@@ -27,12 +25,7 @@ pytest_plugins = ["tests.slack_support"]
 def test_metrics_logs_and_status_agree_after_a_session(
     tmp_path: Path, fake_slack: FakeSlack, fake_openai: FakeOpenAI
 ) -> None:
-    def reply(request: dict[str, Any]) -> str:
-        if message_text(request["messages"][0]) == CONDENSE_PROMPT:
-            return "How do I connect to the VPN from my phone?"
-        return echo_reply(request)
-
-    fake_openai.reply = reply
+    fake_openai.reply = condensing_reply("How do I connect to the VPN from my phone?")
     bot = make_bot(tmp_path, fake_slack, openai=fake_openai, inline=True)
     slack = bot.slack
     with capture_logs("json") as logs, TestClient(create_web_app(bot.docbot, bot.app)) as web:

@@ -8,8 +8,8 @@ from typing import Any
 from bot import slack_ui as ui
 from bot.answer import CONDENSE_PROMPT
 from tests.fakes import slack_payloads as P
-from tests.fakes.openai_server import FakeOpenAI, echo_reply, message_text
-from tests.slack_helpers import VPN_QUESTION, Bot, all_text, slack_calls
+from tests.fakes.openai_server import FakeOpenAI, message_text
+from tests.slack_helpers import VPN_QUESTION, Bot, all_text, condensing_reply, slack_calls
 
 pytest_plugins = ["tests.slack_support"]
 
@@ -30,12 +30,7 @@ def _posts(bot: Bot) -> list[str]:
 def test_follow_up_in_the_thread_is_answered_with_the_thread_as_history(
     llm_bot: Bot, fake_openai: FakeOpenAI
 ) -> None:
-    def reply(request: dict[str, Any]) -> str:
-        if message_text(request["messages"][0]) == CONDENSE_PROMPT:
-            return "How do I connect to the VPN from my phone?"
-        return echo_reply(request)
-
-    fake_openai.reply = reply
+    fake_openai.reply = condensing_reply("How do I connect to the VPN from my phone?")
     thread_ts, first = _ask_in_channel(llm_bot)
     follow_up = P.thread_message("And does that work on my phone?", thread_ts=thread_ts)
     llm_bot.slack.seed_event(follow_up)
