@@ -37,11 +37,11 @@ from typing import Any
 
 from bot.answer import SYSTEM_PROMPT, Answer, Answerer, AnswerStream, clean_history, clean_question
 from bot.llm import LLM, Message
-from bot.metrics import Metrics
+from bot.ops.metrics import Metrics
 from bot.retrieve import Retriever
-from ingest import db
 from ingest.models import Hit
 from ingest.store import Store
+from ingest.store.sqlite import db
 
 log = logging.getLogger(__name__)
 

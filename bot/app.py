@@ -17,10 +17,10 @@ from typing import TYPE_CHECKING
 from bot.answer import Answerer
 from bot.answer_cache import AnswerCache, CachingAnswerer
 from bot.llm import LLM, OpenAIChat
-from bot.metrics import MeteredEmbedder, Metrics
-from bot.observe import finish_sync
-from bot.pricing import PriceTable
-from bot.ratelimit import RateLimiter
+from bot.ops.metrics import MeteredEmbedder, Metrics
+from bot.ops.observe import finish_sync
+from bot.ops.pricing import PriceTable
+from bot.ops.ratelimit import RateLimiter
 from bot.records import Records
 from bot.retrieve import Retriever
 from ingest.embedding import Embedder, make_embedder
@@ -80,7 +80,7 @@ class Docbot:
 
     @cached_property
     def limiter(self) -> RateLimiter:
-        """One budget for Slack and the JSON API (see :mod:`bot.ratelimit`)."""
+        """One budget for Slack and the JSON API (see :mod:`bot.ops.ratelimit`)."""
         return RateLimiter(self.settings.rate_limit_per_user, self.settings.rate_limit_global)
 
     @cached_property

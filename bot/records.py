@@ -9,7 +9,7 @@
 - **feedback**: 👍/👎 per answer and user, with the question, answer and sources
   copied in, so a doc owner reads a vote without joining tables.
 
-Tables are created by ``ingest.db.m002_slack_records``. Each thread uses the store's
+Tables are created by ``ingest.store.sqlite.db.m002_slack_records``. Each thread uses the store's
 own per-thread connection, so Bolt's worker threads never share one.
 """
 
@@ -23,9 +23,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from bot.answer import Answer
-from ingest import db
 from ingest.models import Hit
 from ingest.store import Store
+from ingest.store.sqlite import db
 
 EVENT_TTL = timedelta(days=2)  # Slack retries for minutes; two days is plenty
 

@@ -1,6 +1,6 @@
 """Retrieval experiments behind the defaults in ``bot/retrieve.py`` (docs/BENCHMARKS.md).
 
-Indexes a BEIR dataset through the real sync pipeline (``bot.evaluate.index_dataset``)
+Indexes a BEIR dataset through the real sync pipeline (``bot.eval.evaluate.index_dataset``)
 once per index variant, caching vectors on disk by text, then collects each query's
 dense and BM25 candidate lists once and replays many fusion settings over them. Each
 family with a free parameter is scored by k-fold cross-validation over queries: the
@@ -28,8 +28,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bot import metrics_ir
-from bot.evaluate import (
+from bot.eval import metrics_ir
+from bot.eval.evaluate import (
     Dataset,
     index_dataset,
     load_dataset,
@@ -279,7 +279,7 @@ ABLATIONS = {
 
 
 def ablations(dataset: Dataset, model: str | None) -> dict[str, dict[str, float]]:
-    """The shipped pipeline (``bot.evaluate``'s own index and query code), indexed once,
+    """The shipped pipeline (``bot.eval.evaluate``'s own index and query code), indexed once,
     queried with each fusion setting: differences are the setting's alone."""
     import tempfile
 

@@ -43,8 +43,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bot import metrics_ir
-from bot.evaluate import Dataset, index_dataset, load_dataset
+from bot.eval import metrics_ir
+from bot.eval.evaluate import Dataset, index_dataset, load_dataset
 from bot.retrieve import Fusion, fts_query, minmax
 from ingest.embedding import LocalEmbedder
 from ingest.models import Chunk

@@ -16,8 +16,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bot import metrics_ir
-from bot.evaluate import load_dataset, read_run
+from bot.eval import metrics_ir
+from bot.eval.evaluate import load_dataset, read_run
 
 
 def main() -> int:

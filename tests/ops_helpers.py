@@ -1,7 +1,7 @@
 """Helpers for the operations tests: reading Prometheus text, capturing log lines.
 
 A plain module (not a plugin): the metrics are read through prometheus_client's own
-parser, and logs through a real handler from :mod:`bot.logs` on the root logger.
+parser, and logs through a real handler from :mod:`bot.ops.logs` on the root logger.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Any
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from bot.logs import make_handler
+from bot.ops.logs import make_handler
 
 
 def metric(text: str, name: str, **labels: str) -> float:

@@ -24,7 +24,7 @@ from slack_bolt import App, BoltRequest, BoltResponse
 from bot.answer import CONDENSE_PROMPT
 from bot.app import Docbot, build
 from bot.llm import LLM, OpenAIChat
-from bot.slack_app import create_app
+from bot.slack.app import create_app
 from ingest.settings import Settings, load_settings
 from tests.fakes import slack_payloads as P
 from tests.fakes.embedders import HashEmbedder

@@ -13,7 +13,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from bot.answer_cache import AnswerCache, normalise_question
-from bot.web import create_web_app
+from bot.server.web import create_web_app
 from tests.fakes import slack_payloads as P
 from tests.fakes.embedders import HashEmbedder
 from tests.fakes.openai_server import FakeOpenAI

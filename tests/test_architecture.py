@@ -13,7 +13,7 @@ import ast
 import re
 from pathlib import Path
 
-from bot.cli import build_parser
+from bot.cli.main import build_parser
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -25,13 +25,13 @@ from ingest.errors import ConfigError, SourceError, SourceUnavailable
 from ingest.settings import Settings, SourceConfig
 from ingest.sources import build_source
 from ingest.sources.confluence import ConfluenceSource
-from ingest.sources.confluence_client import (
+from ingest.sources.confluence.client import (
     CREDENTIALS_REJECTED,
     ConfluenceClient,
     RetryPolicy,
     parse_retry_after,
 )
-from ingest.sources.confluence_cql import Cursor, cql_since, quote_cql
+from ingest.sources.confluence.cql import Cursor, cql_since, quote_cql
 from ingest.store import Store
 from ingest.sync import SyncReport, sync_source
 from tests.fakes.confluence_server import FakeConfluence

@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from bot.app import build
-from bot.status import collect_status
+from bot.ops.status import collect_status
 from ingest.settings import load_settings
 from tests.fakes.confluence_server import FakeConfluence
 from tests.fakes.embedders import HashEmbedder

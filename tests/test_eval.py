@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from bot.app import build
-from bot.evaluate import load_dataset, read_run, run_cli, score_run, write_run
+from bot.eval.evaluate import load_dataset, read_run, run_cli, score_run, write_run
 from ingest import chunking
 from ingest.errors import InputError
 from ingest.settings import Settings

@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from bot.metrics_ir import (
+from bot.eval.metrics_ir import (
     dcg,
     mean_over_queries,
     mrr_at_k,

@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from bot.evaluate import load_dataset
+from bot.eval.evaluate import load_dataset
 
 REPO = Path(__file__).resolve().parent.parent
 JUDGED = REPO / "benchmarks" / "handbook-qa"

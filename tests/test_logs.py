@@ -16,8 +16,8 @@ import pytest
 from starlette.testclient import TestClient
 
 from bot.llm import LLM, Message, Usage
-from bot.logs import REDACTED, REDACTION, configure_logging
-from bot.web import create_web_app
+from bot.ops.logs import REDACTED, REDACTION, configure_logging
+from bot.server.web import create_web_app
 from tests.fakes import slack_payloads as P
 from tests.fakes.openai_server import FakeOpenAI
 from tests.fakes.slack_server import FakeSlack
@@ -155,7 +155,7 @@ def test_serve_defaults_to_json_lines_on_stderr(tmp_path: Path) -> None:
     JSON handler on stderr, and a library's record comes out redacted."""
     script = (
         "import logging\n"
-        "from bot.logs import configure_logging\n"
+        "from bot.ops.logs import configure_logging\n"
         "from ingest.settings import load_settings\n"
         "s = load_settings({'DOCBOT_API_TOKEN': 'api-token-FRESH-123'})\n"
         "configure_logging(s, default_format='json')\n"

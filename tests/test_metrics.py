@@ -16,10 +16,10 @@ import pytest
 from starlette.testclient import TestClient
 
 from bot.app import build
-from bot.metrics import Metrics
-from bot.pricing import Cost, PriceTable
-from bot.serve import run
-from bot.web import create_web_app
+from bot.ops.metrics import Metrics
+from bot.ops.pricing import Cost, PriceTable
+from bot.server.serve import run
+from bot.server.web import create_web_app
 from tests.fakes import slack_payloads as P
 from tests.fakes.openai_server import FakeOpenAI
 from tests.fakes.slack_server import FakeSlack
@@ -198,14 +198,14 @@ def test_prices(caplog: pytest.LogCaptureFixture) -> None:
     assert prices.cost("gpt-4o-mini", 1_000_000, 1_000_000) == Cost(0.75, True)
     assert prices.cost("gpt-4o-mini-2024-07-18", 2000, 0).usd == pytest.approx(0.0003)
     assert prices.price("gpt-4o-2024-08-06") == (2.50, 10.00)
-    with caplog.at_level(logging.WARNING, logger="bot.pricing"):
+    with caplog.at_level(logging.WARNING, logger="bot.ops.pricing"):
         assert prices.cost("my-azure-deployment", 100, 10) == Cost(0.0, False)
         prices.cost("my-azure-deployment", 100, 10)
     assert [r.getMessage().count("my-azure-deployment") for r in caplog.records] == [1]
 
 
 def test_status_command_shape_without_activity(tmp_path: Path) -> None:
-    from bot.status import collect_status
+    from bot.ops.status import collect_status
     from ingest.settings import load_settings
 
     app = build(load_settings({"DOCBOT_DB": str(tmp_path / "db.sqlite")}))

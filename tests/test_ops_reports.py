@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from bot import slack_ui as ui
-from bot.cli import main
-from bot.feedback import parse_since
+from bot.cli.main import main
+from bot.ops.feedback import parse_since
+from bot.slack import ui
 from ingest.errors import InputError
 from tests.fakes import slack_payloads as P
 from tests.slack_helpers import VPN_QUESTION, Bot, slack_calls

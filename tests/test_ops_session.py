@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from starlette.testclient import TestClient
 
-from bot.status import collect_status
-from bot.web import create_web_app
+from bot.ops.status import collect_status
+from bot.server.web import create_web_app
 from tests.fakes import slack_payloads as P
 from tests.fakes.openai_server import FakeOpenAI
 from tests.fakes.slack_server import FakeSlack

@@ -28,8 +28,8 @@ from apscheduler.events import (
 )
 
 from bot.app import Docbot, build
+from bot.ops.status import collect_status
 from bot.retrieve import fts_query
-from bot.status import collect_status
 from ingest.errors import ConfigError
 from ingest.locks import SourceBusy, lock_path, source_lock
 from ingest.models import Chunk, Document

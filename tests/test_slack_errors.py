@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from bot import slack_ui as ui
 from bot.llm import LLM, Message, Usage
 from bot.records import Records
+from bot.slack import ui
 from tests.fakes import slack_payloads as P
 from tests.fakes.openai_server import FakeOpenAI
 from tests.fakes.slack_server import FakeSlack

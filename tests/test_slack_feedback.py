@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from bot import slack_ui as ui
+from bot.slack import ui
 from tests.fakes import slack_payloads as P
 from tests.slack_helpers import VPN_QUESTION, Bot
 

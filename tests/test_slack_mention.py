@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import time
 
-from bot import slack_ui as ui
+from bot.slack import ui
 from tests.fakes import slack_payloads as P
 from tests.fakes.slack_server import FakeSlack
 from tests.slack_helpers import VPN_QUESTION, Bot, all_text, slack_calls

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from slack_sdk import WebClient
 
-from bot import slack_ui as ui
-from bot.ratelimit import RateLimiter
-from bot.slack_reply import Reply, StreamSupport, Target
+from bot.ops.ratelimit import RateLimiter
+from bot.slack import ui
+from bot.slack.reply import Reply, StreamSupport, Target
 from tests.fakes import slack_payloads as P
 from tests.fakes.slack_server import FakeSlack
 
@@ -111,7 +111,7 @@ def test_a_refused_status_falls_back_to_a_placeholder(
 
 
 def test_slack_rate_limits_are_waited_out(fake_slack: FakeSlack) -> None:
-    from bot.slack_app import make_web_client
+    from bot.slack.app import make_web_client
     from ingest.settings import load_settings
 
     settings = load_settings({"SLACK_BOT_TOKEN": "xoxb-1", "SLACK_API_URL": fake_slack.api_url})

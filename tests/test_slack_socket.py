@@ -12,9 +12,9 @@ from typing import Any
 import httpx
 import pytest
 
-from bot import slack_ui as ui
-from bot.serve import run, socket_mode_handler
-from bot.slack_app import create_app
+from bot.server.serve import run, socket_mode_handler
+from bot.slack import ui
+from bot.slack.app import create_app
 from ingest.errors import ConfigError
 from ingest.settings import load_settings
 from tests.fakes import slack_payloads as P

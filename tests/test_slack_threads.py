@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot import slack_ui as ui
 from bot.answer import CONDENSE_PROMPT
+from bot.slack import ui
 from tests.fakes import slack_payloads as P
 from tests.fakes.openai_server import FakeOpenAI, message_text
 from tests.slack_helpers import VPN_QUESTION, Bot, all_text, condensing_reply, slack_calls

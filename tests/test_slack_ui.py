@@ -7,9 +7,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from bot import conversation as conv
-from bot import slack_ui as ui
-from bot.slack_mrkdwn import split_text, to_mrkdwn
+from bot.slack import conversation as conv
+from bot.slack import ui
+from bot.slack.mrkdwn import split_text, to_mrkdwn
 from ingest.errors import InputError, LLMRateLimited, LLMUnavailable
 from ingest.models import Hit
 from tests.fakes import slack_payloads as P

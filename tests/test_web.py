@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from starlette.testclient import TestClient
 
-from bot.web import create_web_app
+from bot.server.web import create_web_app
 from tests.fakes import slack_payloads as P
 from tests.fakes.openai_server import FakeOpenAI
 from tests.fakes.slack_server import FakeSlack

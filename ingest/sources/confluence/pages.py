@@ -21,7 +21,7 @@ from urllib.parse import quote, quote_plus
 
 from ingest.errors import SourceError
 from ingest.models import Document
-from ingest.sources.confluence_client import ConfluenceClient
+from ingest.sources.confluence.client import ConfluenceClient
 
 log = logging.getLogger(__name__)
 

@@ -27,8 +27,8 @@ from typing import Any
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bot import slack_mrkdwn as md
-from bot import slack_ui as ui
+from bot.slack import mrkdwn as md
+from bot.slack import ui
 
 log = logging.getLogger(__name__)
 

@@ -42,7 +42,7 @@ from ingest.errors import ConfigError, SourceError
 from ingest.models import Document
 from ingest.settings import Settings, SourceConfig
 from ingest.sources import Scan, Source
-from ingest.sources.confluence_client import (
+from ingest.sources.confluence.client import (
     CREDENTIALS_REJECTED,
     DEFAULT_TIMEOUT,
     BearerAuth,
@@ -50,8 +50,8 @@ from ingest.sources.confluence_client import (
     RetryPolicy,
     redact_url,
 )
-from ingest.sources.confluence_cql import Cursor, cql_since, quote_cql
-from ingest.sources.confluence_pages import PageReader
+from ingest.sources.confluence.cql import Cursor, cql_since, quote_cql
+from ingest.sources.confluence.pages import PageReader
 
 log = logging.getLogger(__name__)
 

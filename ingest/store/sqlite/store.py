@@ -22,10 +22,10 @@ from typing import Any
 
 import numpy as np
 
-from ingest import db
 from ingest.errors import EmbedderMismatch, StoreError
 from ingest.languages import cjk_bigrams
 from ingest.models import Chunk, Document, Hit
+from ingest.store.sqlite import db
 
 FTS_WEIGHTS = (3.0, 2.0, 1.0)
 """BM25 weights of the FTS columns (title, heading, body); see docs/BENCHMARKS.md."""

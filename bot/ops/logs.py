@@ -2,7 +2,7 @@
 
 ``DOCBOT_LOG_FORMAT=json`` (the default under ``docbot serve``) writes one JSON object
 per line: ``ts``, ``level``, ``logger``, ``message``, then whatever the call passed in
-``extra`` (the request and sync fields of :mod:`bot.observe`), then ``exc`` for a
+``extra`` (the request and sync fields of :mod:`bot.ops.observe`), then ``exc`` for a
 traceback. ``text`` is the classic one-line format for people at a terminal.
 
 Secrets are removed by one :class:`RedactingFilter` (``REDACTION``) put on *every*

@@ -22,7 +22,7 @@ from typing import Any
 
 from bot.answer_cache import normalise_question
 from bot.app import Docbot
-from bot.cli import EXIT_OK, print_json
+from bot.cli.main import EXIT_OK, print_json
 from bot.records import Records
 from ingest.errors import InputError
 

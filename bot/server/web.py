@@ -31,9 +31,9 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from bot.app import Docbot
-from bot.observe import finish_question
+from bot.ops.observe import finish_question
 from bot.records import AnswerRecord, new_answer_id
-from bot.slack_answer import error_kind
+from bot.slack.answering import error_kind
 from ingest.errors import InputError, LLMError
 
 log = logging.getLogger(__name__)

@@ -2,7 +2,7 @@
 
 Socket Mode when ``SLACK_APP_TOKEN`` is set (and ``--http`` is not given): one
 outbound websocket, no public URL. Otherwise HTTP mode: uvicorn serves
-:mod:`bot.web` on ``--port`` / ``PORT`` / 3000. Both stop cleanly on SIGTERM or
+:mod:`bot.server.web` on ``--port`` / ``PORT`` / 3000. Both stop cleanly on SIGTERM or
 SIGINT (a platform's restart), stopping the scheduler too.
 
 Metrics: ``GET /metrics`` on the HTTP port; in either mode also on
@@ -22,8 +22,8 @@ from slack_bolt import App
 from slack_bolt.adapter.socket_mode import SocketModeHandler
 
 from bot.app import Docbot
-from bot.logs import REDACTION, protect_handlers, secret_values
-from bot.slack_app import create_app, make_web_client
+from bot.ops.logs import REDACTION, protect_handlers, secret_values
+from bot.slack.app import create_app, make_web_client
 from ingest.errors import ConfigError
 from ingest.settings import Settings
 
@@ -90,7 +90,7 @@ def run_http(docbot: Docbot, bolt_app: App, port: int, stop: threading.Event | N
     requests in flight, exit) or until ``stop`` is set."""
     import uvicorn
 
-    from bot.web import create_web_app
+    from bot.server.web import create_web_app
 
     config = uvicorn.Config(
         create_web_app(docbot, bolt_app), host="0.0.0.0", port=port, log_level="warning",

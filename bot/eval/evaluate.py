@@ -23,8 +23,8 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from bot import metrics_ir
-from bot.progress import TerminalProgress
+from bot.cli.progress import TerminalProgress
+from bot.eval import metrics_ir
 from bot.retrieve import Fusion, Retriever
 from ingest import chunking
 from ingest.embedding import Embedder

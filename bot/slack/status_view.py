@@ -1,6 +1,6 @@
 """docbot's health in Slack: the App Home tab and ``/ask status`` (ephemeral).
 
-Pure Block Kit builders over :func:`bot.status.collect_status`'s dict, the same data
+Pure Block Kit builders over :func:`bot.ops.status.collect_status`'s dict, the same data
 ``docbot status --json`` prints, so the terminal and Slack never disagree. The store
 path is left out: it is the server's business, not the workspace's.
 """
@@ -10,9 +10,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from bot import slack_mrkdwn as md
-from bot import slack_ui as ui
-from bot.slack_ui import Block
+from bot.slack import mrkdwn as md
+from bot.slack import ui
+from bot.slack.ui import Block
 
 MAX_SOURCES = 20  # a home tab holds 100 blocks; a long source list is summarised
 

@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from bot.slack_mrkdwn import (
+from bot.slack.mrkdwn import (
     MAX_SECTION_CHARS,
     escape,
     link,

@@ -12,8 +12,8 @@ from rich.console import Console
 from rich.table import Table
 
 from bot.app import Docbot
-from bot.cli import EXIT_FAILED, EXIT_OK, print_json
-from bot.progress import TerminalProgress
+from bot.cli.main import EXIT_FAILED, EXIT_OK, print_json
+from bot.cli.progress import TerminalProgress
 from ingest.errors import ConfigError
 
 out = Console(soft_wrap=True)
@@ -128,7 +128,7 @@ def search(args: argparse.Namespace, app: Docbot) -> int:
 
 
 def status(args: argparse.Namespace, app: Docbot) -> int:
-    from bot.status import collect_status, render_status
+    from bot.ops.status import collect_status, render_status
 
     data = collect_status(app)
     if args.json:
@@ -139,18 +139,18 @@ def status(args: argparse.Namespace, app: Docbot) -> int:
 
 
 def serve(args: argparse.Namespace, app: Docbot) -> int:
-    from bot.serve import run
+    from bot.server.serve import run
 
     return run(app, http=args.http, port=args.port)
 
 
 def evaluate(args: argparse.Namespace, app: Docbot) -> int:
-    from bot.evaluate import run_cli
+    from bot.eval.evaluate import run_cli
 
     return run_cli(args, app)
 
 
 def feedback(args: argparse.Namespace, app: Docbot) -> int:
-    from bot.feedback import run_cli
+    from bot.ops.feedback import run_cli
 
     return run_cli(args, app)

@@ -18,15 +18,15 @@ from typing import Any
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bot import slack_mrkdwn as md
-from bot import slack_ui as ui
 from bot.app import Docbot
-from bot.conversation import BotIdentity, history_from_replies
 from bot.llm import Message
-from bot.observe import finish_question
-from bot.ratelimit import RateLimiter
+from bot.ops.observe import finish_question
+from bot.ops.ratelimit import RateLimiter
 from bot.records import AnswerRecord, Records, new_answer_id
-from bot.slack_reply import Reply, StreamSupport, Target, slack_error
+from bot.slack import mrkdwn as md
+from bot.slack import ui
+from bot.slack.conversation import BotIdentity, history_from_replies
+from bot.slack.reply import Reply, StreamSupport, Target, slack_error
 from ingest.errors import (
     DocbotError,
     EmbedderError,

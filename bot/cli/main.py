@@ -115,7 +115,7 @@ Command = Callable[[argparse.Namespace, Any], int]
 
 
 def _commands() -> dict[str, Command]:
-    from bot import commands
+    from bot.cli import commands
 
     return {
         "sync": commands.sync,
@@ -133,7 +133,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         from bot.app import build
-        from bot.logs import configure_logging
+        from bot.ops.logs import configure_logging
         from ingest.settings import load_settings
 
         env = read_environment()

@@ -1,9 +1,9 @@
 """The Bolt app: which Slack events docbot listens to, and thin handlers for them.
 
-Handlers parse an event into an :class:`~bot.slack_answer.Ask` and hand it to
-:class:`~bot.slack_answer.SlackAnswerer`; the rules about *which* messages to
-answer are plain functions in :mod:`bot.conversation`, and everything shown is built
-in :mod:`bot.slack_ui`. Every Slack call goes through a ``WebClient`` whose base URL
+Handlers parse an event into an :class:`~bot.slack.answering.Ask` and hand it to
+:class:`~bot.slack.answering.SlackAnswerer`; the rules about *which* messages to
+answer are plain functions in :mod:`bot.slack.conversation`, and everything shown is built
+in :mod:`bot.slack.ui`. Every Slack call goes through a ``WebClient`` whose base URL
 is ``settings.slack_api_url`` (Bolt copies it into each request's client).
 
 Bolt's ``Assistant`` middleware is not used: an assistant thread's user turns are
@@ -27,14 +27,13 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry.builtin_handlers import RateLimitErrorRetryHandler
 
-from bot import conversation as conv
-from bot import slack_status
-from bot import slack_ui as ui
 from bot.answer import clean_question
 from bot.app import Docbot
 from bot.records import Records
-from bot.slack_answer import Ask, SlackAnswerer, fetch_replies
-from bot.slack_reply import StreamSupport, Target, slack_error
+from bot.slack import conversation as conv
+from bot.slack import status_view, ui
+from bot.slack.answering import Ask, SlackAnswerer, fetch_replies
+from bot.slack.reply import StreamSupport, Target, slack_error
 from ingest.errors import ConfigError, InputError
 from ingest.settings import Settings
 
@@ -293,7 +292,7 @@ class Listeners:
     # --- health: the App Home tab and /ask status -------------------------------------
 
     def _status(self) -> dict[str, Any]:
-        from bot.status import collect_status
+        from bot.ops.status import collect_status
 
         return collect_status(self.answerer.docbot)
 
@@ -302,7 +301,7 @@ class Listeners:
         if event.get("tab", "home") != "home" or not event.get("user"):
             return
         try:
-            view = slack_status.home_view(self._status())
+            view = status_view.home_view(self._status())
             client.views_publish(user_id=event["user"], view=view)
         except SlackApiError as exc:
             log.warning("views.publish failed (%s)", slack_error(exc))
@@ -324,7 +323,7 @@ class Listeners:
                 log.exception("could not collect the status for /ask status")
                 ack(text=f":warning: {ui.INTERNAL_ERROR}")
                 return
-            ack(text=slack_status.status_text(data), blocks=slack_status.status_blocks(data))
+            ack(text=status_view.status_text(data), blocks=status_view.status_blocks(data))
             return
         try:
             clean_question(question)

@@ -1,0 +1,1 @@
+"""``docbot eval``: retrieval quality on BEIR-format datasets, and the IR metrics."""

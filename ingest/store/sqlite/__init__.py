@@ -1,0 +1,1 @@
+"""The embedded backend: one SQLite file with FTS5 and sqlite-vec."""
