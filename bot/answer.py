@@ -24,13 +24,14 @@ from typing import Any
 
 from bot.llm import LLM, Message, Usage
 from bot.retrieve import Retriever, SearchResult, fts_query
-from ingest.errors import InputError, LLMError
+from ingest.errors import DocbotError, InputError, LLMError
 from ingest.models import Hit
 
 MAX_QUESTION_CHARS = 4000
 HISTORY_TURNS = 6
 CHARS_PER_TOKEN = 4  # a conservative average for English prose and code
 NOT_FOUND = "I couldn't find this in the docs."
+EMPTY_INDEX = "I have no documents yet — an admin needs to run `docbot sync`."
 
 SYSTEM_PROMPT = """You are docbot, a helpful assistant that answers questions from the \
 company's internal documentation.
@@ -42,6 +43,13 @@ knowledge. Be concise: a few sentences or a short list. Use Markdown."""
 
 CONDENSE_PROMPT = """Rewrite the user's last message as a standalone question that can be \
 understood without the conversation. Keep names and terms exactly. Reply with the question only."""
+
+
+class EmptyIndex(DocbotError):
+    """The store has no documents: nothing can be answered until a sync has run."""
+
+    def __init__(self) -> None:
+        super().__init__(EMPTY_INDEX)
 
 
 def estimate_tokens(text: str) -> int:

@@ -31,13 +31,12 @@ import logging
 import re
 import time
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from bot.answer import SYSTEM_PROMPT, Answer, Answerer, AnswerStream, clean_history, clean_question
 from bot.llm import LLM, Message
-from bot.ops.metrics import Metrics
 from bot.retrieve import Retriever
 from ingest.models import Hit
 from ingest.store import Store
@@ -246,13 +245,14 @@ class CachingAnswerer(Answerer):
         llm: LLM | None,
         cache: AnswerCache,
         *,
-        metrics: Metrics | None = None,
+        on_lookup: Callable[[str], None] | None = None,
         context_tokens: int = 3000,
         k: int = 5,
     ) -> None:
         super().__init__(retriever, llm, context_tokens=context_tokens, k=k)
         self.cache = cache
-        self.metrics = metrics
+        self.on_lookup = on_lookup
+        """Told each lookup's result (``hit``, ``miss``, ``stale``): metrics count them."""
 
     def ask(self, question: str, history: Sequence[Message] = ()) -> AnswerStream:
         started = time.perf_counter()
@@ -268,8 +268,8 @@ class CachingAnswerer(Answerer):
         except Exception:  # a broken cache must not stop answers
             log.warning("answer cache lookup failed; answering without it", exc_info=True)
             return super().ask(question, history)
-        if self.metrics is not None:
-            self.metrics.observe_cache(result)
+        if self.on_lookup is not None:
+            self.on_lookup(result)
         if cached is not None:
             cached.question = question
             cached.timings_ms = {"cache_ms": (time.perf_counter() - started) * 1000}

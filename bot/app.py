@@ -12,15 +12,16 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from bot.answer import Answerer
 from bot.answer_cache import AnswerCache, CachingAnswerer
 from bot.llm import LLM, OpenAIChat
 from bot.ops.metrics import MeteredEmbedder, Metrics
-from bot.ops.observe import finish_sync
+from bot.ops.observe import Observer
 from bot.ops.pricing import PriceTable
 from bot.ops.ratelimit import RateLimiter
+from bot.ops.status import collect_status
 from bot.records import Records
 from bot.retrieve import Retriever
 from ingest.embedding import Embedder, make_embedder
@@ -79,6 +80,11 @@ class Docbot:
         return Records(self.store)
 
     @cached_property
+    def observer(self) -> Observer:
+        """Where every finished question and sync is recorded, counted and logged."""
+        return Observer(self.records, self.metrics, self.prices)
+
+    @cached_property
     def limiter(self) -> RateLimiter:
         """One budget for Slack and the JSON API (see :mod:`bot.ops.ratelimit`)."""
         return RateLimiter(self.settings.rate_limit_per_user, self.settings.rate_limit_global)
@@ -102,9 +108,13 @@ class Docbot:
     @cached_property
     def answerer(self) -> Answerer:
         return CachingAnswerer(
-            self.retriever, self.llm, self.answer_cache, metrics=self.metrics,
+            self.retriever, self.llm, self.answer_cache, on_lookup=self.metrics.observe_cache,
             context_tokens=self.settings.context_tokens,
         )  # fmt: skip
+
+    def status(self) -> dict[str, Any]:
+        """What ``docbot status``, App Home and ``/ask status`` show."""
+        return collect_status(self.settings, self.store, self.records, self.answer_cache)
 
     def sources(self, name: str | None = None) -> list[Source]:
         configs = [self.settings.source(name)] if name else list(self.settings.sources)
@@ -134,7 +144,7 @@ class Docbot:
                     self.store, source, self.metered_embedder, full=full, progress=progress
                 )
             reports.append(report)
-            finish_sync(self, report, purged=self._purge_cache(report))
+            self.observer.finish_sync(report, purged=self._purge_cache(report))
         return reports
 
     def _record_unbuilt(self, report: SyncReport) -> None:

@@ -22,7 +22,15 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from bot.answer import Answer
+from bot.answer import Answer, EmptyIndex
+from ingest.errors import (
+    EmbedderError,
+    InputError,
+    LLMError,
+    LLMRateLimited,
+    LLMUnavailable,
+    StoreError,
+)
 from ingest.models import Hit
 from ingest.store import Store
 from ingest.store.sqlite import db
@@ -53,6 +61,22 @@ def sources_json(cited: Sequence[tuple[int, Hit]]) -> str:
             for n, hit in cited
         ]
     )
+
+
+def error_kind(exc: BaseException) -> str:
+    """A short, stable label for the ``answers.error`` column."""
+    for kind, cls in (
+        ("rate_limited", LLMRateLimited),
+        ("llm_unavailable", LLMUnavailable),
+        ("llm", LLMError),
+        ("input", InputError),
+        ("empty_index", EmptyIndex),
+        ("store", StoreError),
+        ("embedder", EmbedderError),
+    ):
+        if isinstance(exc, cls):
+            return kind
+    return "internal"
 
 
 @dataclass

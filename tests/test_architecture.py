@@ -2,6 +2,9 @@
 
 - Imports run one way: ``bot`` -> ``ingest``. The write side never imports the
   read side or Slack code.
+- No import cycles anywhere, and inside ``bot`` imports go from the surfaces
+  (``cli``, ``server``, ``slack``, ``eval``) down through the composition root
+  (``app``) and operations (``ops``) to the answering core, never back up.
 - Every setting and every CLI command and option is documented in the README
   (the sqlite-utils ``test_docs.py`` idea).
 """
@@ -35,6 +38,120 @@ def test_ingest_never_imports_bot_or_slack() -> None:
         for name in imported_modules(path):
             if name.split(".")[0] in {"bot", "slack_bolt", "slack_sdk"}:
                 offenders.append(f"{path.relative_to(REPO)} imports {name}")
+    assert offenders == []
+
+
+def module_name(path: Path) -> str:
+    parts = list(path.relative_to(REPO).with_suffix("").parts)
+    if parts[-1] == "__init__":
+        parts.pop()
+    return ".".join(parts)
+
+
+def our_modules() -> dict[str, Path]:
+    return {
+        module_name(path): path
+        for package in ("bot", "ingest")
+        for path in (REPO / package).rglob("*.py")
+    }
+
+
+def import_graph() -> dict[str, set[str]]:
+    """Module -> the project modules it imports: every import statement, including
+    those inside functions and under ``TYPE_CHECKING`` (a cycle hidden in a function is
+    still a cycle in the design). ``from pkg import mod`` counts as importing ``pkg.mod``."""
+    modules = our_modules()
+    graph: dict[str, set[str]] = {}
+    for name, path in modules.items():
+        targets: set[str] = set()
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                targets.update(a.name for a in node.names if a.name in modules)
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                for alias in node.names:
+                    full = f"{node.module}.{alias.name}"
+                    if full in modules:
+                        targets.add(full)
+                    elif node.module in modules:
+                        targets.add(node.module)
+        graph[name] = targets - {name}
+    return graph
+
+
+def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """Strongly connected components with more than one module (Tarjan)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found: list[list[str]] = []
+
+    def visit(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        on_stack.add(node)
+        for nxt in sorted(graph.get(node, ())):
+            if nxt not in index:
+                visit(nxt)
+                low[node] = min(low[node], low[nxt])
+            elif nxt in on_stack:
+                low[node] = min(low[node], index[nxt])
+        if low[node] == index[node]:
+            component = []
+            while True:
+                member = stack.pop()
+                on_stack.discard(member)
+                component.append(member)
+                if member == node:
+                    break
+            if len(component) > 1:
+                found.append(sorted(component))
+
+    for node in sorted(graph):
+        if node not in index:
+            visit(node)
+    return found
+
+
+def test_no_import_cycles() -> None:
+    assert cycles(import_graph()) == []
+
+
+def test_cycle_finder_finds_a_cycle() -> None:
+    assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+
+
+LAYERS = {
+    # layer: what it may import inside bot (besides itself); ingest is always allowed
+    "core": set(),
+    "ops": {"core"},
+    "app": {"core", "ops"},
+    "eval": {"core", "ops", "app"},
+    "slack": {"core", "ops", "app"},
+    "server": {"core", "ops", "app", "slack"},
+    "cli": {"core", "ops", "app", "slack", "server", "eval"},
+}
+
+
+def layer(module: str) -> str:
+    parts = module.split(".")
+    if len(parts) == 1 or parts[1] in ("__main__",):
+        return "cli"  # the package itself and ``python -m bot``
+    if parts[1] in LAYERS and parts[1] != "core":
+        return parts[1]
+    return "core"  # bot/answer.py, retrieve.py, llm.py, answer_cache.py, records.py
+
+
+def test_bot_imports_go_from_the_surfaces_down_to_the_core() -> None:
+    offenders = []
+    for module, targets in import_graph().items():
+        if not module.startswith("bot"):
+            continue
+        mine = layer(module)
+        for target in targets:
+            if target.startswith("bot") and layer(target) not in LAYERS[mine] | {mine}:
+                offenders.append(f"{module} ({mine}) imports {target} ({layer(target)})")
     assert offenders == []
 
 

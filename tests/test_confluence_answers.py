@@ -7,7 +7,6 @@ from __future__ import annotations
 from pathlib import Path
 
 from bot.app import build
-from bot.ops.status import collect_status
 from ingest.settings import load_settings
 from tests.fakes.confluence_server import FakeConfluence
 from tests.fakes.embedders import HashEmbedder
@@ -36,7 +35,7 @@ def test_bot_answers_from_confluence_with_links(
     assert top.url.endswith("/spaces/ENG/pages/1002/VPN+setup")
     assert top.url in answer.text or top.link in answer.text
 
-    status = collect_status(app)
+    status = app.status()
     (source,) = status["sources"]
     assert source["name"] == "confluence" and source["type"] == "confluence"
     assert source["last_run"]["status"] == "ok" and source["documents"] == 5

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from bot.app import build
-from bot.eval.evaluate import load_dataset, read_run, run_cli, score_run, write_run
+from bot.cli.commands import evaluate as run_cli
+from bot.eval.evaluate import load_dataset, read_run, score_run, write_run
 from ingest import chunking
 from ingest.errors import InputError
 from ingest.settings import Settings

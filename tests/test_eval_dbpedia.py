@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from bot.app import build
-from bot.eval.evaluate import run_cli
+from bot.cli.commands import evaluate as run_cli
 from ingest.settings import Settings
 
 

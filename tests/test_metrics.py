@@ -205,11 +205,10 @@ def test_prices(caplog: pytest.LogCaptureFixture) -> None:
 
 
 def test_status_command_shape_without_activity(tmp_path: Path) -> None:
-    from bot.ops.status import collect_status
     from ingest.settings import load_settings
 
     app = build(load_settings({"DOCBOT_DB": str(tmp_path / "db.sqlite")}))
-    data = collect_status(app)
+    data = app.status()
     assert data["questions"]["total"] == 0 and data["questions"]["latency_ms"]["p50"] is None
     assert data["feedback"] == {"days": 7, "up": 0, "down": 0}
     assert data["answer_cache"]["hit_rate"] is None and data["answer_cache"]["entries"] == 0

@@ -11,7 +11,6 @@ from pathlib import Path
 import pytest
 from starlette.testclient import TestClient
 
-from bot.ops.status import collect_status
 from bot.server.web import create_web_app
 from tests.fakes import slack_payloads as P
 from tests.fakes.openai_server import FakeOpenAI
@@ -52,7 +51,7 @@ def test_metrics_logs_and_status_agree_after_a_session(
     }  # fmt: skip
     lines = logs.events("answer")
     assert Counter((x["surface"], x["outcome"]) for x in lines) == expected
-    status = collect_status(bot.docbot)
+    status = bot.docbot.status()
     from_status = {
         (surface, outcome): n
         for surface, counts in status["questions"]["by_surface"].items()

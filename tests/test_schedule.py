@@ -28,7 +28,6 @@ from apscheduler.events import (
 )
 
 from bot.app import Docbot, build
-from bot.ops.status import collect_status
 from bot.retrieve import fts_query
 from ingest.errors import ConfigError
 from ingest.locks import SourceBusy, lock_path, source_lock
@@ -206,7 +205,7 @@ def test_first_run_at_start_up_lands_in_status(
     assert [r.added for r in got["handbook"].reports] == [2]
     assert got["handbook"].error is None
 
-    status = {s["name"]: s for s in collect_status(app)["sources"]}
+    status = {s["name"]: s for s in app.status()["sources"]}
     assert status["handbook"]["last_run"]["status"] == "ok"
     assert status["handbook"]["documents"] == 2
     assert status["runbooks"]["last_run"]["added"] == 1
@@ -404,7 +403,7 @@ def test_readers_see_the_last_good_state_until_the_sync_commits(
 
     assert "40 euros" in texts(reader, "meal allowance")[0]
     assert keyword_hits(reader, "55") == 0
-    running = {s["name"]: s for s in collect_status(reader)["sources"]}["handbook"]
+    running = {s["name"]: s for s in reader.status()["sources"]}["handbook"]
     assert running["last_run"]["status"] == "running"
 
     store.release.set()

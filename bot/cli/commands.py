@@ -7,14 +7,15 @@ and for programs with ``--json`` (the shapes in DESIGN.md's interface contract).
 from __future__ import annotations
 
 import argparse
+from datetime import UTC, datetime
 
 from rich.console import Console
 from rich.table import Table
 
 from bot.app import Docbot
-from bot.cli.main import EXIT_FAILED, EXIT_OK, print_json
+from bot.cli.output import EXIT_FAILED, EXIT_OK, print_json
 from bot.cli.progress import TerminalProgress
-from ingest.errors import ConfigError
+from ingest.errors import ConfigError, InputError
 
 out = Console(soft_wrap=True)
 err = Console(stderr=True)
@@ -128,9 +129,9 @@ def search(args: argparse.Namespace, app: Docbot) -> int:
 
 
 def status(args: argparse.Namespace, app: Docbot) -> int:
-    from bot.ops.status import collect_status, render_status
+    from bot.ops.status import render_status
 
-    data = collect_status(app)
+    data = app.status()
     if args.json:
         print_json(data)
     else:
@@ -145,12 +146,45 @@ def serve(args: argparse.Namespace, app: Docbot) -> int:
 
 
 def evaluate(args: argparse.Namespace, app: Docbot) -> int:
-    from bot.eval.evaluate import run_cli
+    """``docbot eval DATASET_DIR [-k N] [--run FILE] [--json] [--chunk-chars N] [--overlap N]``."""
+    from bot.eval.evaluate import evaluate, load_dataset, render, write_run
+    from ingest import chunking
 
-    return run_cli(args, app)
+    if args.k < 1:
+        raise InputError("-k must be at least 1")
+    chunk_chars = args.chunk_chars or chunking.DEFAULT_CHUNK_CHARS
+    overlap = chunking.DEFAULT_OVERLAP_CHARS if args.overlap is None else args.overlap
+    if chunk_chars < 100 or not 0 <= overlap < chunk_chars:
+        raise InputError("--chunk-chars must be at least 100, and --overlap from 0 to below it")
+    dataset = load_dataset(args.dataset)
+    # The default Fusion is the one the bot's Retriever uses (bot/app.py).
+    report, run = evaluate(
+        dataset,
+        app.embedder,
+        k=args.k,
+        chunk_chars=chunk_chars,
+        overlap_chars=overlap,
+        progress=TerminalProgress("indexing"),
+    )
+    if args.run:
+        write_run(args.run, run)
+    if args.json:
+        print_json(report.as_json())
+    else:
+        render(report, dataset, args.run)
+    return EXIT_OK
 
 
 def feedback(args: argparse.Namespace, app: Docbot) -> int:
-    from bot.ops.feedback import run_cli
+    """``docbot feedback``; a bad ``--since`` raises InputError (one line, exit 2)."""
+    from bot.ops.feedback import build_report, parse_since, render_report
 
-    return run_cli(args, app)
+    since_text = "7d" if args.since is None else args.since
+    age = parse_since(since_text)
+    now = datetime.now(UTC)
+    report = build_report(app.records, now - age, now)
+    if args.json:
+        print_json(report)
+    else:
+        print(render_report(report, since_text.strip()))
+    return EXIT_OK

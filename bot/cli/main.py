@@ -9,7 +9,6 @@ shows the traceback.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 import sys
@@ -17,10 +16,9 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from bot.cli.output import EXIT_FAILED, EXIT_OK, EXIT_USAGE
 from ingest import chunking
 from ingest.errors import ConfigError, DocbotError, InputError
-
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 log = logging.getLogger("docbot")
 
@@ -151,10 +149,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except BrokenPipeError:
         return EXIT_OK
-
-
-def print_json(data: Any) -> None:
-    print(json.dumps(data, indent=2, ensure_ascii=False, default=str))
 
 
 if __name__ == "__main__":  # pragma: no cover

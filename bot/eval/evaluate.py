@@ -13,7 +13,6 @@ row; a 4-column TREC qrels file works too).
 
 from __future__ import annotations
 
-import argparse
 import json
 import tempfile
 import time
@@ -21,9 +20,8 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from bot.cli.progress import TerminalProgress
 from bot.eval import metrics_ir
 from bot.retrieve import Fusion, Retriever
 from ingest import chunking
@@ -33,9 +31,6 @@ from ingest.models import Chunk, Document
 from ingest.sources import Scan, Source
 from ingest.store import Store
 from ingest.sync import Progress, sync_source
-
-if TYPE_CHECKING:
-    from bot.app import Docbot
 
 RUN_TAG = "docbot"
 SOURCE_NAME = "eval"
@@ -354,7 +349,7 @@ def read_run(path: str | Path) -> dict[str, Ranking]:
 # --- the command ----------------------------------------------------------------
 
 
-def _render(report: EvalReport, dataset: Dataset, run_path: str | None) -> None:
+def render(report: EvalReport, dataset: Dataset, run_path: str | None) -> None:
     from rich.console import Console
     from rich.table import Table
 
@@ -383,30 +378,3 @@ def _render(report: EvalReport, dataset: Dataset, run_path: str | None) -> None:
     console.print(table)
     if run_path:
         console.print(f"run file: {run_path}", markup=False, highlight=False)
-
-
-def run_cli(args: argparse.Namespace, app: Docbot) -> int:
-    """``docbot eval DATASET_DIR [-k N] [--run FILE] [--json] [--chunk-chars N] [--overlap N]``."""
-    if args.k < 1:
-        raise InputError("-k must be at least 1")
-    chunk_chars = args.chunk_chars or chunking.DEFAULT_CHUNK_CHARS
-    overlap = chunking.DEFAULT_OVERLAP_CHARS if args.overlap is None else args.overlap
-    if chunk_chars < 100 or not 0 <= overlap < chunk_chars:
-        raise InputError("--chunk-chars must be at least 100, and --overlap from 0 to below it")
-    dataset = load_dataset(args.dataset)
-    # The default Fusion is the one the bot's Retriever uses (bot/app.py).
-    report, run = evaluate(
-        dataset,
-        app.embedder,
-        k=args.k,
-        chunk_chars=chunk_chars,
-        overlap_chars=overlap,
-        progress=TerminalProgress("indexing"),
-    )
-    if args.run:
-        write_run(args.run, run)
-    if args.json:
-        print(json.dumps(report.as_json(), indent=2))
-    else:
-        _render(report, dataset, args.run)
-    return 0

@@ -13,16 +13,13 @@ Built from the ``answers`` and ``feedback`` tables (every surface records there)
 
 from __future__ import annotations
 
-import argparse
 import json
 import re
 from collections import defaultdict
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from bot.answer_cache import normalise_question
-from bot.app import Docbot
-from bot.cli.main import EXIT_OK, print_json
 from bot.records import Records
 from ingest.errors import InputError
 
@@ -173,16 +170,3 @@ def render_report(report: dict[str, Any], since_text: str) -> str:
         for f in report["failed"]
     ])  # fmt: skip
     return "\n".join(lines)
-
-
-def run_cli(args: argparse.Namespace, app: Docbot) -> int:
-    """``docbot feedback``; a bad ``--since`` raises InputError (one line, exit 2)."""
-    since_text = "7d" if args.since is None else args.since
-    age = parse_since(since_text)
-    now = datetime.now(UTC)
-    report = build_report(app.records, now - age, now)
-    if args.json:
-        print_json(report)
-    else:
-        print(render_report(report, since_text.strip()))
-    return EXIT_OK

@@ -14,8 +14,10 @@ from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from bot.app import Docbot
+from bot.answer_cache import AnswerCache
 from bot.records import Records
+from ingest.settings import Settings
+from ingest.store import Store
 
 QUESTION_WINDOW = timedelta(hours=24)
 FEEDBACK_WINDOW = timedelta(days=7)
@@ -72,12 +74,14 @@ def feedback_summary(records: Records, now: datetime | None = None) -> dict[str,
     }
 
 
-def collect_status(app: Docbot) -> dict[str, Any]:
-    store = app.store
+def collect_status(
+    settings: Settings, store: Store, records: Records, answer_cache: AnswerCache
+) -> dict[str, Any]:
+    """The ``docbot status --json`` shape (also App Home and ``/ask status``)."""
     runs = store.last_runs()
-    configured = {s.name: s for s in app.settings.sources}
+    configured = {s.name: s for s in settings.sources}
     stats = store.stats()
-    questions = question_summary(app.records)
+    questions = question_summary(records)
     sources = []
     for name in sorted(set(configured) | set(runs)):
         run = runs.get(name)
@@ -87,7 +91,7 @@ def collect_status(app: Docbot) -> dict[str, Any]:
                 "name": name,
                 "type": config.type if config else None,
                 "configured": config is not None,
-                "every_seconds": (config.every or app.settings.sync_interval) if config else None,
+                "every_seconds": (config.every or settings.sync_interval) if config else None,
                 "documents": stats["documents_per_source"].get(name, 0),
                 "last_success_at": _iso(store.last_success(name)),
                 "last_run": None
@@ -116,14 +120,14 @@ def collect_status(app: Docbot) -> dict[str, Any]:
             "embed_model": stats["embed_model"],
             "embed_dim": stats["embed_dim"],
         },
-        "chat_model": app.settings.chat_model if app.settings.llm_enabled else None,
+        "chat_model": settings.chat_model if settings.llm_enabled else None,
         "sources": sources,
         "questions": questions,
-        "feedback": feedback_summary(app.records),
+        "feedback": feedback_summary(records),
         "answer_cache": {
             "hours": questions["hours"],
-            "enabled": app.answer_cache.enabled,
-            "entries": app.answer_cache.entries(),
+            "enabled": answer_cache.enabled,
+            "entries": answer_cache.entries(),
             **questions["cache"],
         },
     }

@@ -31,9 +31,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from bot.app import Docbot
-from bot.ops.observe import finish_question
-from bot.records import AnswerRecord, new_answer_id
-from bot.slack.answering import error_kind
+from bot.records import AnswerRecord, error_kind, new_answer_id
 from ingest.errors import InputError, LLMError
 
 log = logging.getLogger(__name__)
@@ -125,7 +123,7 @@ def ask_endpoint(docbot: Docbot, token: str) -> Any:
             raise
         finally:
             record.latency_ms = round((time.perf_counter() - started) * 1000, 1)
-            finish_question(docbot, record)
+            docbot.observer.finish_question(record)
 
     async def api_ask(request: Request) -> Response:
         if not _authorized(request, token):

@@ -18,52 +18,20 @@ from typing import Any
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
+from bot.answer import EmptyIndex
 from bot.app import Docbot
 from bot.llm import Message
-from bot.ops.observe import finish_question
 from bot.ops.ratelimit import RateLimiter
-from bot.records import AnswerRecord, Records, new_answer_id
+from bot.records import AnswerRecord, Records, error_kind, new_answer_id
 from bot.slack import mrkdwn as md
 from bot.slack import ui
 from bot.slack.conversation import BotIdentity, history_from_replies
 from bot.slack.reply import Reply, StreamSupport, Target, slack_error
-from ingest.errors import (
-    DocbotError,
-    EmbedderError,
-    InputError,
-    LLMError,
-    LLMRateLimited,
-    LLMUnavailable,
-    StoreError,
-)
 from ingest.models import Hit
 
 log = logging.getLogger(__name__)
 
 MAX_REPLY_PAGES = 5  # conversations.replies pages read for history (200 messages each)
-
-
-class EmptyIndex(DocbotError):
-    """The store has no documents: nothing can be answered until a sync has run."""
-
-    def __init__(self) -> None:
-        super().__init__(ui.EMPTY_INDEX)
-
-
-def error_kind(exc: BaseException) -> str:
-    """A short, stable label for the ``answers.error`` column."""
-    for kind, cls in (
-        ("rate_limited", LLMRateLimited),
-        ("llm_unavailable", LLMUnavailable),
-        ("llm", LLMError),
-        ("input", InputError),
-        ("empty_index", EmptyIndex),
-        ("store", StoreError),
-        ("embedder", EmbedderError),
-    ):
-        if isinstance(exc, cls):
-            return kind
-    return "internal"
 
 
 @dataclass(frozen=True)
@@ -207,7 +175,7 @@ class SlackAnswerer:
                 model_ms = record.timings["generate_ms"] - slack.writing_ms
                 record.timings["generate_ms"] = max(model_ms, 0.0)
             record.timings["post_ms"] = slack.ms
-            finish_question(self.docbot, record)
+            self.docbot.observer.finish_question(record)
         return record
 
     def _history(self, client: WebClient, ask: Ask, me: BotIdentity) -> list[Message]:

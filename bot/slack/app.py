@@ -292,9 +292,7 @@ class Listeners:
     # --- health: the App Home tab and /ask status -------------------------------------
 
     def _status(self) -> dict[str, Any]:
-        from bot.ops.status import collect_status
-
-        return collect_status(self.answerer.docbot)
+        return self.answerer.docbot.status()
 
     def on_app_home_opened(self, event: dict[str, Any], client: WebClient) -> None:
         """Publish the health summary whenever someone opens docbot's Home tab."""

@@ -38,7 +38,6 @@ PLACEHOLDER = "Searching the docs…"
 STATUS = "is searching the docs…"
 LOADING_MESSAGES = ["Searching the docs…", "Reading the most relevant pages…", "Writing an answer…"]
 EXTRACTIVE_NOTE = "Quoted passages (no language model configured)"
-EMPTY_INDEX = "I have no documents yet — an admin needs to run `docbot sync`."
 INTERNAL_ERROR = "Something went wrong on my side, sorry. The error is logged; please try again."
 
 

@@ -1,52 +1,16 @@
-"""Sources: where documents come from.
+"""Sources: where documents come from (``base`` has the seam; one module per kind).
 
-A source has one job, ``scan``: say which documents exist now and hand over the
-ones that may have changed. ``sync`` does the rest (diff by content hash, embed,
-store, prune), so a new source type is one class with one method.
-
-A scan may be *incremental* (Confluence with a cursor: only pages modified since
-the last good run are fetched) as long as ``all_ids`` still lists every document
-that exists, so deletions are pruned on every run. Documents that could not be
-read are reported in ``failures`` and also kept in ``all_ids``: a page that fails
-to convert today keeps its previous content rather than being deleted.
+``build_source`` turns a configured source into its ``Source`` object; the
+implementations import only ``ingest.sources.base``, so this registry sits above them.
 """
 
 from __future__ import annotations
 
-from abc import ABC, abstractmethod
-from collections.abc import Iterable
-from dataclasses import dataclass, field
-
 from ingest.errors import ConfigError
-from ingest.models import Document
 from ingest.settings import Settings, SourceConfig
+from ingest.sources.base import Scan, Source
 
-
-@dataclass
-class Scan:
-    """The result of one scan of a source."""
-
-    documents: Iterable[Document]
-    """Documents to (re)consider; all of them for a full scan, the changed ones otherwise."""
-    all_ids: set[str] | None = None
-    """Every doc id that exists now, for pruning. ``None`` means: the ids of ``documents``."""
-    cursor: str | None = None
-    """Opaque position to pass to the next scan; stored only after a successful sync."""
-    failures: list[tuple[str, str]] = field(default_factory=list)
-    """(doc_id, reason) of documents that could not be read; filled while iterating."""
-    total: int | None = None
-    """How many documents ``documents`` will yield, when known (for the progress bar)."""
-
-
-class Source(ABC):
-    """A named place documents come from (a Markdown folder, a Confluence site)."""
-
-    name: str
-
-    @abstractmethod
-    def scan(self, cursor: str | None = None, *, full: bool = False) -> Scan:
-        """List the documents. ``cursor`` is what the last successful scan returned;
-        ``full`` asks for every document regardless of the cursor."""
+__all__ = ["Scan", "Source", "build_source"]
 
 
 def build_source(config: SourceConfig, settings: Settings) -> Source:

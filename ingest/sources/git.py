@@ -36,7 +36,7 @@ from urllib.parse import quote, urlsplit
 
 from ingest.errors import ConfigError, SourceError, SourceUnavailable
 from ingest.settings import Settings, SourceConfig
-from ingest.sources import Scan, Source
+from ingest.sources.base import Scan, Source
 from ingest.sources.markdown import MarkdownSource
 
 log = logging.getLogger(__name__)

@@ -24,7 +24,7 @@ import yaml
 
 from ingest.errors import SourceError
 from ingest.models import Document
-from ingest.sources import Scan, Source
+from ingest.sources.base import Scan, Source
 
 MARKDOWN_SUFFIXES = (".md", ".markdown", ".mdx")
 MAX_FILE_BYTES = 5_000_000

@@ -41,7 +41,7 @@ from ingest.convert import storage_to_markdown
 from ingest.errors import ConfigError, SourceError
 from ingest.models import Document
 from ingest.settings import Settings, SourceConfig
-from ingest.sources import Scan, Source
+from ingest.sources.base import Scan, Source
 from ingest.sources.confluence.client import (
     CREDENTIALS_REJECTED,
     DEFAULT_TIMEOUT,
