@@ -40,7 +40,6 @@ from bot.llm import LLM, Message
 from bot.retrieve import Retriever
 from ingest.models import Hit
 from ingest.store import Store
-from ingest.store.sqlite import db
 
 log = logging.getLogger(__name__)
 
@@ -165,7 +164,7 @@ class AnswerCache:
             "model": answer.model, "search_query": answer.search_query, "cited": answer.cited,
             "sources": [_hit_json(h) for h in answer.sources],
         }  # fmt: skip
-        with db.transaction(self.store.conn) as conn:
+        with self.store.transaction() as conn:
             conn.execute("DELETE FROM answer_cache WHERE key = ?", (key,))
             conn.execute(
                 "INSERT INTO answer_cache (key, question, mode, model, answer, created_at) "
@@ -200,7 +199,7 @@ class AnswerCache:
             deps.append((row[0], row[1], row[3], row[4]))
         return deps
 
-    def _evict(self, conn: db.Connection, now: datetime) -> int:
+    def _evict(self, conn: Any, now: datetime) -> int:
         """Drop expired entries, then the least recently used beyond ``max_entries``."""
         expired = conn.execute(
             "DELETE FROM answer_cache WHERE created_at < ?", (_iso(now - self.ttl),)
@@ -216,7 +215,7 @@ class AnswerCache:
         """Drop entries whose cited chunks changed, expired ones and the excess (after a
         sync); returns how many went. Lookups never serve those anyway."""
         now = now or datetime.now(UTC)
-        with db.transaction(self.store.conn) as conn:
+        with self.store.transaction() as conn:
             stale = conn.execute(
                 "DELETE FROM answer_cache WHERE key IN ("
                 "SELECT acc.key FROM answer_cache_chunks acc "

@@ -9,8 +9,9 @@
 - **feedback**: 👍/👎 per answer and user, with the question, answer and sources
   copied in, so a doc owner reads a vote without joining tables.
 
-Tables are created by ``ingest.store.sqlite.db.m002_slack_records``. Each thread uses the store's
-own per-thread connection, so Bolt's worker threads never share one.
+Tables are created by ``ingest.store.sqlite.migrations.m002_slack_records``. Each
+thread uses the store's own per-thread connection, so Bolt's worker threads never
+share one.
 """
 
 from __future__ import annotations
@@ -33,7 +34,6 @@ from ingest.errors import (
 )
 from ingest.models import Hit
 from ingest.store import Store
-from ingest.store.sqlite import db
 
 EVENT_TTL = timedelta(days=2)  # Slack retries for minutes; two days is plenty
 
@@ -157,7 +157,7 @@ class Records:
         self.store = store
 
     @property
-    def _conn(self) -> db.Connection:
+    def _conn(self) -> Any:
         return self.store.conn
 
     # --- events and threads ----------------------------------------------------
@@ -165,7 +165,7 @@ class Records:
     def claim(self, *keys: str, now: datetime | None = None) -> bool:
         """Claim event keys atomically; False when any was claimed before (a duplicate)."""
         moment = now or datetime.now(UTC)
-        with db.transaction(self._conn) as conn:
+        with self.store.transaction() as conn:
             for key in keys:
                 if conn.execute("SELECT 1 FROM slack_events WHERE key = ?", (key,)).fetchone():
                     return False
