@@ -19,30 +19,19 @@ import re
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
+from bot.extractive import extractive_answer
 from bot.llm import LLM, Message, Usage
-from bot.retrieve import Retriever, SearchResult, fts_query
+from bot.prompts import CONDENSE_PROMPT, SYSTEM_PROMPT, build_messages, estimate_tokens
+from bot.retrieve import Retriever, SearchResult
 from ingest.errors import DocbotError, InputError, LLMError
 from ingest.models import Hit
 
 MAX_QUESTION_CHARS = 4000
 HISTORY_TURNS = 6
-CHARS_PER_TOKEN = 4  # a conservative average for English prose and code
 NOT_FOUND = "I couldn't find this in the docs."
 EMPTY_INDEX = "I have no documents yet — an admin needs to run `docbot sync`."
-
-SYSTEM_PROMPT = """You are docbot, a helpful assistant that answers questions from the \
-company's internal documentation.
-Answer using ONLY the numbered sources in the user's message. Cite every fact with the \
-number of its source in square brackets, like [1] or [2][3].
-If the sources do not contain the answer, reply exactly: "I couldn't find this in the docs." \
-and then, if useful, one sentence on what the sources do cover. Never guess or use outside \
-knowledge. Be concise: a few sentences or a short list. Use Markdown."""
-
-CONDENSE_PROMPT = """Rewrite the user's last message as a standalone question that can be \
-understood without the conversation. Keep names and terms exactly. Reply with the question only."""
 
 
 class EmptyIndex(DocbotError):
@@ -50,11 +39,6 @@ class EmptyIndex(DocbotError):
 
     def __init__(self) -> None:
         super().__init__(EMPTY_INDEX)
-
-
-def estimate_tokens(text: str) -> int:
-    """Cheap, offline token estimate (no tokenizer download) used for budgets."""
-    return len(text) // CHARS_PER_TOKEN + 1
 
 
 def clean_question(question: str) -> str:
@@ -342,107 +326,6 @@ def clean_history(history: Sequence[Message]) -> list[Message]:
         and str(m.get("content", "")).strip()
     ]
     return turns[-HISTORY_TURNS:]
-
-
-def _age(when: datetime | None) -> str:
-    if when is None:
-        return ""
-    days = (datetime.now(UTC) - when).days
-    if days <= 0:
-        return "updated today"
-    if days < 60:
-        return f"updated {days} day{'s' if days != 1 else ''} ago"
-    return f"updated {when:%Y-%m-%d}"
-
-
-def build_messages(
-    question: str, history: Sequence[Message], sources: Sequence[Hit]
-) -> list[Message]:
-    """System prompt, the thread so far, then numbered sources and the question."""
-    blocks = []
-    for n, hit in enumerate(sources, start=1):
-        age = _age(hit.updated_at)
-        blocks.append(f"[{n}] {hit.section} ({hit.link}{', ' + age if age else ''})\n{hit.text}")
-    content = "Sources:\n\n" + "\n\n".join(blocks) + f"\n\nQuestion: {question}"
-    return [
-        {"role": "system", "content": SYSTEM_PROMPT},
-        *history,
-        {"role": "user", "content": content},
-    ]
-
-
-# --- extractive answers ------------------------------------------------------
-
-_BOUNDARY = re.compile(r"(?<=[.!?])[ \t]+(?=[A-Z0-9`*\[(\"'])|\n")
-
-
-_LIST_MARK = re.compile(r"\s*(\d+[.)]|[-*+])")
-
-
-def _spans(text: str) -> list[tuple[int, int]]:
-    """(start, end) offsets of sentences and lines in ``text``."""
-    spans, start = [], 0
-    for match in _BOUNDARY.finditer(text):
-        line_start = text.rfind("\n", 0, match.start()) + 1
-        if match.group() != "\n" and _LIST_MARK.fullmatch(text[line_start : match.start()]):
-            continue  # "6. **Bold**" is a list item, not the end of a sentence
-        if text[start : match.start()].strip():
-            spans.append((start, match.start()))
-        start = match.end()
-    if text[start:].strip():
-        spans.append((start, len(text)))
-    return spans
-
-
-def best_passage(question: str, text: str, max_chars: int = 420) -> str:
-    """The run of consecutive sentences of ``text`` that best covers the question,
-    cut verbatim from the text (lists, code and emphasis stay intact)."""
-    if len(text) <= max_chars:
-        return text.strip()
-    terms = {t.strip('"') for t in fts_query(question).split(" OR ") if t}
-    spans = _spans(text)
-    if not spans:
-        return text[:max_chars].strip()
-
-    def covered(span: tuple[int, int]) -> set[str]:
-        words = set(re.findall(r"\w+", text[span[0] : span[1]].lower()))
-        return {
-            t
-            for t in terms
-            if t in words or (len(t) > 5 and any(w.startswith(t[:5]) for w in words))
-        }
-
-    # The window covering the most distinct question terms wins; among equals the
-    # earliest, since procedures and definitions start at the top of a section.
-    found = [covered(span) for span in spans]
-    best, best_score, best_end = 0, -1, 1
-    for i in range(len(spans)):
-        terms_here: set[str] = set()
-        j = i
-        while j < len(spans) and spans[j][1] - spans[i][0] <= max_chars:
-            terms_here |= found[j]
-            j += 1
-        if len(terms_here) > best_score:
-            best, best_score, best_end = i, len(terms_here), max(j, i + 1)
-    while best > 0 and text[spans[best][0] : spans[best][0] + 1] in (" ", "\t"):
-        best -= 1  # a wrapped continuation line: start at its list item instead
-    start, end = spans[best][0], spans[best_end - 1][1]
-    passage = text[start:end].strip()
-    if len(passage) > max_chars:
-        passage = passage[:max_chars].rsplit(" ", 1)[0] + " …"
-    if "```" in passage and passage.count("```") % 2:
-        passage += "\n```"
-    return passage
-
-
-def extractive_answer(question: str, hits: Sequence[Hit]) -> str:
-    """Quoted passages with links, labelled as quotes (no model configured)."""
-    parts = ["Here is what the docs say (quoted passages; no language model is configured):"]
-    for n, hit in enumerate(hits, start=1):
-        passage = best_passage(question, hit.text, max_chars=700 if n == 1 else 420)
-        quoted = "\n".join(f"> {line}" if line.strip() else ">" for line in passage.splitlines())
-        parts.append(f"{quoted}\n— [{n}] [{hit.section}]({hit.link})")
-    return "\n\n".join(parts)
 
 
 def _not_found_text(closest: Sequence[Hit]) -> str:

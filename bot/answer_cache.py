@@ -35,8 +35,9 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from bot.answer import SYSTEM_PROMPT, Answer, Answerer, AnswerStream, clean_history, clean_question
+from bot.answer import Answer, Answerer, AnswerStream, clean_history, clean_question
 from bot.llm import LLM, Message
+from bot.prompts import SYSTEM_PROMPT
 from bot.retrieve import Retriever
 from ingest.models import Hit
 from ingest.store import Store

@@ -21,9 +21,9 @@ from typing import Any
 
 from slack_bolt import App, BoltRequest, BoltResponse
 
-from bot.answer import CONDENSE_PROMPT
 from bot.app import Docbot, build
 from bot.llm import LLM, OpenAIChat
+from bot.prompts import CONDENSE_PROMPT
 from bot.slack.app import create_app
 from ingest.settings import Settings, load_settings
 from tests.fakes import slack_payloads as P

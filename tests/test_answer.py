@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.answer import MAX_QUESTION_CHARS, NOT_FOUND, Answerer, best_passage
+from bot.answer import MAX_QUESTION_CHARS, NOT_FOUND, Answerer
+from bot.extractive import best_passage
 from bot.llm import OpenAIChat
 from bot.retrieve import Retriever
 from ingest.errors import InputError, LLMRateLimited, LLMUnavailable

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.answer import CONDENSE_PROMPT
+from bot.prompts import CONDENSE_PROMPT
 from bot.slack import ui
 from tests.fakes import slack_payloads as P
 from tests.fakes.openai_server import FakeOpenAI, message_text

@@ -1,0 +1,55 @@
+"""What the chat model is told: the system prompt, the follow-up rewrite, and the
+numbered sources of one question within a token budget."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+from bot.llm import Message
+from ingest.models import Hit
+
+CHARS_PER_TOKEN = 4  # a conservative average for English prose and code
+
+SYSTEM_PROMPT = """You are docbot, a helpful assistant that answers questions from the \
+company's internal documentation.
+Answer using ONLY the numbered sources in the user's message. Cite every fact with the \
+number of its source in square brackets, like [1] or [2][3].
+If the sources do not contain the answer, reply exactly: "I couldn't find this in the docs." \
+and then, if useful, one sentence on what the sources do cover. Never guess or use outside \
+knowledge. Be concise: a few sentences or a short list. Use Markdown."""
+
+CONDENSE_PROMPT = """Rewrite the user's last message as a standalone question that can be \
+understood without the conversation. Keep names and terms exactly. Reply with the question only."""
+
+
+def estimate_tokens(text: str) -> int:
+    """Cheap, offline token estimate (no tokenizer download) used for budgets."""
+    return len(text) // CHARS_PER_TOKEN + 1
+
+
+def _age(when: datetime | None) -> str:
+    if when is None:
+        return ""
+    days = (datetime.now(UTC) - when).days
+    if days <= 0:
+        return "updated today"
+    if days < 60:
+        return f"updated {days} day{'s' if days != 1 else ''} ago"
+    return f"updated {when:%Y-%m-%d}"
+
+
+def build_messages(
+    question: str, history: Sequence[Message], sources: Sequence[Hit]
+) -> list[Message]:
+    """System prompt, the thread so far, then numbered sources and the question."""
+    blocks = []
+    for n, hit in enumerate(sources, start=1):
+        age = _age(hit.updated_at)
+        blocks.append(f"[{n}] {hit.section} ({hit.link}{', ' + age if age else ''})\n{hit.text}")
+    content = "Sources:\n\n" + "\n\n".join(blocks) + f"\n\nQuestion: {question}"
+    return [
+        {"role": "system", "content": SYSTEM_PROMPT},
+        *history,
+        {"role": "user", "content": content},
+    ]
