@@ -7,7 +7,8 @@ from slack_sdk import WebClient
 
 from bot.ops.ratelimit import RateLimiter
 from bot.slack import ui
-from bot.slack.reply import Reply, StreamSupport, Target
+from bot.slack.reply import Reply
+from bot.slack.stream import StreamSupport, Target
 from tests.fakes import slack_payloads as P
 from tests.fakes.slack_server import FakeSlack
 

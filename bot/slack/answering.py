@@ -26,7 +26,8 @@ from bot.records import AnswerRecord, Records, error_kind, new_answer_id
 from bot.slack import mrkdwn as md
 from bot.slack import ui
 from bot.slack.conversation import BotIdentity, history_from_replies
-from bot.slack.reply import Reply, StreamSupport, Target, slack_error
+from bot.slack.reply import Reply
+from bot.slack.stream import StreamSupport, Target, slack_error
 from ingest.models import Hit
 
 log = logging.getLogger(__name__)

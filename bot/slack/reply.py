@@ -3,15 +3,10 @@ arrives, then the finished message with sources and buttons — or a visible err
 
 Two ways to show text while it is written, chosen per reply:
 
-- **stream**: Slack's chat streaming API (``chat.startStream`` / ``appendStream`` /
-  ``stopStream``; Slack renders the Markdown itself). Used in threads when the
-  workspace accepts it. The raw methods are called rather than slack_sdk's
-  ``ChatStream`` helper because a refusal of the *first* call must fall back cleanly.
+- **stream**: Slack's chat streaming API (:mod:`bot.slack.stream`; Slack renders the
+  Markdown itself). Used in threads when the workspace accepts it.
 - **update**: a placeholder message edited in place with ``chat.update``, at most
   once per ``interval`` (Slack tolerates about one edit a second), batching pieces.
-
-A workspace that refuses streaming (``unknown_method``, ``not_allowed``, …) is
-remembered in :class:`StreamSupport`, so later answers go straight to updates.
 Every path ends in a final message or a visible error: the placeholder is never
 left saying "Searching the docs…".
 """
@@ -21,7 +16,6 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from slack_sdk import WebClient
@@ -29,57 +23,13 @@ from slack_sdk.errors import SlackApiError
 
 from bot.slack import mrkdwn as md
 from bot.slack import ui
+from bot.slack.stream import ChatStream, StreamSupport, Target, slack_error
 
 log = logging.getLogger(__name__)
 
 # chat.postMessage errors that mean "not here" rather than "broken"; /ask falls back
 # to its response_url, which works in any channel the command was typed in.
 CANNOT_POST = frozenset({"not_in_channel", "channel_not_found", "is_archived", "restricted_action"})
-
-# Errors meaning "this workspace/app cannot stream", as opposed to a one-off failure.
-STREAM_REFUSALS = frozenset(
-    {
-        "unknown_method",
-        "not_allowed",
-        "not_allowed_token_type",
-        "missing_scope",
-        "feature_not_enabled",
-        "team_not_allowed",
-        "not_supported",
-        "method_deprecated",
-    }
-)
-
-
-def slack_error(exc: SlackApiError) -> str:
-    response = exc.response
-    data: Any = getattr(response, "data", None) or {}
-    return str(data.get("error", "unknown") if isinstance(data, dict) else "unknown")
-
-
-class StreamSupport:
-    """Whether to try chat streaming; switched off for good by the first refusal."""
-
-    def __init__(self, enabled: bool = True) -> None:
-        self.enabled = enabled
-        self.reason: str | None = None
-
-    def disable(self, reason: str) -> None:
-        if self.enabled:
-            log.info("chat streaming unavailable (%s); answers will edit a placeholder", reason)
-        self.enabled = False
-        self.reason = reason
-
-
-@dataclass(frozen=True)
-class Target:
-    """Where an answer goes. ``thread_ts`` None means a new top-level message (/ask)."""
-
-    channel: str
-    thread_ts: str | None
-    user: str | None = None
-    team: str | None = None
-    assistant: bool = False  # an assistant (AI app) thread: progress via setStatus
 
 
 class Reply:
@@ -108,14 +58,12 @@ class Reply:
         self.clock = clock
         self.citations: Mapping[int, str] = {}
         self.placeholder_ts: str | None = None
-        self.stream_ts: str | None = None
+        self.stream = ChatStream(client, target, streams)
         self.message_ts: str | None = None
         self.status_set = False
         self.mode = "pending"  # -> "stream" | "update" | "respond"
         self.text = ""  # everything written so far
         self._unsent = ""  # written but not yet shown
-        self._overflow = ""  # beyond what one streamed message may hold
-        self._streamed = 0  # characters sent through the stream
         self._last_flush = float("-inf")
 
     @property
@@ -185,47 +133,20 @@ class Reply:
         self._last_flush = self.clock()
 
     def _stream_unsent(self) -> bool:
-        """Send pending text through the stream; False when the stream is unusable.
-
-        Text beyond what one streamed message holds is kept for a follow-up message.
-        """
-        t = self.target
+        """Send pending text through the stream; False when the stream is unusable
+        (the text is then kept for the placeholder, and so is what the stream showed)."""
         text, self._unsent = self._unsent, ""
-        if self._overflow:
-            self._overflow += text
-            return True
-        room = max(ui.MAX_STREAM_CHARS - self._streamed, 0)
-        text, self._overflow = text[:room], text[room:]
-        if not text:
-            return True
-        try:
-            if self.stream_ts is None:
-                response = self.client.chat_startStream(
-                    channel=t.channel,
-                    thread_ts=str(t.thread_ts),
-                    markdown_text=text,
-                    recipient_team_id=t.team,
-                    recipient_user_id=t.user,
-                )
-                self.stream_ts = str(response["ts"])
+        started = self.stream.ts is not None
+        rest = self.stream.send(text)
+        if rest is None:
+            if not started and self.stream.ts is not None:
                 self._drop_placeholder()
-            else:
-                self.client.chat_appendStream(
-                    channel=t.channel, ts=self.stream_ts, markdown_text=text
-                )
-            self._streamed += len(text)
             return True
-        except SlackApiError as exc:
-            error = slack_error(exc)
-            if error in STREAM_REFUSALS:
-                self.streams.disable(error)
-            log.warning("chat streaming failed (%s); editing a message instead", error)
-            self._unsent = text + self._overflow + self._unsent
-            self._overflow = ""
-            self.mode = "update"
-            if self.stream_ts is not None:  # a broken stream: edit what it already shows
-                self.placeholder_ts, self.stream_ts = self.stream_ts, None
-            return False
+        self._unsent = rest + self._unsent
+        self.mode = "update"
+        if self.stream.ts is not None:  # a broken stream: edit what it already shows
+            self.placeholder_ts, self.stream.ts = self.stream.ts, None
+        return False
 
     def _drop_placeholder(self) -> None:
         """The streamed message replaces the placeholder (which must not stay behind)."""
@@ -273,21 +194,11 @@ class Reply:
 
     def _stop_stream(self, footer: Sequence[ui.Block]) -> bool:
         """End the stream with the footer; overflowing text follows in its own message."""
-        if self.stream_ts is None:
+        if self.stream.ts is None:
             return False
-        overflow, self._overflow = self._overflow, ""
-        self.message_ts = self.stream_ts
-        footer_sent = False
-        try:
-            self.client.chat_stopStream(
-                channel=self.target.channel,
-                ts=self.stream_ts,
-                blocks=list(footer) if footer and not overflow else None,
-            )
-            footer_sent = not overflow
-        except SlackApiError as exc:
-            log.warning("chat.stopStream failed (%s); posting the rest separately",
-                        slack_error(exc))  # fmt: skip
+        self.message_ts = self.stream.ts
+        footer_sent = self.stream.stop(footer)
+        overflow, self.stream.overflow = self.stream.overflow, ""
         rest = ui.text_blocks(overflow, self.citations) if overflow else []
         if not footer_sent:
             rest.extend(footer)
@@ -298,26 +209,18 @@ class Reply:
     def fail(self, message: str, footer: Sequence[ui.Block] = ()) -> None:
         """End visibly with what went wrong (never raises: it is the last resort)."""
         text = f":warning: {message}"
-        nothing_posted = self.placeholder_ts is None and self.stream_ts is None
+        nothing_posted = self.placeholder_ts is None and self.stream.ts is None
         if self.respond is not None and nothing_posted and self.message_ts is None:
             try:  # /ask: an error nobody else saw the question for stays private
                 self.respond(response_type="ephemeral", text=text)
                 return
             except Exception:  # fall back to posting in the channel
                 log.warning("respond() failed; posting the error instead", exc_info=True)
-        try:
-            if self.stream_ts is not None:
-                self.client.chat_stopStream(
-                    channel=self.target.channel,
-                    ts=self.stream_ts,
-                    markdown_text=f"\n\n⚠️ {message}",
-                    blocks=list(footer) or None,
-                )
-                self.message_ts = self.stream_ts
+        if self.stream.ts is not None:
+            if self.stream.stop_with_error(message, footer):
+                self.message_ts = self.stream.ts
                 return
-        except SlackApiError as exc:
-            log.warning("chat.stopStream failed (%s)", slack_error(exc))
-            self.placeholder_ts, self.stream_ts = self.stream_ts, None
+            self.placeholder_ts, self.stream.ts = self.stream.ts, None
         try:
             self._post_messages([*ui.error_blocks(message, self.header), *footer], text)
         except Exception:  # nothing more can be shown; make sure it is logged
