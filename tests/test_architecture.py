@@ -184,3 +184,25 @@ def test_every_cli_command_and_option_is_in_the_readme() -> None:
                 if option.startswith("--") and option != "--help" and option not in readme:
                     missing.append(f"docbot {name} {option}")
     assert missing == [], f"undocumented in README.md: {missing}"
+
+
+def readme_tree() -> str:
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("## How it works") :]
+    start = section.index("```") + 3
+    return section[start : section.index("```", start)]
+
+
+def test_the_readme_tree_names_every_package_and_module() -> None:
+    tree = readme_tree()
+    names = set(re.findall(r"[\w.]+\.py|\w+/", tree))
+    missing = []
+    for package in ("bot", "ingest"):
+        for path in sorted((REPO / package).rglob("*.py")):
+            if path.name in ("__init__.py", "__main__.py"):
+                folder = path.parent
+                if folder.name not in (package,) and f"{folder.name}/" not in names:
+                    missing.append(str(folder.relative_to(REPO)) + "/")
+            elif path.name not in names:
+                missing.append(str(path.relative_to(REPO)))
+    assert sorted(set(missing)) == [], "add these to README.md's How it works tree"
