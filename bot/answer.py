@@ -27,6 +27,7 @@ from bot.prompts import CONDENSE_PROMPT, SYSTEM_PROMPT, build_messages, estimate
 from bot.retrieve import Retriever, SearchResult
 from ingest.errors import DocbotError, InputError, LLMError
 from ingest.models import Hit
+from ingest.store.scope import Scope
 
 MAX_QUESTION_CHARS = 4000
 HISTORY_TURNS = 6
@@ -207,14 +208,18 @@ class Answerer:
 
     # --- the one entry point -------------------------------------------------
 
-    def ask(self, question: str, history: Sequence[Message] = ()) -> AnswerStream:
-        """Validate, retrieve and start answering. Raises ``InputError`` for bad input."""
+    def ask(
+        self, question: str, history: Sequence[Message] = (), *, scope: Scope | None = None
+    ) -> AnswerStream:
+        """Validate, retrieve (within ``scope``: who will see the answer may read every
+        passage, see ``bot/access.py``) and start answering. Raises ``InputError`` for
+        bad input."""
         started = time.perf_counter()
         question = clean_question(question)
         history = clean_history(history)
         condense_usage = Usage() if history and self.llm is not None else None
         search_query, condense_ms = self._standalone(question, history, condense_usage)
-        result = self.retriever.search(search_query, k=self.k)
+        result = self.retriever.search(search_query, k=self.k, scope=scope)
         relevant = self._relevant(result)
         timings = dict(result.timings_ms)
         if condense_ms:

@@ -11,8 +11,10 @@ after a sync only reclaims space.
 What is cached, and why:
 - only history-less questions (a follow-up depends on its thread), keyed by the
   normalised text (case, whitespace and punctuation ignored; Slack markup is removed
-  before the question gets here) plus mode, chat model, embedder, retrieval depth,
-  context budget, system prompt and installed docbot release: change any of those
+  before the question gets here) plus the scope of who will see it (``bot/access.py``:
+  an answer made for one channel's sources, or for one reader's restricted pages, is
+  never served to another), mode, chat model, embedder, retrieval depth, context
+  budget, system prompt and installed docbot release: change any of those
   (an upgrade that renders quotes or sources differently, say) and old entries never
   match;
 - never abstentions: the page that answers the question may be added by the next
@@ -41,6 +43,7 @@ from bot.prompts import SYSTEM_PROMPT
 from bot.retrieve import Retriever
 from ingest.models import Hit
 from ingest.store import Store
+from ingest.store.scope import Scope
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +79,7 @@ def _hit_json(hit: Hit) -> dict[str, Any]:
         "title": hit.title, "url": hit.url, "text": hit.text,
         "heading_path": list(hit.heading_path), "anchor": hit.anchor, "score": hit.score,
         "updated_at": hit.updated_at.isoformat() if hit.updated_at else None,
-        "scores": hit.scores,
+        "scores": hit.scores, "space": hit.space, "restricted": hit.restricted,
     }  # fmt: skip
 
 
@@ -87,7 +90,8 @@ def _hit_from_json(data: dict[str, Any]) -> Hit:
         title=data["title"], url=data["url"], text=data["text"],
         heading_path=tuple(data["heading_path"]), anchor=data["anchor"], score=data["score"],
         updated_at=datetime.fromisoformat(updated) if updated else None,
-        scores=dict(data.get("scores") or {}),
+        scores=dict(data.get("scores") or {}), space=data.get("space"),
+        restricted=bool(data.get("restricted")),
     )  # fmt: skip
 
 
@@ -145,7 +149,7 @@ class AnswerCache:
             "SELECT count(*) FROM answer_cache_chunks acc "
             "JOIN chunks c ON c.id = acc.chunk_id AND c.sha = acc.sha "
             "JOIN documents d ON d.id = c.document_id AND d.url = acc.url AND d.title = acc.title "
-            "WHERE acc.key = ?",
+            "AND d.access IS acc.access WHERE acc.key = ?",
             (key,),
         ).fetchone()
         return bool(wanted) and wanted == present
@@ -174,20 +178,22 @@ class AnswerCache:
                  json.dumps(payload), _iso(now)),
             )  # fmt: skip
             conn.executemany(
-                "INSERT OR IGNORE INTO answer_cache_chunks (key, chunk_id, sha, url, title) "
-                "VALUES (?, ?, ?, ?, ?)",
+                "INSERT OR IGNORE INTO answer_cache_chunks (key, chunk_id, sha, url, title, "
+                "access) VALUES (?, ?, ?, ?, ?, ?)",
                 [(key, *dep) for dep in deps],
             )
             self._evict(conn, now)
         return True
 
-    def _dependencies(self, hits: Sequence[Hit]) -> list[tuple[int, str, str, str]] | None:
-        """(chunk id, sha, url, title) of each cited chunk as stored now, provided it
-        still holds the text the answer was made from (a sync may have raced us)."""
+    def _dependencies(
+        self, hits: Sequence[Hit]
+    ) -> list[tuple[int, str, str, str, str | None]] | None:
+        """(chunk id, sha, url, title, access) of each cited chunk as stored now, provided
+        it still holds the text the answer was made from (a sync may have raced us)."""
         ids = sorted({h.chunk_id for h in hits})
         marks = ",".join("?" * len(ids))
         rows = self.store.conn.execute(
-            "SELECT c.id, c.sha, c.text, d.url, d.title FROM chunks c "
+            "SELECT c.id, c.sha, c.text, d.url, d.title, d.access FROM chunks c "
             f"JOIN documents d ON d.id = c.document_id WHERE c.id IN ({marks})",
             ids,
         ).fetchall()
@@ -197,7 +203,7 @@ class AnswerCache:
             row = stored.get(hit.chunk_id)
             if row is None or (row[2], row[3], row[4]) != (hit.text, hit.url, hit.title):
                 return None
-            deps.append((row[0], row[1], row[3], row[4]))
+            deps.append((row[0], row[1], row[3], row[4], row[5]))
         return deps
 
     def _evict(self, conn: Any, now: datetime) -> int:
@@ -222,7 +228,7 @@ class AnswerCache:
                 "SELECT acc.key FROM answer_cache_chunks acc "
                 "LEFT JOIN chunks c ON c.id = acc.chunk_id AND c.sha = acc.sha "
                 "LEFT JOIN documents d ON d.id = c.document_id AND d.url = acc.url "
-                "AND d.title = acc.title WHERE d.id IS NULL)"
+                "AND d.title = acc.title AND d.access IS acc.access WHERE d.id IS NULL)"
             ).rowcount
             return max(stale, 0) + self._evict(conn, now)
 
@@ -254,27 +260,30 @@ class CachingAnswerer(Answerer):
         self.on_lookup = on_lookup
         """Told each lookup's result (``hit``, ``miss``, ``stale``): metrics count them."""
 
-    def ask(self, question: str, history: Sequence[Message] = ()) -> AnswerStream:
+    def ask(
+        self, question: str, history: Sequence[Message] = (), *, scope: Scope | None = None
+    ) -> AnswerStream:
         started = time.perf_counter()
         if not self.cache.enabled or clean_history(history):
-            return super().ask(question, history)
+            return super().ask(question, history, scope=scope)
         question = clean_question(question)
         key = self.cache.key(
             question, "llm" if self.llm else "extractive", self.llm.model if self.llm else "",
             self.retriever.embedder.model_id, self.k, self.context_tokens,
+            scope.key if scope is not None else "all",
         )  # fmt: skip
         try:
             result, cached = self.cache.get(key)
         except Exception:  # a broken cache must not stop answers
             log.warning("answer cache lookup failed; answering without it", exc_info=True)
-            return super().ask(question, history)
+            return super().ask(question, history, scope=scope)
         if self.on_lookup is not None:
             self.on_lookup(result)
         if cached is not None:
             cached.question = question
             cached.timings_ms = {"cache_ms": (time.perf_counter() - started) * 1000}
             return AnswerStream(cached, iter([cached.text]), started)
-        stream = super().ask(question)
+        stream = super().ask(question, scope=scope)
         stream.partial.cache = result
         stream.on_done = lambda answer: self._store(key, question, answer)
         return stream

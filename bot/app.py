@@ -10,10 +10,11 @@ surface (and, for metrics, isolated between apps and tests).
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
+from bot.access import Audience, Decision, decide
 from bot.answer import Answerer
 from bot.answer_cache import AnswerCache, CachingAnswerer
 from bot.llm import LLM, OpenAIChat
@@ -111,6 +112,16 @@ class Docbot:
             self.retriever, self.llm, self.answer_cache, on_lookup=self.metrics.observe_cache,
             context_tokens=self.settings.context_tokens,
         )  # fmt: skip
+
+    def decide(self, audience: Audience) -> Decision:
+        """Which documents an answer for ``audience`` may come from (``bot/access.py``).
+
+        While no stored document is restricted, the asker's identity changes nothing,
+        so it is left out: DM answers then share the answer cache with everyone."""
+        decision = decide(self.settings, audience)
+        if decision.scope.reader and not self.store.has_restricted():
+            decision = replace(decision, scope=replace(decision.scope, reader=None))
+        return decision
 
     def status(self) -> dict[str, Any]:
         """What ``docbot status``, App Home and ``/ask status`` show."""

@@ -288,7 +288,8 @@ class Records:
     def document_titles(self, limit: int = 3) -> list[str]:
         """Recently updated page titles, for an assistant thread's suggested prompts."""
         rows = self._conn.execute(
-            "SELECT title FROM documents ORDER BY coalesce(updated_at, synced_at) DESC LIMIT ?",
+            "SELECT title FROM documents WHERE access IS NULL "  # never a restricted title
+            "ORDER BY coalesce(updated_at, synced_at) DESC LIMIT ?",
             (limit,),
         ).fetchall()
         return [r[0] for r in rows]

@@ -34,6 +34,7 @@ from ingest.embedding import Embedder
 from ingest.languages import cjk_bigrams, latin_share
 from ingest.models import Hit
 from ingest.store import Store, VectorCodes, coarse_pool
+from ingest.store.scope import Scope
 
 MAX_QUERY_TERMS = 32
 
@@ -160,8 +161,11 @@ class Retriever:
             return f.non_latin_dense_weight, f.lexical_weight
         return f.dense_weight, f.lexical_weight
 
-    def search(self, query: str, k: int = 5, *, per_document: int = 1) -> SearchResult:
-        """Top ``k`` chunks for ``query``, at most ``per_document`` from each document."""
+    def search(
+        self, query: str, k: int = 5, *, per_document: int = 1, scope: Scope | None = None
+    ) -> SearchResult:
+        """Top ``k`` chunks for ``query``, at most ``per_document`` from each document,
+        only from documents ``scope`` allows (None: every document)."""
         timings: dict[str, float] = {}
         depth = max(self.fusion.candidates, k * 4)
         t0 = time.perf_counter()
@@ -170,11 +174,13 @@ class Retriever:
         if self.store.embed_model is not None:
             self.store.check_embedder(self.embedder.model_id)
             codes = self.store.vector_codes()
-            embedding = _EMBEDDING.submit(self._shortlist, query, codes, coarse_pool(depth))
-        lexical = self.store.fts_search(fts_query(query), depth)
+            mask = self.store.scope_mask(codes, scope)
+            embedding = _EMBEDDING.submit(self._shortlist, query, codes, coarse_pool(depth), mask)
+        lexical = self.store.fts_search(fts_query(query), depth, scope=scope)
         cjk = cjk_query(query)
         if cjk:
-            lexical = merge_lexical(lexical, self.store.cjk_search(cjk, depth))[:depth]
+            cjk_hits = self.store.cjk_search(cjk, depth, scope=scope)
+            lexical = merge_lexical(lexical, cjk_hits)[:depth]
         timings["fts_ms"] = (time.perf_counter() - t0) * 1000
         dense: list[tuple[int, float]] = []
         similarity: dict[int, float] = {}
@@ -212,14 +218,14 @@ class Retriever:
         )
 
     def _shortlist(
-        self, query: str, codes: VectorCodes, pool: int
+        self, query: str, codes: VectorCodes, pool: int, mask: np.ndarray | None = None
     ) -> tuple[np.ndarray, list[int], float, float]:
         """Worker thread: embed the question and run the coarse vector pass (no store
         connection needed); returns (vector, candidate ids, embed ms, coarse ms)."""
         started = time.perf_counter()
         vector = np.asarray(self.embedder.embed_query(query), dtype=np.float32)
         embedded = time.perf_counter()
-        candidates = codes.nearest(vector, pool)
+        candidates = codes.nearest(vector, pool, mask)
         done = time.perf_counter()
         return vector, candidates, (embedded - started) * 1000, (done - embedded) * 1000
 

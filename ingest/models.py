@@ -10,6 +10,7 @@ around without importing each other.
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -20,6 +21,47 @@ EMBED_OPENING_CHARS = 200
 def content_hash(text: str) -> str:
     """A stable fingerprint of text; used to skip unchanged documents and embeddings."""
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True)
+class Access:
+    """Who may read a document, as its source says.
+
+    ``readers`` None means everyone docbot answers for may read it (a public page of a
+    space everyone can read, a Markdown file). Otherwise it lists who may: lower-case
+    email addresses (the only identity a Slack user can be matched by) and, for accounts
+    whose email the source does not reveal, ``account:<id>`` entries, which no Slack user
+    matches. An empty tuple means nobody docbot can identify. ``why`` says where the
+    restriction comes from (the page's own, an ancestor's, the space's), for admins.
+    """
+
+    readers: tuple[str, ...] | None = None
+    why: str = ""
+
+    @property
+    def public(self) -> bool:
+        return self.readers is None
+
+    def allows(self, email: str | None) -> bool:
+        if self.readers is None:
+            return True
+        return email is not None and email.lower() in self.readers
+
+    def as_json(self) -> str | None:
+        """The stored form: None for public documents."""
+        if self.readers is None:
+            return None
+        return json.dumps({"readers": sorted(self.readers), "why": self.why})
+
+    @classmethod
+    def from_json(cls, text: str | None) -> Access:
+        if not text:
+            return PUBLIC
+        data = json.loads(text)
+        return cls(tuple(data.get("readers") or ()), str(data.get("why") or ""))
+
+
+PUBLIC = Access()
 
 
 @dataclass(frozen=True)
@@ -41,13 +83,18 @@ class Document:
     breadcrumbs: tuple[str, ...] = ()
     tags: tuple[str, ...] = ()
     version: str | None = None
+    space: str | None = None
+    """The container a scope can select (a Confluence space key); None for files."""
+    access: Access = PUBLIC
 
     @property
     def sha(self) -> str:
-        """Hash over everything that changes what is indexed or cited."""
-        meta = "\x1f".join(
-            [self.title, self.url, " > ".join(self.breadcrumbs), ",".join(self.tags)]
-        )
+        """Hash over everything that changes what is indexed, cited or who may see it."""
+        parts = [self.title, self.url, " > ".join(self.breadcrumbs), ",".join(self.tags)]
+        if self.space is not None or not self.access.public:
+            # Only then, so documents synced before these fields existed keep their hash.
+            parts += [self.space or "", self.access.as_json() or ""]
+        meta = "\x1f".join(parts)
         return content_hash(meta + "\x1e" + self.body)
 
 
@@ -98,6 +145,9 @@ class Hit:
     score: float
     updated_at: datetime | None = None
     scores: dict[str, float] = field(default_factory=dict, compare=False)
+    space: str | None = None
+    restricted: bool = False
+    """Not every asker may read this page: it may only be shown privately."""
 
     @property
     def link(self) -> str:

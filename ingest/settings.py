@@ -26,11 +26,24 @@ DEFAULT_ANSWER_CACHE_TTL = 24 * 3600.0
 
 SOURCE_TYPES = ("markdown", "confluence", "git")
 _SOURCE_KEYS = {
-    "common": {"name", "type", "every", "url"},
+    "common": {"name", "type", "every", "url", "shareable"},
     "markdown": {"path", "glob", "exclude"},
     "git": {"repo", "branch", "path", "glob", "exclude"},
-    "confluence": {"spaces", "email", "cloud", "page_limit", "labels_exclude"},
+    "confluence": {
+        "spaces",
+        "email",
+        "cloud",
+        "page_limit",
+        "labels_exclude",
+        "everyone_groups",
+        "restricted_spaces",
+    },
 }
+RESERVED_SCOPES = ("default", "dm", "api")
+"""Scope names that select a place rather than list channels: every channel not listed
+elsewhere (and ``docbot ask``), DMs with the assistant panel, and ``POST /api/ask``."""
+_SCOPE_KEYS = {"channels", "sources", "spaces", "labels", "include_restricted"}
+_CHANNEL_ID = re.compile(r"^[CG][A-Z0-9]{2,}$")
 
 
 @dataclass(frozen=True)
@@ -45,6 +58,25 @@ class SourceConfig:
     every: float | None = None
     spaces: tuple[str, ...] = ()
     options: Mapping[str, Any] = field(default_factory=dict)
+    shareable: bool = False
+    """May answer in channels shared with other organisations (Slack Connect)."""
+
+
+@dataclass(frozen=True)
+class ScopeConfig:
+    """Which documents one place may be answered from (``[scopes.NAME]`` in docbot.toml).
+
+    ``None`` means no limit. ``include_restricted`` lets restricted pages (that not
+    everyone may read) be shown there: the admin vouches that everyone who can see the
+    place may read them. It is refused for ``default`` and ``api``.
+    """
+
+    name: str
+    channels: tuple[str, ...] = ()
+    sources: tuple[str, ...] | None = None
+    spaces: tuple[str, ...] | None = None
+    labels: tuple[str, ...] | None = None
+    include_restricted: bool = False
 
 
 @dataclass(frozen=True)
@@ -76,6 +108,14 @@ class Settings:
     answer_cache_ttl: float = DEFAULT_ANSWER_CACHE_TTL
     """Seconds a cached answer may be served, even when its sources are unchanged."""
     config_path: Path | None = None
+    scopes: tuple[ScopeConfig, ...] = ()
+
+    def scope(self, name: str) -> ScopeConfig | None:
+        return next((s for s in self.scopes if s.name == name), None)
+
+    def scope_for_channel(self, channel: str | None) -> ScopeConfig | None:
+        """The scope that lists ``channel``, if any (else the ``default`` one applies)."""
+        return next((s for s in self.scopes if channel and channel in s.channels), None)
 
     @property
     def llm_enabled(self) -> bool:
@@ -177,9 +217,11 @@ def _source_from_toml(raw: Any, index: int, path: Path) -> SourceConfig:
         if not spaces:
             raise ConfigError(f"{where}.spaces: list at least one space key")
     every = parse_duration(raw["every"], f"{where}.every") if "every" in raw else None
-    options = {
-        k: v for k, v in raw.items() if k not in {"name", "type", "path", "url", "every", "spaces"}
-    }
+    shareable = raw.get("shareable", False)
+    if not isinstance(shareable, bool):
+        raise ConfigError(f"{where}.shareable: must be true or false")
+    fixed = {"name", "type", "path", "url", "every", "spaces", "shareable"}
+    options = {k: v for k, v in raw.items() if k not in fixed}
     path_value = raw.get("path")
     if kind == "markdown" and path_value and not Path(path_value).is_absolute():
         path_value = str(path.parent / path_value)
@@ -191,21 +233,86 @@ def _source_from_toml(raw: Any, index: int, path: Path) -> SourceConfig:
         every=every,
         spaces=tuple(spaces),
         options=options,
+        shareable=shareable,
     )
+
+
+def _names(value: Any, where: str) -> tuple[str, ...]:
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list | tuple) or not all(isinstance(v, str) and v for v in value):
+        raise ConfigError(f"{where}: must be a list of names")
+    return tuple(value)
+
+
+def _scopes_from_toml(raw: Any, path: Path, sources: list[SourceConfig]) -> list[ScopeConfig]:
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: 'scopes' must be tables ([scopes.NAME])")
+    known = {s.name for s in sources}
+    scopes: list[ScopeConfig] = []
+    owner: dict[str, str] = {}
+    for name, table in raw.items():
+        where = f"{path}: scopes.{name}"
+        if not isinstance(table, dict):
+            raise ConfigError(f"{where} must be a table")
+        for key in table:
+            if key not in _SCOPE_KEYS:
+                raise ConfigError(
+                    f"{where}.{key}: unknown key (allowed: {', '.join(sorted(_SCOPE_KEYS))})"
+                )
+        channels = _names(table.get("channels", []), f"{where}.channels")
+        if name in RESERVED_SCOPES and channels:
+            raise ConfigError(f"{where}.channels: the {name!r} scope applies without a list")
+        if name not in RESERVED_SCOPES and not channels:
+            raise ConfigError(
+                f"{where}.channels: list the channel ids (C…/G…) this scope is for, or name "
+                f"the scope one of {', '.join(RESERVED_SCOPES)}"
+            )
+        for channel in channels:
+            if not _CHANNEL_ID.match(channel):
+                raise ConfigError(
+                    f"{where}.channels: {channel!r} is not a channel id (C… or G…; channel "
+                    "names change, ids do not: see the channel's details in Slack)"
+                )
+            if channel in owner:
+                raise ConfigError(
+                    f"{where}.channels: {channel} is already in scopes.{owner[channel]}"
+                )
+            owner[channel] = name
+        fields: dict[str, tuple[str, ...] | None] = {}
+        for key in ("sources", "spaces", "labels"):
+            fields[key] = _names(table[key], f"{where}.{key}") if key in table else None
+        for source in fields["sources"] or ():
+            if source not in known:
+                raise ConfigError(
+                    f"{where}.sources: no source named {source!r} "
+                    f"(configured: {', '.join(sorted(known)) or 'none'})"
+                )
+        restricted = table.get("include_restricted", False)
+        if not isinstance(restricted, bool):
+            raise ConfigError(f"{where}.include_restricted: must be true or false")
+        if restricted and name in ("default", "api"):
+            raise ConfigError(
+                f"{where}.include_restricted: not allowed for {name!r}, which anyone can reach"
+            )
+        scopes.append(ScopeConfig(name, channels, include_restricted=restricted, **fields))
+    return scopes
 
 
 def load_settings(env: Mapping[str, str], config_path: Path | None = None) -> Settings:
     """Build settings from environment variables and an optional docbot.toml."""
     sources: list[SourceConfig] = []
+    raw_scopes: Any = {}
     if config_path is not None:
         data = _read_toml(config_path)
-        unknown = set(data) - {"sources"}
+        unknown = set(data) - {"sources", "scopes"}
         if unknown:
             raise ConfigError(
                 f"{config_path}: unknown top-level key {sorted(unknown)[0]!r} "
-                "(only [[sources]] tables belong in docbot.toml; other settings are "
-                "environment variables)"
+                "(only [[sources]] and [scopes.NAME] tables belong in docbot.toml; other "
+                "settings are environment variables)"
             )
+        raw_scopes = data.get("scopes", {})
         raw_sources = data.get("sources", [])
         if not isinstance(raw_sources, list):
             raise ConfigError(f"{config_path}: 'sources' must be an array of tables ([[sources]])")
@@ -228,6 +335,7 @@ def load_settings(env: Mapping[str, str], config_path: Path | None = None) -> Se
     duplicates = {n for n in names if names.count(n) > 1}
     if duplicates:
         raise ConfigError(f"source name {sorted(duplicates)[0]!r} is used twice")
+    scopes = _scopes_from_toml(raw_scopes, config_path, sources) if config_path else []
 
     interval = env.get("DOCBOT_SYNC_INTERVAL")
     log_format = _str(env, "DOCBOT_LOG_FORMAT")
@@ -270,4 +378,5 @@ def load_settings(env: Mapping[str, str], config_path: Path | None = None) -> Se
         if cache_ttl and cache_ttl.strip()
         else DEFAULT_ANSWER_CACHE_TTL,
         config_path=config_path,
+        scopes=tuple(scopes),
     )

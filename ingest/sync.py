@@ -61,6 +61,8 @@ class SyncReport:
     unchanged: int = 0
     failed: int = 0
     chunks_embedded: int = 0
+    access_changed: int = 0
+    """Unchanged documents whose readers changed (a restriction added or lifted)."""
     seconds: float = 0.0
     error: str | None = None
     failures: list[tuple[str, str]] = field(default_factory=list)
@@ -173,15 +175,18 @@ def _sync_locked(
             progress.start(source.name, scan.total)
         writer = _Writer(store, embedder, report)
         seen: set[str] = set()
+        access = {}  # readers of unchanged documents, which may change on their own
         for doc in scan.documents:
             seen.add(doc.doc_id)
             if existing.get(doc.doc_id) == doc.sha:
                 report.unchanged += 1
+                access[doc.doc_id] = doc.access
             else:
                 writer.add(doc, chunker(doc), is_new=doc.doc_id not in existing)
             if progress:
                 progress.advance(1)
         writer.flush()
+        report.access_changed = store.set_access(source.name, {**scan.access, **access})
         cursor = scan.cursor  # read after the scan: a source may hold it back for failed pages
         failed_ids = {doc_id for doc_id, _ in scan.failures}
         present = scan.all_ids if scan.all_ids is not None else seen

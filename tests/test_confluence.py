@@ -249,8 +249,10 @@ def test_incremental_sync_fetches_and_embeds_only_the_edited_page(
     expected = (first_cursor.since - timedelta(minutes=5)).strftime("%Y-%m-%d %H:%M")
     assert f'lastmodified >= "{expected}"' in changed.params["cql"]
     assert changed.returned == ("1003",)
-    listings = [r for r in fake_confluence.search_requests() if "expand" not in r.params]
-    assert listings and set(listings[0].returned) == ALL_IDS
+    listings = [
+        r for r in fake_confluence.search_requests() if "body" not in r.params.get("expand", "")
+    ]
+    assert listings and set(listings[0].returned) == ALL_IDS  # ids and readers, no bodies
     assert store.load_hits(store.fts_search("lead", 5))[0].doc_id == "1003"
     second_cursor = Cursor.load(store.get_cursor("wiki"))
     assert second_cursor is not None and second_cursor.since > first_cursor.since
@@ -320,7 +322,8 @@ def test_labels_exclude_skips_pages_and_prunes_newly_labelled_ones(
     listing = [
         r for r in fake_confluence.search_requests() if "lastmodified" not in r.params["cql"]
     ]
-    assert listing[-1].params["expand"] == "metadata.labels"  # labels, but no bodies
+    assert listing[-1].params["expand"].endswith(",metadata.labels")  # labels, but no bodies
+    assert "body" not in listing[-1].params["expand"]
     assert listing[-1].params["limit"] == "200"
 
 

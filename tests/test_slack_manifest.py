@@ -11,7 +11,7 @@ import yaml
 
 from tests.conftest import REPO
 
-# What the code uses, and why (keep in step with bot/slack_app.py).
+# What the code uses, and why (keep in step with bot/slack/).
 SCOPES = {
     "app_mentions:read",  # app_mention
     "chat:write",  # post / update / delete / ephemeral / stream / status
@@ -20,6 +20,12 @@ SCOPES = {
     "channels:history",  # message.channels + replies in public channels
     "groups:history",  # message.groups + replies in private channels
     "assistant:write",  # assistant threads: prompts, status, events
+    "users:read",  # users.info (the asker's email, private answers only)
+    "users:read.email",
+    "channels:read",  # conversations.info: is /ask's channel shared (Slack Connect)?
+    "groups:read",
+    "im:read",
+    "mpim:read",
 }
 EVENTS = {
     "app_mention",

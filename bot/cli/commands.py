@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from rich.console import Console
 from rich.table import Table
 
+from bot.access import Audience
 from bot.app import Docbot
 from bot.cli.output import EXIT_FAILED, EXIT_OK, print_json
 from bot.cli.progress import TerminalProgress
@@ -73,7 +74,8 @@ def sync(args: argparse.Namespace, app: Docbot) -> int:
 
 
 def ask(args: argparse.Namespace, app: Docbot) -> int:
-    stream = app.answerer.ask(args.question)
+    # The answer a channel without a scope of its own would get: public pages only.
+    stream = app.answerer.ask(args.question, scope=app.decide(Audience("cli")).scope)
     if args.json:
         print_json(stream.answer.as_json())
         return EXIT_OK

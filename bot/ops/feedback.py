@@ -26,6 +26,8 @@ from ingest.errors import InputError
 _AGE = re.compile(r"^\s*(\d+)\s*([mhdw])\s*$", re.IGNORECASE)
 _UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 MAX_QUESTIONS_PER_PAGE = 5
+REFUSALS = frozenset({"not_shareable"})
+"""Questions docbot declined on purpose (counted with the rate-limited ones)."""
 
 
 def parse_since(text: str) -> timedelta:
@@ -90,7 +92,7 @@ def build_report(records: Records, since: datetime, until: datetime) -> dict[str
     unanswered.sort(key=lambda u: u["last_asked"], reverse=True)  # ties: most recent first
     unanswered.sort(key=lambda u: u["count"], reverse=True)
     failed = [a for a in answers if a.outcome == "failed"]
-    refused = [a for a in failed if (a.error or "").endswith("_limit")]
+    refused = [a for a in failed if (a.error or "").endswith("_limit") or a.error in REFUSALS]
     failed = [a for a in failed if a not in refused]
     return {
         "since": since.isoformat(timespec="seconds"),

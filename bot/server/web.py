@@ -30,6 +30,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from bot.access import Audience
 from bot.app import Docbot
 from bot.records import AnswerRecord, error_kind, new_answer_id
 from ingest.errors import InputError, LLMError
@@ -112,7 +113,10 @@ def ask_endpoint(docbot: Docbot, token: str) -> Any:
                 record.error = f"{limited.scope}_limit"
                 docbot.metrics.observe_rate_limited("api", limited.scope)
                 return _error(429, limited.message, **{"Retry-After": str(limited.retry_after)})
-            stream = docbot.answerer.ask(question, history)
+            decision = docbot.decide(Audience("api"))
+            if decision.refusal:
+                raise InputError(decision.refusal)
+            stream = docbot.answerer.ask(question, history, scope=decision.scope)
             result = stream.answer
             record.fill(result)
             return JSONResponse(result.as_json())

@@ -18,6 +18,7 @@ from typing import Any
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
+from bot.access import PRIVATE_SURFACES, Audience, Decision
 from bot.answer import EmptyIndex
 from bot.app import Docbot
 from bot.llm import Message
@@ -26,6 +27,7 @@ from bot.records import AnswerRecord, Records, error_kind, new_answer_id
 from bot.slack import mrkdwn as md
 from bot.slack import ui
 from bot.slack.conversation import BotIdentity, history_from_replies
+from bot.slack.directory import SlackDirectory
 from bot.slack.reply import Reply
 from bot.slack.stream import StreamSupport, Target, slack_error
 from ingest.models import Hit
@@ -46,6 +48,7 @@ class Ask:
     history_thread: str | None = None  # read this thread's replies as history
     replies: Sequence[Mapping[str, Any]] | None = None  # already fetched
     show_question: bool = False  # /ask: show the question above the answer
+    shared: bool | None = None  # the envelope's is_ext_shared_channel, when it has one
 
 
 class SlackTime:
@@ -103,6 +106,7 @@ class SlackAnswerer:
         self.limiter = limiter
         self.streams = streams
         self.interval = interval
+        self.directory = SlackDirectory()
 
     def answer(
         self, client: WebClient, ask: Ask, me: BotIdentity, *, respond: Any = None
@@ -139,8 +143,14 @@ class SlackAnswerer:
                 self.records.remember_thread(t.channel, reply.thread_ts, kind)
             if not self.records.has_documents():
                 raise EmptyIndex()
+            decision = self._decide(client, ask)
+            if decision.refusal:
+                record.error = "not_shareable"
+                with slack.posting():
+                    record.message_ts = reply.finish(decision.refusal, [])
+                return record
             history = self._history(client, ask, me)
-            stream = self.docbot.answerer.ask(ask.question, history)
+            stream = self.docbot.answerer.ask(ask.question, history, scope=decision.scope)
             sources = stream.sources
             reply.citations = {n: hit.link for n, hit in enumerate(sources, start=1)}
             for piece in stream:
@@ -178,6 +188,18 @@ class SlackAnswerer:
             record.timings["post_ms"] = slack.ms
             self.docbot.observer.finish_question(record)
         return record
+
+    def _decide(self, client: WebClient, ask: Ask) -> Decision:
+        """Which documents this answer may come from, given who will see it."""
+        t = ask.target
+        private = ask.surface in PRIVATE_SURFACES
+        audience = Audience(
+            ask.surface,
+            t.channel,
+            email=self.directory.email(client, t.user) if private else None,
+            shared=self.directory.is_shared(client, t.channel, ask.shared),
+        )
+        return self.docbot.decide(audience)
 
     def _history(self, client: WebClient, ask: Ask, me: BotIdentity) -> list[Message]:
         """The thread so far, as chat turns (none outside a thread, or if Slack refuses)."""

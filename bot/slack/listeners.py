@@ -30,6 +30,12 @@ NOT_OURS_TTL = 600.0  # seconds a "docbot never posted in this thread" verdict i
 ASSISTANT_TITLE = "Ask me about the docs"
 
 
+def _shared(body: dict[str, Any]) -> bool | None:
+    """What the envelope says about Slack Connect (None when it says nothing)."""
+    value = body.get("is_ext_shared_channel")
+    return bool(value) if value is not None else None
+
+
 def bot_identity(context: BoltContext) -> conv.BotIdentity:
     return conv.BotIdentity(user_id=context.bot_user_id, bot_id=context.bot_id)
 
@@ -82,6 +88,7 @@ class MessageListeners:
         ask = Ask(
             question, "mention", target, event_ts=event["ts"],
             history_thread=event["thread_ts"] if in_thread else None,
+            shared=_shared(body),
         )  # fmt: skip
         self.answerer.answer(client, ask, me)
 
@@ -116,6 +123,7 @@ class MessageListeners:
         ask = Ask(
             question, "assistant" if assistant else "dm", target, event_ts=event["ts"],
             history_thread=thread_ts if in_thread else None,
+            shared=_shared(body),
         )  # fmt: skip
         self.answerer.answer(client, ask, me)
 
@@ -142,7 +150,7 @@ class MessageListeners:
         target = Target(channel, thread_ts, event.get("user"), body.get("team_id"))
         ask = Ask(
             question, "thread", target, event_ts=event["ts"], history_thread=thread_ts,
-            replies=replies,
+            replies=replies, shared=_shared(body),
         )  # fmt: skip
         self.answerer.answer(client, ask, me)
 

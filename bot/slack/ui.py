@@ -38,6 +38,10 @@ PLACEHOLDER = "Searching the docs…"
 STATUS = "is searching the docs…"
 LOADING_MESSAGES = ["Searching the docs…", "Reading the most relevant pages…", "Writing an answer…"]
 EXTRACTIVE_NOTE = "Quoted passages (no language model configured)"
+RESTRICTED_NOTE = (
+    "This answer uses pages not everyone can read; it is shown only to you. "
+    "Think twice before sharing it."
+)
 INTERNAL_ERROR = "Something went wrong on my side, sorry. The error is logged; please try again."
 
 
@@ -92,6 +96,8 @@ def sources_block(cited: Sequence[tuple[int, Hit]], now: datetime | None = None)
         if age:
             details.append(age)
         line = f"*[{n}]* {link(hit.link, hit.title or hit.link)}"
+        if hit.restricted:
+            details.insert(0, "🔒 restricted")
         if details:
             line += " · " + " · ".join(details)
         lines.append(truncate(line, 600))
@@ -134,6 +140,8 @@ def footer_blocks(
         blocks.append(context(f"_{EXTRACTIVE_NOTE}_"))
     if not abstained and (sources := sources_block(cited, now)) is not None:
         blocks.append(sources)
+        if any(hit.restricted for _, hit in cited):
+            blocks.append(context(f"🔒 {RESTRICTED_NOTE}"))
     if answer_id:
         blocks.append(feedback_block(answer_id))
     return blocks

@@ -17,7 +17,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from ingest.models import Document
+from ingest.models import Access, Document
 
 
 @dataclass
@@ -34,6 +34,9 @@ class Scan:
     """(doc_id, reason) of documents that could not be read; filled while iterating."""
     total: int | None = None
     """How many documents ``documents`` will yield, when known (for the progress bar)."""
+    access: dict[str, Access] = field(default_factory=dict)
+    """Who may read each document now, for documents an incremental scan does not yield:
+    a restriction added or lifted must take effect although the page did not change."""
 
 
 class Source(ABC):

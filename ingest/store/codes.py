@@ -54,10 +54,17 @@ class VectorCodes:
             words = words.view(np.uint64)
         return cls(version, ids, words)
 
-    def nearest(self, query: np.ndarray, count: int) -> list[int]:
-        """Chunk ids of the ``count`` codes nearest to ``query``'s (Hamming)."""
+    def nearest(self, query: np.ndarray, count: int, mask: np.ndarray | None = None) -> list[int]:
+        """Chunk ids of the ``count`` codes nearest to ``query``'s (Hamming); with
+        ``mask`` (one bool per code), only among the codes it keeps."""
         if len(self.ids) == 0:
             return []
+        if mask is not None:
+            kept = np.flatnonzero(mask)
+            if len(kept) == 0:
+                return []
+            subset = VectorCodes(self.version, self.ids[kept], self.words[kept])
+            return subset.nearest(query, count)
         code = np.frombuffer(binary_code(query), dtype=np.uint8)
         if self.words.dtype == np.uint64:
             code = code.view(np.uint64)

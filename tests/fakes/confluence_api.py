@@ -11,16 +11,19 @@ from __future__ import annotations
 import base64
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlencode
+from urllib.parse import unquote, urlencode
 
 from tests.fakes import confluence_cql as cql
 from tests.fakes.confluence_shapes import (
     DEFAULT_USER,
     FakePage,
+    FakeUser,
     anonymous_user_json,
     content_json,
     error_json,
+    restriction_json,
     space_json,
+    space_permissions_json,
     user_json,
 )
 
@@ -63,7 +66,23 @@ def route(
             if space is None:
                 return 404, error_json(404, f"No space with key : {key}"), ()
             body = space_json(key, space["name"], space["id"], fake.base_url, space["status"])
+            if "permissions" in _expand(params) and space["permissions_visible"]:
+                body["permissions"] = space_permissions_json(
+                    space, cloud=fake.cloud, base=fake.base_url, users=fake.data.users
+                )
+                body["_expandable"].pop("permissions", None)
             return 200, body, ()
+        if path.endswith("/restriction/byOperation/read") and path.count("/") == 7:
+            page = fake.data.pages.get(path.split("/")[4])
+            if page is None or anonymous or page.status != "current":
+                return 404, error_json(404, "No content found with id"), ()
+            body = restriction_json(
+                page, cloud=fake.cloud, base=fake.base_url, users=fake.data.users
+            )
+            return 200, body, ()
+        group = _group_of(fake, path, params)
+        if group is not None:
+            return members(fake, path, params, group)
         if path in ("/rest/api/content/search", "/rest/api/search"):
             return search(fake, path, params, anonymous)
         if path.startswith("/rest/api/content/") and path.count("/") == 4:
@@ -73,6 +92,39 @@ def route(
                 return 404, error_json(404, "No content found with id"), ()
             return 200, content(fake, page, _expand(params)), (page.id,)
     return 404, error_json(404, f"null for uri: {path}"), ()
+
+
+def _group_of(fake: FakeConfluence, path: str, params: Mapping[str, str]) -> str | None:
+    """The group a members request is for: Cloud ``group/member?name=``, Data Center
+    ``group/{name}/member``; None for other paths."""
+    if fake.cloud and path == "/rest/api/group/member":
+        return params.get("name", "")
+    if not fake.cloud and path.startswith("/rest/api/group/") and path.endswith("/member"):
+        return unquote(path.split("/")[4])
+    return None
+
+
+def members(
+    fake: FakeConfluence, path: str, params: dict[str, str], group: str
+) -> tuple[int, Any, tuple[str, ...]]:
+    """A group's members, paged like other v1 listings (``start``/``limit``)."""
+    if group in fake.data.hidden_groups:
+        return 403, error_json(403, "User is not permitted to view group members"), ()
+    if group not in fake.data.groups:
+        return 404, error_json(404, f"No group found with name: {group}"), ()
+    ids = fake.data.groups[group]
+    limit = min(int(params.get("limit", DEFAULT_LIMIT)), EXPAND_LIMIT)
+    start = int(params.get("start", 0))
+    window = ids[start : start + limit]
+    results = [
+        user_json(fake.data.users.get(u) or FakeUser(u, u), fake.cloud, fake.base_url)
+        for u in window
+    ]
+    links: dict[str, str] = {"base": fake.base_url, "context": fake.context}
+    if start + limit < len(ids):
+        links["next"] = f"{path}?{urlencode({**params, 'start': start + limit, 'limit': limit})}"
+    body = {"results": results, "start": start, "limit": limit, "size": len(window)}
+    return 200, {**body, "_links": links}, ()
 
 
 def matching(fake: FakeConfluence, query: cql.Query) -> list[FakePage]:

@@ -79,6 +79,8 @@ class _Data:
     spaces: dict[str, dict[str, Any]] = field(default_factory=dict)
     pages: dict[str, FakePage] = field(default_factory=dict)
     users: dict[str, FakeUser] = field(default_factory=dict)
+    groups: dict[str, list[str]] = field(default_factory=dict)  # name -> user ids
+    hidden_groups: set[str] = field(default_factory=set)  # listing members answers 403
 
 
 class FakeConfluence:
@@ -152,12 +154,61 @@ class FakeConfluence:
     def add_space(self, key: str, name: str | None = None, *, status: str = "current") -> None:
         with self.lock:
             space_id = 100 + len(self.data.spaces)
-            space = {"name": name or f"{key} space", "id": space_id, "status": status}
+            space = {
+                "name": name or f"{key} space",
+                "id": space_id,
+                "status": status,
+                "read_users": [],
+                "read_groups": ["confluence-users"],
+                "anonymous": False,
+                "permissions_visible": True,
+            }
             self.data.spaces[key] = space
 
-    def add_user(self, user_id: str, name: str, username: str = "") -> None:
+    def set_space_readers(
+        self,
+        key: str,
+        *,
+        users: list[str] | None = None,
+        groups: list[str] | None = None,
+        anonymous: bool | None = None,
+        visible: bool | None = None,
+    ) -> None:
+        """Who may view a space (default: the ``confluence-users`` group); ``visible``
+        False hides the permissions from docbot's credential, as for a non-admin."""
         with self.lock:
-            self.data.users[user_id] = FakeUser(user_id, name, username)
+            if key not in self.data.spaces:
+                self.add_space(key)
+            space = self.data.spaces[key]
+            for field_name, value in (
+                ("read_users", users),
+                ("read_groups", groups),
+                ("anonymous", anonymous),
+                ("permissions_visible", visible),
+            ):
+                if value is not None:
+                    space[field_name] = value
+
+    def add_user(self, user_id: str, name: str, username: str = "", email: str = "") -> None:
+        with self.lock:
+            self.data.users[user_id] = FakeUser(user_id, name, username, email)
+
+    def add_group(self, name: str, members: list[str], *, hidden: bool = False) -> None:
+        """A group of user ids; ``hidden``: listing its members is forbidden (403)."""
+        with self.lock:
+            self.data.groups[name] = list(members)
+            if hidden:
+                self.data.hidden_groups.add(name)
+
+    def restrict_page(
+        self, page_id: str, *, users: list[str] | None = None, groups: list[str] | None = None
+    ) -> None:
+        """Set a page's view restriction (empty lists lift it). Like Confluence, this does
+        not change the page's version or ``lastmodified``."""
+        with self.lock:
+            page = self.data.pages[page_id]
+            page.read_users = list(users or [])
+            page.read_groups = list(groups or [])
 
     def add_page(
         self,

@@ -21,6 +21,7 @@ class FakeUser:
     id: str  # accountId on Cloud, userKey on Data Center
     name: str  # display name
     username: str = ""
+    email: str = ""  # Cloud shows it only when the user allows (often empty)
 
 
 DEFAULT_USER = FakeUser("557058:bot", "Docs Bot", "docbot")
@@ -40,6 +41,8 @@ class FakePage:
     created: datetime = field(default_factory=lambda: datetime.now(UTC))
     author: str = ""
     status: str = "current"
+    read_users: list[str] = field(default_factory=list)  # user ids in the view restriction
+    read_groups: list[str] = field(default_factory=list)  # group names in it
 
 
 def iso(moment: datetime, cloud: bool, zone: tzinfo) -> str:
@@ -57,7 +60,7 @@ def user_json(user: FakeUser, cloud: bool, base: str) -> dict[str, Any]:
             "type": "known",
             "accountId": user.id,
             "accountType": "atlassian",
-            "email": "",
+            "email": user.email,
             "publicName": user.name,
             "profilePicture": {
                 "path": f"/wiki/aa-avatar/{user.id}",
@@ -217,10 +220,72 @@ def content_json(
             "labels": {"results": labels, "start": 0, "limit": 200, "size": len(labels)},
             "_expandable": {"currentuser": "", "properties": "", "frontend": ""},
         }
+    if "restrictions" in tops:
+        out["restrictions"] = {
+            "read": restriction_json(page, cloud=cloud, base=base, users=users),
+            "update": {
+                "operation": "update",
+                "restrictions": {"user": {"results": [], "size": 0}, "group": {"results": []}},
+            },
+        }
     out["extensions"] = {"position": int(page.id) if page.id.isdigit() else 0}
     out["_expandable"] = {k: "" for k in _ALL_EXPANDABLE if k not in tops}
     out["_links"] = page_links(page, cloud, base)
     return out
+
+
+def group_json(name: str, base: str) -> dict[str, Any]:
+    return {
+        "type": "group",
+        "name": name,
+        "id": f"gid-{name}",
+        "_links": {"self": f"{base}/rest/api/group/{name}"},
+    }
+
+
+def restriction_json(
+    page: FakePage, *, cloud: bool, base: str, users: dict[str, FakeUser]
+) -> dict[str, Any]:
+    """A ``ContentRestriction`` for the read operation, users and groups expanded."""
+    people = [user_json(users.get(u) or FakeUser(u, u), cloud, base) for u in page.read_users]
+    groups = [group_json(g, base) for g in page.read_groups]
+    return {
+        "operation": "read",
+        "restrictions": {
+            "user": {"results": people, "start": 0, "limit": 200, "size": len(people)},
+            "group": {"results": groups, "start": 0, "limit": 200, "size": len(groups)},
+        },
+        "_expandable": {"content": f"/rest/api/content/{page.id}"},
+        "_links": {"self": f"{base}/rest/api/content/{page.id}/restriction/byOperation/read"},
+    }
+
+
+def space_permissions_json(
+    space: dict[str, Any], *, cloud: bool, base: str, users: dict[str, FakeUser]
+) -> list[dict[str, Any]]:
+    """``permissions`` of ``space/{key}?expand=permissions``: one read grant (with its
+    users, groups and anonymous access) plus an unrelated one, as Cloud lists them."""
+    people = [user_json(users.get(u) or FakeUser(u, u), cloud, base) for u in space["read_users"]]
+    groups = [group_json(g, base) for g in space["read_groups"]]
+    return [
+        {
+            "id": 1,
+            "subjects": {
+                "user": {"results": people, "size": len(people)},
+                "group": {"results": groups, "size": len(groups)},
+            },
+            "operation": {"operation": "read", "targetType": "space"},
+            "anonymousAccess": space["anonymous"],
+            "unlicensedAccess": False,
+        },
+        {
+            "id": 2,
+            "subjects": {"group": {"results": groups[:1], "size": len(groups[:1])}},
+            "operation": {"operation": "create", "targetType": "page"},
+            "anonymousAccess": False,
+            "unlicensedAccess": False,
+        },
+    ]
 
 
 def error_json(status: int, message: str) -> dict[str, Any]:

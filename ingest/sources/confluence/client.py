@@ -151,13 +151,19 @@ class ConfluenceClient:
         params: Params | None = None,
         *,
         not_found: Callable[[], SourceError] | None = None,
+        forbidden: Callable[[], SourceError] | None = None,
         retries: bool = True,
     ) -> dict[str, Any]:
-        """GET an API path (or a resolved ``next`` URL) and return its JSON object."""
+        """GET an API path (or a resolved ``next`` URL) and return its JSON object.
+
+        ``not_found`` / ``forbidden`` build the error for a 404 / 403 where those mean
+        "not there" or "not yours to see" rather than a wrong site or bad credentials."""
         url = path if path.startswith(("http://", "https://")) else self.base_url + path
         api_path = urlsplit(url).path
         response = self._send(url, params, api_path, retries)
         status = response.status_code
+        if status == 403 and forbidden is not None:
+            raise forbidden()
         if status in (401, 403):
             raise SourceError(CREDENTIALS_REJECTED)
         if status == 404:
@@ -224,13 +230,20 @@ class ConfluenceClient:
         )
 
     # -- paging -----------------------------------------------------------------------
-    def paginate(self, path: str, params: Params) -> Iterator[tuple[list[Any], Mapping[str, Any]]]:
+    def paginate(
+        self,
+        path: str,
+        params: Params,
+        *,
+        not_found: Callable[[], SourceError] | None = None,
+        forbidden: Callable[[], SourceError] | None = None,
+    ) -> Iterator[tuple[list[Any], Mapping[str, Any]]]:
         """Yield ``(results, _links)`` for every page of a listing, following ``next``."""
         url: str = path
         query: Params | None = params
         seen: set[str] = set()
         while True:
-            data = self.get(url, query)
+            data = self.get(url, query, not_found=not_found, forbidden=forbidden)
             results = data.get("results") or []
             links = data.get("_links") or {}
             yield results, links

@@ -20,7 +20,7 @@ from typing import Any
 from urllib.parse import quote, quote_plus
 
 from ingest.errors import SourceError
-from ingest.models import Document
+from ingest.models import PUBLIC, Access, Document
 from ingest.sources.confluence.client import ConfluenceClient
 
 log = logging.getLogger(__name__)
@@ -52,7 +52,7 @@ class PageReader:
         items = raw.get("results", []) if isinstance(raw, dict) else raw
         return [str(i.get("name") or i.get("label")) for i in items if isinstance(i, dict)]
 
-    def document(self, page: dict[str, Any], site: str) -> Document:
+    def document(self, page: dict[str, Any], site: str, access: Access = PUBLIC) -> Document:
         """The page as a Document; raises if it has no storage body or cannot convert."""
         page_id = str(page["id"])
         version = page.get("version") or {}
@@ -83,6 +83,8 @@ class PageReader:
             breadcrumbs=tuple(str(a["title"]) for a in ancestors if a.get("title")),
             tags=tuple(self.labels(page)),
             version=str(number) if number is not None else None,
+            space=str(space_key) if space_key else None,
+            access=access,
         )
 
     def _remember(self, user: dict[str, Any]) -> None:

@@ -39,7 +39,7 @@ import httpx
 
 from ingest.convert import storage_to_markdown
 from ingest.errors import ConfigError, SourceError
-from ingest.models import Document
+from ingest.models import Access, Document
 from ingest.settings import Settings, SourceConfig
 from ingest.sources.base import Scan, Source
 from ingest.sources.confluence.client import (
@@ -52,15 +52,23 @@ from ingest.sources.confluence.client import (
 )
 from ingest.sources.confluence.cql import Cursor, cql_since, quote_cql
 from ingest.sources.confluence.pages import PageReader
+from ingest.sources.confluence.permissions import (
+    DEFAULT_EVERYONE_GROUPS,
+    RESTRICTIONS_EXPAND,
+    PermissionReader,
+)
 
 log = logging.getLogger(__name__)
 
 DEFAULT_PAGE_LIMIT = 50  # content search caps a page of results at 50 once a body is expanded
 LABELS_PAGE_LIMIT = 200  # ... at 200 with other expansions
-IDS_PAGE_LIMIT = 1000  # ... and at 1000 with none
 OVERLAP = timedelta(minutes=5)
 FULL_RESCAN_EVERY = timedelta(days=1)
-PAGE_EXPAND = "body.storage,version,space,ancestors,metadata.labels"
+PAGE_EXPAND = f"body.storage,version,space,ancestors,metadata.labels,{RESTRICTIONS_EXPAND}"
+LISTING_EXPAND = f"space,ancestors,{RESTRICTIONS_EXPAND}"
+"""What the id listing of an incremental scan expands: enough to know every page's
+readers now, so a restriction added or lifted takes effect at the next sync even
+though it does not change the page's ``lastmodified``."""
 
 Convert = Callable[..., str]
 
@@ -84,6 +92,8 @@ class ConfluenceSource(Source):
         cloud: bool | None = None,
         page_limit: int = DEFAULT_PAGE_LIMIT,
         labels_exclude: Sequence[str] = (),
+        everyone_groups: Sequence[str] = DEFAULT_EVERYONE_GROUPS,
+        restricted_spaces: Sequence[str] = (),
         overlap: timedelta = OVERLAP,
         full_rescan_every: timedelta | None = FULL_RESCAN_EVERY,
         retry: RetryPolicy | None = None,
@@ -116,6 +126,8 @@ class ConfluenceSource(Source):
         self.email, self._api_token, self._token = email, api_token, token
         self.page_limit = max(1, min(int(page_limit), DEFAULT_PAGE_LIMIT))
         self.labels_exclude = frozenset(labels_exclude)
+        self.everyone_groups = tuple(everyone_groups)
+        self.restricted_spaces = tuple(restricted_spaces)
         self.overlap, self.full_rescan_every = overlap, full_rescan_every
         self.retry, self.timeout, self.sleep, self.clock = retry, timeout, sleep, clock
         self.convert, self.transport = convert, transport
@@ -142,6 +154,16 @@ class ConfluenceSource(Source):
             raise ConfigError(f"{where}.labels_exclude: must be a list of labels")
         if not config.url:
             raise ConfigError(f"{where}.url: a confluence source needs the site URL")
+        lists = {}
+        for key, default in (
+            ("everyone_groups", DEFAULT_EVERYONE_GROUPS),
+            ("restricted_spaces", ()),
+        ):
+            value = options.get(key, default)
+            value = [value] if isinstance(value, str) else value
+            if not isinstance(value, list | tuple) or not all(isinstance(x, str) for x in value):
+                raise ConfigError(f"{where}.{key}: must be a list of names")
+            lists[key] = tuple(value)
         return cls(
             config.name,
             config.url,
@@ -152,6 +174,8 @@ class ConfluenceSource(Source):
             cloud=cloud,
             page_limit=page_limit,
             labels_exclude=tuple(labels),
+            everyone_groups=lists["everyone_groups"],
+            restricted_spaces=lists["restricted_spaces"],
         )
 
     # -- scanning ---------------------------------------------------------------------
@@ -191,6 +215,13 @@ class ConfluenceSource(Source):
             )
             previous = None
         client = self._client()
+        permissions = PermissionReader(
+            client,
+            cloud=self.cloud,
+            everyone_groups=self.everyone_groups,
+            restricted_spaces=self.restricted_spaces,
+        )
+        access: dict[str, Access] = {}
         try:
             zone = self._check_user(client)
             keys = self._check_spaces(client)
@@ -200,7 +231,8 @@ class ConfluenceSource(Source):
                 query = f"{scope} ORDER BY created DESC"
                 next_cursor = Cursor(started, started)
             else:
-                all_ids = self._list_ids(client, scope)
+                access = self._list_access(client, scope, permissions)
+                all_ids = set(access)
                 since = cql_since(previous.since - self.overlap, zone)
                 query = f'{scope} AND lastmodified >= "{since}" ORDER BY lastmodified DESC'
                 next_cursor = Cursor(started, previous.full_at)
@@ -215,8 +247,9 @@ class ConfluenceSource(Source):
             total,
         )
         scan = Scan(documents=(), all_ids=all_ids, cursor=next_cursor.dump(), total=total)
+        scan.access = access
         reader = PageReader(self.name, client, cloud=self.cloud, convert=self.convert)
-        scan.documents = self._documents(client, reader, query, scan)
+        scan.documents = self._documents(client, reader, permissions, query, scan)
         return scan
 
     def _check_user(self, client: ConfluenceClient) -> tzinfo | None:
@@ -253,19 +286,24 @@ class ConfluenceSource(Source):
             )
         return keys
 
-    def _list_ids(self, client: ConfluenceClient, scope: str) -> set[str]:
-        """Every page id in the spaces now (label-excluded pages left out), no bodies."""
-        params: dict[str, str | int] = {"cql": f"{scope} ORDER BY created DESC"}
-        if self.labels_exclude:
-            params.update(expand="metadata.labels", limit=LABELS_PAGE_LIMIT)
-        else:
-            params["limit"] = IDS_PAGE_LIMIT
-        ids: set[str] = set()
+    def _list_access(
+        self, client: ConfluenceClient, scope: str, permissions: PermissionReader
+    ) -> dict[str, Access]:
+        """Every page in the spaces now (label-excluded pages left out), no bodies, with
+        who may read it: the incremental scan's list for pruning and for access changes."""
+        expand = LISTING_EXPAND + (",metadata.labels" if self.labels_exclude else "")
+        params: dict[str, str | int] = {
+            "cql": f"{scope} ORDER BY created DESC",
+            "expand": expand,
+            "limit": LABELS_PAGE_LIMIT,
+        }
+        pages: list[dict[str, Any]] = []
         for results, _ in client.paginate("/rest/api/content/search", params):
             for page in results:
                 if not self.labels_exclude or not self._excluded(page):
-                    ids.add(str(page["id"]))
-        return ids
+                    pages.append(page)
+                    permissions.remember(page)
+        return {str(page["id"]): permissions.access(page) for page in pages}
 
     def _count(self, client: ConfluenceClient, query: str) -> int | None:
         """How many pages the query matches (for the progress bar); None if not said."""
@@ -277,7 +315,12 @@ class ConfluenceSource(Source):
         return bool(self.labels_exclude & set(PageReader.labels(page)))
 
     def _documents(
-        self, client: ConfluenceClient, reader: PageReader, query: str, scan: Scan
+        self,
+        client: ConfluenceClient,
+        reader: PageReader,
+        permissions: PermissionReader,
+        query: str,
+        scan: Scan,
     ) -> Iterator[Document]:
         params: dict[str, str | int] = {"cql": query, "expand": PAGE_EXPAND}
         params["limit"] = self.page_limit
@@ -294,9 +337,9 @@ class ConfluenceSource(Source):
                     if self._excluded(page):
                         continue
                     try:
-                        yield reader.document(page, site)
+                        yield reader.document(page, site, permissions.access(page))
                     except Exception as exc:  # one bad page must not stop a sync
-                        reason = f"cannot convert the page: {type(exc).__name__}: {exc}"[:300]
+                        reason = f"cannot read the page: {type(exc).__name__}: {exc}"[:300]
                         log.warning("source %s: page %s skipped: %s", self.name, page_id, reason)
                         scan.failures.append((page_id, reason))
         finally:

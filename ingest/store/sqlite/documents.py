@@ -8,7 +8,7 @@ from collections.abc import Iterable, Sequence
 
 from ingest.errors import StoreError
 from ingest.languages import cjk_bigrams
-from ingest.models import Chunk, Document
+from ingest.models import Access, Chunk, Document
 from ingest.store.codes import binary_code
 from ingest.store.sqlite.base import SQLiteBase, _iso, utcnow
 
@@ -28,6 +28,34 @@ class Documents(SQLiteBase):
             self.conn.execute("DELETE FROM documents")
             self.conn.execute("UPDATE sources SET cursor = NULL")
             self.conn.execute("DELETE FROM meta WHERE key IN ('embed_model', 'embed_dim')")
+
+    def document_access(self, source: str) -> dict[str, Access]:
+        """Who may read each stored document of ``source``."""
+        rows = self.conn.execute(
+            "SELECT doc_id, access FROM documents WHERE source = ?", (source,)
+        ).fetchall()
+        return {doc_id: Access.from_json(access) for doc_id, access in rows}
+
+    def set_access(self, source: str, access: dict[str, Access]) -> int:
+        """Record who may read these documents (unchanged content); returns how many
+        changed. Searches see the change at once (the vectors version moves on, so
+        cached scope masks are rebuilt)."""
+        stored = self.document_access(source)
+        changed = {d: a for d, a in access.items() if d in stored and stored[d] != a}
+        if not changed:
+            return 0
+        with self.transaction():
+            self.conn.executemany(
+                "UPDATE documents SET access = ? WHERE source = ? AND doc_id = ?",
+                [(a.as_json(), source, d) for d, a in changed.items()],
+            )
+            self._bump_vectors_version()
+        return len(changed)
+
+    def has_restricted(self) -> bool:
+        """Does any document have readers (so a reader changes what a search may see)?"""
+        row = self.conn.execute("SELECT 1 FROM documents WHERE access IS NOT NULL LIMIT 1")
+        return row.fetchone() is not None
 
     def document_shas(self, source: str) -> dict[str, str]:
         rows = self.conn.execute("SELECT doc_id, sha FROM documents WHERE source = ?", (source,))
@@ -64,13 +92,14 @@ class Documents(SQLiteBase):
             conn.execute(
                 """
                 INSERT INTO documents (source, doc_id, title, url, sha, updated_at, author,
-                                       breadcrumbs, tags, version, synced_at)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                                       breadcrumbs, tags, version, synced_at, space, access)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 ON CONFLICT (source, doc_id) DO UPDATE SET
                     title = excluded.title, url = excluded.url, sha = excluded.sha,
                     updated_at = excluded.updated_at, author = excluded.author,
                     breadcrumbs = excluded.breadcrumbs, tags = excluded.tags,
-                    version = excluded.version, synced_at = excluded.synced_at
+                    version = excluded.version, synced_at = excluded.synced_at,
+                    space = excluded.space, access = excluded.access
                 """,
                 (
                     doc.source,
@@ -84,6 +113,8 @@ class Documents(SQLiteBase):
                     json.dumps(list(doc.tags)),
                     doc.version,
                     utcnow().isoformat(),
+                    doc.space,
+                    doc.access.as_json(),
                 ),
             )
             (document_id,) = conn.execute(

@@ -236,6 +236,29 @@ def m004_answer_cache(conn: Connection) -> None:
     )
 
 
+def m005_document_access(conn: Connection) -> None:
+    """Who may read each document, and the space it belongs to (issue: permissions).
+
+    - ``documents.space``: a Confluence space key (NULL for files), which channel
+      scopes in ``docbot.toml`` can select;
+    - ``documents.access``: NULL for a document everyone may read, else JSON
+      ``{"readers": [lower-case emails], "why": "..."}`` (``ingest.models.Access``);
+    - ``answer_cache_chunks.access``: who could read each cited chunk when the answer
+      was cached; an entry is served only while that is unchanged, so a page restricted
+      after an answer cited it is not served from the cache to those it now excludes.
+    Documents stored before this migration are public, as they were served before;
+    the next sync of a Confluence source re-reads their restrictions.
+    """
+    run_script(
+        conn,
+        """
+        ALTER TABLE documents ADD COLUMN space TEXT;
+        ALTER TABLE documents ADD COLUMN access TEXT;
+        ALTER TABLE answer_cache_chunks ADD COLUMN access TEXT
+        """,
+    )
+
+
 Migration = Callable[[Connection], None]
 
 MIGRATIONS: list[Migration] = [
@@ -243,6 +266,7 @@ MIGRATIONS: list[Migration] = [
     m002_slack_records,
     m003_search_indexes,
     m004_answer_cache,
+    m005_document_access,
 ]
 
 

@@ -10,39 +10,120 @@ import numpy as np
 
 from ingest.models import Hit
 from ingest.store.codes import VectorCodes, coarse_pool
+from ingest.store.scope import Scope
 from ingest.store.sqlite.base import SQLiteBase, _parse_time
 
 FTS_WEIGHTS = (3.0, 2.0, 1.0)
 """BM25 weights of the FTS columns (title, heading, body); see docs/BENCHMARKS.md."""
 
 
+MASKS_KEPT = 32  # scope masks cached per vectors version (a few scopes are in use)
+
+
+def scope_sql(scope: Scope | None) -> tuple[str, list[object]]:
+    """SQL conditions on ``documents d`` selecting what ``scope`` lets a search return
+    (``""`` when it filters nothing)."""
+    if scope is None or scope.filters_nothing:
+        return "", []
+    clauses: list[str] = []
+    params: list[object] = []
+
+    def among(column: str, values: frozenset[str]) -> str:
+        params.extend(sorted(values))
+        return f"{column} IN ({','.join('?' * len(values))})" if values else "0"
+
+    if scope.sources is not None:
+        clauses.append(among("d.source", scope.sources))
+    if scope.spaces is not None:
+        clauses.append(f"(d.space IS NULL OR {among('d.space', scope.spaces)})")
+    if scope.labels is not None:
+        clauses.append(
+            f"EXISTS (SELECT 1 FROM json_each(d.tags) WHERE {among('value', scope.labels)})"
+        )
+    if not scope.all_restricted:
+        if scope.reader:
+            clauses.append(
+                "(d.access IS NULL OR EXISTS (SELECT 1 FROM json_each(d.access, '$.readers') "
+                "WHERE value = ?))"
+            )
+            params.append(scope.reader.lower())
+        else:
+            clauses.append("d.access IS NULL")
+    return " AND ".join(clauses), params
+
+
 class Search(SQLiteBase):
-    """Search primitives over the chunks."""
+    """Search primitives over the chunks, each confined to an optional :class:`Scope`."""
 
     def fts_search(
-        self, match: str, limit: int, weights: tuple[float, float, float] = FTS_WEIGHTS
+        self,
+        match: str,
+        limit: int,
+        weights: tuple[float, float, float] = FTS_WEIGHTS,
+        *,
+        scope: Scope | None = None,
     ) -> list[tuple[int, float]]:
         """(chunk_id, bm25 score; higher is better) for an FTS5 MATCH expression."""
         if not match:
             return []
         title, heading, body = (float(w) for w in weights)
+        where, params = scope_sql(scope)
+        join = (
+            " JOIN chunks c ON c.id = chunks_fts.rowid JOIN documents d ON d.id = c.document_id"
+            if where
+            else ""
+        )
         rows = self.conn.execute(
-            f"SELECT rowid, bm25(chunks_fts, {title}, {heading}, {body}) AS rank "
-            "FROM chunks_fts WHERE chunks_fts MATCH ? ORDER BY rank LIMIT ?",
-            (match, limit),
+            f"SELECT chunks_fts.rowid, bm25(chunks_fts, {title}, {heading}, {body}) AS rank "
+            f"FROM chunks_fts{join} WHERE chunks_fts MATCH ?{' AND ' + where if where else ''} "
+            "ORDER BY rank LIMIT ?",
+            (match, *params, limit),
         )
         return [(rowid, -rank) for rowid, rank in rows]
 
-    def cjk_search(self, match: str, limit: int) -> list[tuple[int, float]]:
+    def cjk_search(
+        self, match: str, limit: int, *, scope: Scope | None = None
+    ) -> list[tuple[int, float]]:
         """Like :meth:`fts_search`, over the CJK bigram index (``ingest/languages.py``)."""
         if not match:
             return []
+        where, params = scope_sql(scope)
+        join = (
+            " JOIN chunks c ON c.id = chunks_cjk.rowid JOIN documents d ON d.id = c.document_id"
+            if where
+            else ""
+        )
         rows = self.conn.execute(
-            "SELECT rowid, bm25(chunks_cjk) AS rank FROM chunks_cjk "
-            "WHERE chunks_cjk MATCH ? ORDER BY rank LIMIT ?",
-            (match, limit),
+            "SELECT chunks_cjk.rowid, bm25(chunks_cjk) AS rank "
+            f"FROM chunks_cjk{join} WHERE chunks_cjk MATCH ?{' AND ' + where if where else ''} "
+            "ORDER BY rank LIMIT ?",
+            (match, *params, limit),
         )
         return [(rowid, -rank) for rowid, rank in rows]
+
+    def scope_mask(self, codes: VectorCodes, scope: Scope | None) -> np.ndarray | None:
+        """Which of ``codes`` the scope keeps (None: all of them), cached per vectors
+        version: the coarse vector pass searches only inside the scope."""
+        where, params = scope_sql(scope)
+        if not where or scope is None:
+            return None
+        cache_key = (codes.version, scope.key)
+        with self._codes_lock:
+            masks: dict[tuple[str, str], np.ndarray] = self.__dict__.setdefault("_masks", {})
+            mask = masks.get(cache_key)
+        if mask is not None:
+            return mask
+        rows = self.conn.execute(
+            f"SELECT c.id FROM chunks c JOIN documents d ON d.id = c.document_id WHERE {where}",
+            params,
+        ).fetchall()
+        allowed = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+        mask = np.isin(codes.ids, allowed)
+        with self._codes_lock:
+            if len(masks) >= MASKS_KEPT or any(k[0] != codes.version for k in masks):
+                masks.clear()
+            masks[cache_key] = mask
+        return mask
 
     def vector_search(
         self, vector: np.ndarray, limit: int, *, exact: bool = False
@@ -113,7 +194,8 @@ class Search(SQLiteBase):
         marks = ",".join("?" * len(ids))
         rows = self.conn.execute(
             "SELECT c.id, d.source, d.doc_id, d.title, d.url, c.text, c.heading_path, c.anchor, "
-            "d.updated_at FROM chunks c JOIN documents d ON d.id = c.document_id "
+            "d.updated_at, d.space, d.access IS NOT NULL "
+            "FROM chunks c JOIN documents d ON d.id = c.document_id "
             f"WHERE c.id IN ({marks})",
             ids,
         )
@@ -135,6 +217,8 @@ class Search(SQLiteBase):
                     anchor=row[7],
                     score=score,
                     updated_at=_parse_time(row[8]),
+                    space=row[9],
+                    restricted=bool(row[10]),
                 )
             )
         return hits
