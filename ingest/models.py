@@ -89,11 +89,12 @@ class Document:
 
     @property
     def sha(self) -> str:
-        """Hash over everything that changes what is indexed, cited or who may see it."""
+        """Hash over everything that changes what is indexed or cited."""
         parts = [self.title, self.url, " > ".join(self.breadcrumbs), ",".join(self.tags)]
-        if self.space is not None or not self.access.public:
-            # Only then, so documents synced before these fields existed keep their hash.
-            parts += [self.space or "", self.access.as_json() or ""]
+        if self.space is not None:  # only then: files synced before spaces keep their hash
+            parts.append(self.space)
+        # Not ``access``: who may read a page changes without its text, and sync updates
+        # it in place (``Store.set_access``) instead of re-chunking the page.
         meta = "\x1f".join(parts)
         return content_hash(meta + "\x1e" + self.body)
 

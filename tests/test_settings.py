@@ -88,3 +88,77 @@ def test_durations() -> None:
 def test_missing_config_file(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="does not exist"):
         load_settings({}, tmp_path / "nope.toml")
+
+
+SCOPED = """
+[[sources]]
+name = "handbook"
+path = "docs/"
+shareable = true
+
+[[sources]]
+name = "wiki"
+type = "confluence"
+url = "https://acme.atlassian.net/wiki"
+spaces = ["ENG", "HR"]
+restricted_spaces = ["HR"]
+
+[scopes.default]
+sources = ["handbook"]
+
+[scopes.dm]
+sources = ["handbook", "wiki"]
+
+[scopes.people]
+channels = ["C0PEOPLE1", "G0PRIVATE"]
+sources = ["wiki"]
+spaces = ["HR"]
+labels = ["hr-public"]
+include_restricted = true
+"""
+
+
+def test_scopes_and_permission_options(tmp_path: Path) -> None:
+    config = tmp_path / "docbot.toml"
+    config.write_text(SCOPED, encoding="utf-8")
+    settings = load_settings({}, config)
+    assert [s.name for s in settings.scopes] == ["default", "dm", "people"]
+    people = settings.scope_for_channel("G0PRIVATE")
+    assert people is not None and people.spaces == ("HR",) and people.include_restricted
+    assert settings.scope_for_channel("C0OTHER") is None
+    assert settings.scope("default").sources == ("handbook",)  # type: ignore[union-attr]
+    handbook, wiki = settings.sources
+    assert handbook.shareable and not wiki.shareable
+    assert wiki.options["restricted_spaces"] == ["HR"]
+
+
+@pytest.mark.parametrize(
+    ("scopes", "message"),
+    [
+        ('[scopes.x]\nsources = ["handbook"]\n', "scopes.x.channels: list the channel ids"),
+        ('[scopes.x]\nchannels = ["#general"]\n', "'#general' is not a channel id"),
+        ('[scopes.x]\nchannels = ["C0A1"]\n[scopes.y]\nchannels = ["C0A1"]\n', "already in"),
+        ('[scopes.x]\nchannels = ["C0A1"]\nsources = ["nope"]\n', "no source named 'nope'"),
+        ('[scopes.default]\nchannels = ["C0A1"]\n', "applies without a list"),
+        ("[scopes.default]\ninclude_restricted = true\n", "not allowed for 'default'"),
+        ("[scopes.api]\ninclude_restricted = true\n", "not allowed for 'api'"),
+        ('[scopes.dm]\nwho = "me"\n', "scopes.dm.who: unknown key"),
+        ('[scopes.dm]\ninclude_restricted = "yes"\n', "must be true or false"),
+        ('[scopes.dm]\nspaces = "HR"\nlabels = [1]\n', "scopes.dm.labels: must be a list"),
+        ("scopes = 3\n", "'scopes' must be tables"),
+    ],
+)
+def test_malformed_scopes_name_the_bad_key(tmp_path: Path, scopes: str, message: str) -> None:
+    config = tmp_path / "docbot.toml"
+    sources = '[[sources]]\nname = "handbook"\npath = "docs/"\n'
+    text = scopes + sources if scopes.startswith("scopes =") else sources + scopes
+    config.write_text(text, "utf-8")
+    with pytest.raises(ConfigError, match=message):
+        load_settings({}, config)
+
+
+def test_malformed_permission_options(tmp_path: Path) -> None:
+    config = tmp_path / "docbot.toml"
+    config.write_text('[[sources]]\nname = "h"\npath = "d/"\nshareable = "yes"\n', "utf-8")
+    with pytest.raises(ConfigError, match=r"sources\[0\].shareable: must be true or false"):
+        load_settings({}, config)
