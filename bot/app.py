@@ -152,8 +152,9 @@ class Docbot:
                 self._record_unbuilt(report)
             else:
                 report = sync_source(
-                    self.store, source, self.metered_embedder, full=full, progress=progress
-                )
+                    self.store, source, self.metered_embedder, full=full, progress=progress,
+                    pii=self.settings.redact_pii,
+                )  # fmt: skip
             reports.append(report)
             self.observer.finish_sync(report, purged=self._purge_cache(report))
         return reports

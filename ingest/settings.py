@@ -109,6 +109,8 @@ class Settings:
     """Seconds a cached answer may be served, even when its sources are unchanged."""
     config_path: Path | None = None
     scopes: tuple[ScopeConfig, ...] = ()
+    redact_pii: bool = False
+    """Also remove personal data (SSNs, card numbers) from documents at sync."""
 
     def scope(self, name: str) -> ScopeConfig | None:
         return next((s for s in self.scopes if s.name == name), None)
@@ -159,6 +161,15 @@ def _int(env: Mapping[str, str], key: str, default: int, minimum: int = 0) -> in
     if value < minimum:
         raise ConfigError(f"{key}: must be at least {minimum}, not {value}")
     return value
+
+
+def _bool(env: Mapping[str, str], key: str) -> bool:
+    raw = (env.get(key) or "").strip().lower()
+    if raw in ("", "0", "false", "no", "off"):
+        return False
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    raise ConfigError(f"{key}: {raw!r} is not true or false (use 1 or 0)")
 
 
 def _str(env: Mapping[str, str], key: str) -> str | None:
@@ -379,4 +390,5 @@ def load_settings(env: Mapping[str, str], config_path: Path | None = None) -> Se
         else DEFAULT_ANSWER_CACHE_TTL,
         config_path=config_path,
         scopes=tuple(scopes),
+        redact_pii=_bool(env, "DOCBOT_REDACT_PII"),
     )

@@ -32,6 +32,7 @@ from ingest.embedding import Embedder
 from ingest.errors import DocbotError
 from ingest.locks import SourceBusy, source_lock
 from ingest.models import Chunk, Document
+from ingest.redact import kinds_summary, redact_document
 from ingest.sources import Source
 from ingest.store import Store
 
@@ -62,6 +63,8 @@ class SyncReport:
     failed: int = 0
     chunks_embedded: int = 0
     access_changed: int = 0
+    secrets_removed: int = 0
+    """Secret-shaped strings replaced by a marker before indexing (``ingest/redact.py``)."""
     """Unchanged documents whose readers changed (a restriction added or lifted)."""
     seconds: float = 0.0
     error: str | None = None
@@ -134,8 +137,10 @@ def sync_source(
     full: bool = False,
     progress: Progress | None = None,
     chunker: Callable[[Document], list[Chunk]] = split_markdown,
+    pii: bool = False,
 ) -> SyncReport:
     """Bring the store up to date with ``source``; never raises for source faults.
+    Secrets (and with ``pii`` personal data) are removed from every document first.
 
     A per-source lock file next to the store keeps a manual ``docbot sync`` and the
     scheduler from syncing the same source at once; a busy source is skipped and
@@ -143,7 +148,7 @@ def sync_source(
     """
     try:
         with source_lock(store.path, source.name):
-            return _sync_locked(store, source, embedder, full, progress, chunker)
+            return _sync_locked(store, source, embedder, full, progress, chunker, pii)
     except SourceBusy as exc:
         return SyncReport(source=source.name, error=str(exc))
 
@@ -155,6 +160,7 @@ def _sync_locked(
     full: bool,
     progress: Progress | None,
     chunker: Callable[[Document], list[Chunk]],
+    pii: bool = False,
 ) -> SyncReport:
     report = SyncReport(source=source.name)
     started = time.monotonic()
@@ -178,6 +184,11 @@ def _sync_locked(
         access = {}  # readers of unchanged documents, which may change on their own
         for doc in scan.documents:
             seen.add(doc.doc_id)
+            doc, removed = redact_document(doc, pii=pii)
+            if removed:
+                report.secrets_removed += len(removed)
+                log.warning("source %s: %s: removed %s before indexing; fix the page",
+                            source.name, doc.doc_id, kinds_summary(removed))  # fmt: skip
             if existing.get(doc.doc_id) == doc.sha:
                 report.unchanged += 1
                 access[doc.doc_id] = doc.access
