@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bot.extractive import extractive_answer
+from bot.guard import allowed_hosts, guard_stream
 from bot.llm import LLM, Message, Usage
 from bot.prompts import CONDENSE_PROMPT, SYSTEM_PROMPT, build_messages, estimate_tokens
 from bot.retrieve import Retriever, SearchResult
@@ -261,7 +262,8 @@ class Answerer:
             condense_usage=condense_usage,
         )
         messages = build_messages(question, history, sources)
-        return AnswerStream(answer, self.llm.stream(messages, usage), started)
+        pieces = guard_stream(self.llm.stream(messages, usage), allowed_hosts(sources))
+        return AnswerStream(answer, pieces, started)
 
     # --- steps ---------------------------------------------------------------
 

@@ -100,7 +100,8 @@ def test_a_key_in_a_page_is_in_no_chunk_quote_or_prompt(
 
     fake_openai.reply = "Use the key shown in the runbook [1]."
     llm = OpenAIChat("gpt-4o-mini", api_key="sk-test", base_url=fake_openai.base_url)
-    Answerer(retriever, llm).ask("Which access key does the deploy account use?").answer
+    answer = Answerer(retriever, llm).ask("Which access key does the deploy account use?").answer
+    assert AWS_KEY not in answer.text
     (request,) = fake_openai.chat_requests()
     prompt = request.body.decode()
     assert "[secret removed: AWS Access Key]" in prompt
