@@ -25,7 +25,7 @@ import re
 import time
 import unicodedata
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -54,6 +54,8 @@ thread runs the BM25 search: onnxruntime, numpy and SQLite release the GIL, so t
 overlap. No store connection lives in these threads."""
 
 Scored = Sequence[tuple[int, float]]
+Shortlist = tuple[np.ndarray, list[int], np.ndarray | None, float, float]
+"""(question vector, candidate ids, their vectors when already at hand, embed ms, knn ms)."""
 
 
 def fts_query(text: str) -> str:
@@ -170,12 +172,22 @@ class Retriever:
         depth = max(self.fusion.candidates, k * 4)
         t0 = time.perf_counter()
         dense_weight, lexical_weight = self.weights(query)
-        embedding = None
+        embedding: Future[Shortlist] | None = None
         if self.store.embed_model is not None:
             self.store.check_embedder(self.embedder.model_id)
             codes = self.store.vector_codes()
             mask = self.store.scope_mask(codes, scope)
-            embedding = _EMBEDDING.submit(self._shortlist, query, codes, coarse_pool(depth), mask)
+            plan = self.store.vector_plan()
+            if plan.mode == "exact":
+                all_ids, vectors = self.store.vector_matrix()
+                if mask is not None:
+                    keep = np.isin(all_ids, codes.ids[mask])
+                    all_ids, vectors = all_ids[keep], vectors[keep]
+                pool = coarse_pool(depth)
+                embedding = _EMBEDDING.submit(self._exact, query, all_ids, vectors, pool)
+            else:
+                pool = plan.pool(depth)
+                embedding = _EMBEDDING.submit(self._shortlist, query, codes, pool, mask)
         lexical = self.store.fts_search(fts_query(query), depth, scope=scope)
         cjk = cjk_query(query)
         if cjk:
@@ -185,9 +197,9 @@ class Retriever:
         dense: list[tuple[int, float]] = []
         similarity: dict[int, float] = {}
         if embedding is not None:
-            vector, candidates, timings["embed_ms"], coarse_ms = embedding.result()
+            vector, candidates, rows, timings["embed_ms"], coarse_ms = embedding.result()
             t2 = time.perf_counter()
-            ids, matrix = self.store.vectors(candidates)
+            ids, matrix = (candidates, rows) if rows is not None else self.store.vectors(candidates)
             dense, similarity = self._dense(vector, ids, matrix, depth, dense_weight > 0)
             timings["knn_ms"] = coarse_ms + (time.perf_counter() - t2) * 1000
         if dense_weight > 0 or not lexical:
@@ -219,15 +231,34 @@ class Retriever:
 
     def _shortlist(
         self, query: str, codes: VectorCodes, pool: int, mask: np.ndarray | None = None
-    ) -> tuple[np.ndarray, list[int], float, float]:
+    ) -> Shortlist:
         """Worker thread: embed the question and run the coarse vector pass (no store
-        connection needed); returns (vector, candidate ids, embed ms, coarse ms)."""
+        connection needed); returns (vector, candidate ids, None, embed ms, coarse ms):
+        the candidates' vectors are then read from the store."""
         started = time.perf_counter()
         vector = np.asarray(self.embedder.embed_query(query), dtype=np.float32)
         embedded = time.perf_counter()
         candidates = codes.nearest(vector, pool, mask)
         done = time.perf_counter()
-        return vector, candidates, (embedded - started) * 1000, (done - embedded) * 1000
+        return vector, candidates, None, (embedded - started) * 1000, (done - embedded) * 1000
+
+    def _exact(self, query: str, ids: np.ndarray, matrix: np.ndarray, pool: int) -> Shortlist:
+        """Worker thread, small stores (``ingest/store/vector_plan.py``): exact cosine over
+        every vector in scope; the best ``pool`` with their vectors."""
+        started = time.perf_counter()
+        vector = np.asarray(self.embedder.embed_query(query), dtype=np.float32)
+        embedded = time.perf_counter()
+        if len(ids) > pool:
+            top = np.argpartition(-(matrix @ vector), pool)[:pool]
+            ids, matrix = ids[top], matrix[top]
+        done = time.perf_counter()
+        return (
+            vector,
+            [int(i) for i in ids],
+            matrix,
+            (embedded - started) * 1000,
+            (done - embedded) * 1000,
+        )
 
     def _dense(
         self, vector: np.ndarray, ids: list[int], matrix: np.ndarray, depth: int, feedback: bool

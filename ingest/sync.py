@@ -129,6 +129,17 @@ class _Writer:
         self.pending, self.size = [], 0
 
 
+def _measure_vectors(store: Store, source: str) -> None:
+    """Vectors changed: measure how well the coarse pass finds them now
+    (``ingest/store/vector_plan.py``); a failure here only leaves the last plan."""
+    try:
+        plan = store.refresh_vector_plan()
+    except Exception:
+        log.warning("could not measure the vector search after syncing %s", source, exc_info=True)
+        return
+    log.info("vector search after syncing %s: %s", source, plan.describe())
+
+
 def sync_source(
     store: Store,
     source: Source,
@@ -218,6 +229,8 @@ def _sync_locked(
     finally:
         if progress:
             progress.finish()
+    if report.added or report.updated or report.deleted:
+        _measure_vectors(store, source.name)
     report.seconds = time.monotonic() - started
     if chunking is not None and report.status in ("ok", "partial"):
         store.set_meta(chunking_key, chunking)

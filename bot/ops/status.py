@@ -119,6 +119,7 @@ def collect_status(
             "bytes": stats["bytes"],
             "embed_model": stats["embed_model"],
             "embed_dim": stats["embed_dim"],
+            "vector_search": _vector_search(store),
         },
         "chat_model": settings.chat_model if settings.llm_enabled else None,
         "sources": sources,
@@ -133,6 +134,17 @@ def collect_status(
     }
 
 
+def _vector_search(store: Store) -> dict[str, Any]:
+    plan = store.vector_plan()
+    return {
+        "mode": plan.mode,
+        "pool_factor": plan.pool_factor,
+        "coarse_recall_at_10": round(plan.recall, 3) if plan.recall is not None else None,
+        "healthy": plan.healthy,
+        "summary": plan.describe(),
+    }
+
+
 def _iso(value: Any) -> str | None:
     return value.isoformat(timespec="seconds") if value else None
 
@@ -143,6 +155,11 @@ def render_status(data: dict[str, Any]) -> str:
         f"store       {data['db']}  ({index['bytes'] / 1e6:.1f} MB)",
         f"index       {index['documents']} documents, {index['chunks']} chunks",
         f"embeddings  {index['embed_model'] or 'none yet (run docbot sync)'}",
+        *(
+            [f"vectors     {index['vector_search']['summary']}"]
+            if index.get("vector_search") and index["embed_model"]
+            else []
+        ),
         f"answers     {data['chat_model'] or 'extractive (no OPENAI_API_KEY)'}",
         *_activity_lines(data),
         "",
