@@ -94,7 +94,11 @@ class _Walk:
         self.folder(self.root, (), ())
         while self.links:  # real folders first, so a folder keeps its own path
             parts, target, real = self.links.popleft()
-            key = _key(os.stat(target))
+            try:
+                key = _key(os.stat(target))
+            except OSError:  # gone since it was listed
+                self.skip(parts, BROKEN, folder=True)
+                continue
             if key in self.seen:
                 self.skip(parts, SEEN, folder=True)
                 continue
@@ -122,7 +126,11 @@ class _Walk:
                 self.link(entry, here)
             elif entry.is_dir(follow_symlinks=False):
                 if self.descend(here):
-                    key = _key(entry.stat(follow_symlinks=False))
+                    try:
+                        key = _key(entry.stat(follow_symlinks=False))
+                    except OSError as exc:  # gone since it was listed
+                        self.skip(here, f"cannot list the folder ({exc.strerror})", folder=True)
+                        continue
                     if key in self.seen:  # a bind mount of a folder already read
                         self.skip(here, SEEN, folder=True)
                     else:
