@@ -12,7 +12,8 @@ import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
+from string import Formatter
 from typing import Any
 
 from ingest.errors import ConfigError
@@ -132,6 +133,75 @@ class Settings:
         raise ConfigError(f"no source named {name!r} (configured: {known})")
 
 
+URL_PLACEHOLDERS = ("path", "stem")
+GIT_PROTOCOLS = ("https", "ssh", "file")
+"""The only transports git may use for a git source (ext::, fd::, git://, http:// never)."""
+_TRANSPORT_PREFIX = re.compile(r"^([A-Za-z0-9][A-Za-z0-9+.-]*)::")
+_WILDCARDS = re.compile(r"[*?\[]")
+
+
+def check_url_template(template: str, key: str) -> str:
+    """``template`` if it is a citation URL template docbot can fill: ``{path}`` and
+    ``{stem}`` only, no attribute or index access, conversion or format spec; ``{{``
+    and ``}}`` stand for braces. Anything else is a ConfigError naming ``key``."""
+    hint = "use {path} or {stem}, and {{ }} for literal braces"
+    try:
+        fields = list(Formatter().parse(template))
+    except ValueError as exc:
+        raise ConfigError(
+            f"{key}: {template!r} is not a valid URL template ({exc}; {hint})"
+        ) from None
+    for _literal, name, spec, conversion in fields:
+        if name is None:
+            continue
+        if name not in URL_PLACEHOLDERS or spec or conversion:
+            shown = "{" + name + (f"!{conversion}" if conversion else "")
+            shown += (f":{spec}" if spec else "") + "}"
+            raise ConfigError(f"{key}: unknown placeholder {shown} in the URL template ({hint})")
+    return template
+
+
+def check_glob(pattern: str, key: str) -> str:
+    """A glob may not climb with ``..`` once it has a wildcard: what it matches stays
+    inside the folder before its first wildcard."""
+    parts = PurePosixPath(pattern.replace("\\", "/")).parts
+    wild = next((i for i, part in enumerate(parts) if _WILDCARDS.search(part)), len(parts))
+    if ".." in parts[wild:]:
+        raise ConfigError(
+            f"{key}: '..' after a wildcard in {pattern!r} would leave the glob's folder; "
+            "put the folder before the first wildcard"
+        )
+    return pattern
+
+
+def check_inside(path: str, key: str, where: str) -> str:
+    """A relative path that stays inside ``where`` (no leading ``/``, no ``..``)."""
+    parts = PurePosixPath(path.replace("\\", "/")).parts
+    if path.startswith(("/", "\\", "~")) or ".." in parts or re.match(r"^[A-Za-z]:", path):
+        raise ConfigError(f"{key}: {path!r} must be a path inside {where}, without '..'")
+    return path
+
+
+def check_repo_url(repo: str, key: str) -> str:
+    """A git repository docbot may fetch: an https://, ssh:// or file:// URL, an
+    scp-like ``user@host:path`` (ssh) or a local path (file). Transports such as
+    ``ext::`` (runs a command) or ``fd::`` are refused here, and git itself is run
+    with only these protocols allowed (``ingest.sources.git``)."""
+    allowed = ", ".join(f"{p}://" for p in GIT_PROTOCOLS)
+    helper = _TRANSPORT_PREFIX.match(repo)
+    if helper:
+        raise ConfigError(
+            f"{key}: the git transport {helper.group(1)}:: is not allowed (use {allowed})"
+        )
+    if "://" in repo:
+        scheme = repo.split("://", 1)[0].lower()
+        if scheme not in GIT_PROTOCOLS:
+            raise ConfigError(f"{key}: {scheme}:// is not allowed for git (use {allowed})")
+    if repo.startswith("-"):
+        raise ConfigError(f"{key}: a repository URL cannot start with '-'")
+    return repo
+
+
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$")
 _UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
 
@@ -222,6 +292,18 @@ def _source_from_toml(raw: Any, index: int, path: Path) -> SourceConfig:
         raise ConfigError(f"{where}.path: a markdown source needs a folder or glob")
     if kind == "git" and not raw.get("repo"):
         raise ConfigError(f"{where}.repo: a git source needs a repository URL")
+    if kind == "git":
+        check_repo_url(raw["repo"].strip(), f"{where}.repo")
+        for key in ("path", "glob"):
+            if raw.get(key):
+                check_inside(raw[key], f"{where}.{key}", "the repository")
+    if kind == "markdown":
+        if raw.get("glob"):
+            check_inside(raw["glob"], f"{where}.glob", "the source's path")
+        elif _WILDCARDS.search(raw["path"]):
+            check_glob(raw["path"], f"{where}.path")
+    if kind in ("markdown", "git") and raw.get("url"):
+        check_url_template(raw["url"], f"{where}.url")
     if kind == "confluence":
         if not raw.get("url"):
             raise ConfigError(f"{where}.url: a confluence source needs the site URL")
@@ -330,10 +412,13 @@ def load_settings(env: Mapping[str, str], config_path: Path | None = None) -> Se
         sources = [_source_from_toml(raw, i, config_path) for i, raw in enumerate(raw_sources)]
 
     docs = _str(env, "DOCBOT_DOCS")
+    docs_url = _str(env, "DOCBOT_DOCS_URL")
+    if docs_url:
+        check_url_template(docs_url, "DOCBOT_DOCS_URL")
+    if docs and _WILDCARDS.search(docs):
+        check_glob(docs, "DOCBOT_DOCS")
     if docs and not any(s.name == "docs" for s in sources):
-        sources.append(
-            SourceConfig(name="docs", type="markdown", path=docs, url=_str(env, "DOCBOT_DOCS_URL"))
-        )
+        sources.append(SourceConfig(name="docs", type="markdown", path=docs, url=docs_url))
     confluence_url = _str(env, "CONFLUENCE_URL")
     if confluence_url and not any(s.type == "confluence" for s in sources):
         spaces = _csv(env.get("CONFLUENCE_SPACES"))

@@ -69,6 +69,9 @@ class SyncReport:
     seconds: float = 0.0
     error: str | None = None
     failures: list[tuple[str, str]] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+    """(path, reason) the source refused to read (e.g. a symlink out of its root); such
+    files are not content, so they do not make a run partial, and copies are pruned."""
 
     @property
     def status(self) -> str:
@@ -79,6 +82,7 @@ class SyncReport:
     def as_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["failures"] = [{"doc_id": d, "error": e} for d, e in self.failures]
+        data["skipped"] = [{"doc_id": d, "reason": r} for d, r in self.skipped]
         data["status"] = self.status
         data["seconds"] = round(self.seconds, 3)
         return data
@@ -221,6 +225,7 @@ def _sync_locked(
         report.deleted = len(gone)
         report.failures = list(scan.failures)
         report.failed = len(scan.failures)
+        report.skipped = list(scan.skipped)
     except DocbotError as exc:
         report.error = str(exc)
     except Exception as exc:  # a sync must end recorded, whatever broke

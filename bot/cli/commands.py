@@ -10,6 +10,7 @@ import argparse
 from datetime import UTC, datetime
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from bot.access import Audience
@@ -69,6 +70,11 @@ def sync(args: argparse.Namespace, app: Docbot) -> int:
             for doc_id, reason in r.failures:
                 err.print(
                     f"[yellow]docbot: {r.source}: skipped {doc_id}:[/] {reason}", highlight=False
+                )
+            for path, reason in r.skipped:
+                err.print(  # file names are the repository's: never rich markup
+                    f"[yellow]docbot: {r.source}: not read {escape(path)}:[/] {escape(reason)}",
+                    highlight=False,
                 )
     return EXIT_FAILED if any(r.error for r in reports) else EXIT_OK
 

@@ -189,6 +189,7 @@ class Metrics:
         self.sync_seconds.labels(source).observe(report.seconds)
         for change in ("added", "updated", "deleted", "unchanged", "failed"):
             self.sync_documents.labels(source, change).inc(getattr(report, change))
+        self.sync_documents.labels(source, "skipped").inc(len(report.skipped))
         self.sync_chunks.labels(source).inc(report.chunks_embedded)
         if report.status != "failed":
             self.sync_last_success.labels(source).set(time.time())

@@ -114,5 +114,6 @@ class Observer:
                 "unchanged": report.unchanged, "failed": report.failed,
                 "chunks_embedded": report.chunks_embedded, "seconds": round(report.seconds, 3),
                 "error": report.error, "answers_purged": purged,
+                "skipped": len(report.skipped),
             },
         )  # fmt: skip
