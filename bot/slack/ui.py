@@ -39,6 +39,10 @@ STATUS = "is searching the docs…"
 LOADING_MESSAGES = ["Searching the docs…", "Reading the most relevant pages…", "Writing an answer…"]
 EXTRACTIVE_NOTE = "Quoted passages (no language model configured)"
 INTERNAL_ERROR = "Something went wrong on my side, sorry. The error is logged; please try again."
+BUSY = (
+    "I'm busy answering other questions right now, so I couldn't take yours. "
+    "Please try again shortly."
+)
 
 
 def split_messages(blocks: Sequence[Block], limit: int = MAX_BLOCKS) -> list[list[Block]]:
