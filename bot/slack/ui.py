@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from bot.slack.defuse import defuse_markdown
 from bot.slack.mrkdwn import (
     MAX_SECTION_CHARS,
     escape,
@@ -173,11 +174,12 @@ def usage_text(command: str = "/ask") -> str:
 
 
 def suggested_prompts(titles: Sequence[str]) -> list[dict[str, str]]:
-    """Prompts for a new assistant thread, from page titles (at most 4, Slack's limit)."""
+    """Prompts for a new assistant thread, from page titles (at most 4, Slack's limit).
+    A title is a document's text, and a prompt is posted as the user's message: defused."""
+    safe = [defuse_markdown(t) for t in titles[:3] if t]
     prompts = [
         {"title": truncate(f"About {t}", 75), "message": f"What do the docs say about {t}?"}
-        for t in titles[:3]
-        if t
+        for t in safe
     ]
     prompts.append({"title": "What can you do?", "message": "help"})
     return prompts[:4]
