@@ -5,10 +5,11 @@
 
 Runs ``docbot serve --http`` for real (``bot.server.serve.run``: uvicorn on 127.0.0.1)
 against the fake Slack and the fake OpenAI API of ``tests/fakes``, with a model that
-does not answer until the measurement is over (at most ``--model-seconds``). It starts ``--api-calls`` concurrent ``/api/ask``
-calls, waits until they are in flight, then sends ``--events`` signed ``app_mention``
-events to ``/slack/events`` at ``--rate`` per second from distinct users (each from its
-own thread, as Slack would) while polling ``/healthz`` every 0.2 s. Reported:
+does not answer until the measurement is over (at most ``--model-seconds``). It starts
+``--api-calls`` concurrent ``/api/ask`` calls, waits until they are in flight, then
+sends ``--events`` signed ``app_mention`` events to ``/slack/events`` at ``--rate`` per
+second from distinct users (each from its own thread, as Slack would) while polling
+``/healthz`` every 0.2 s. Reported:
 
 - ack latency (event POST to HTTP response) p50 / p95 / max, and how many took > 3 s
   (Slack's limit; past it Slack retries and, eventually, disables the app);
