@@ -8,6 +8,7 @@ lists sources. Every variable is documented in the README's configuration table
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import tomllib
 from collections.abc import Mapping
@@ -24,6 +25,13 @@ DEFAULT_CONTEXT_TOKENS = 3000
 DEFAULT_PORT = 3000
 DEFAULT_ANSWER_CACHE_SIZE = 1000
 DEFAULT_ANSWER_CACHE_TTL = 24 * 3600.0
+DEFAULT_HOST = "0.0.0.0"  # container platforms route to the container's interface
+DEFAULT_ACK_THREADS = 16
+DEFAULT_REPLY_THREADS = 8
+DEFAULT_ANSWER_WORKERS = 8
+DEFAULT_ANSWER_QUEUE = 32
+DEFAULT_API_WORKERS = 4
+DEFAULT_API_QUEUE = 16
 
 SOURCE_TYPES = ("markdown", "confluence", "git")
 _SOURCE_KEYS = {
@@ -119,6 +127,23 @@ class Settings:
     def scope_for_channel(self, channel: str | None) -> ScopeConfig | None:
         """The scope that lists ``channel``, if any (else the ``default`` one applies)."""
         return next((s for s in self.scopes if channel and channel in s.channels), None)
+
+    host: str = DEFAULT_HOST
+    """Address ``docbot serve --http`` (and the metrics port) listens on."""
+    trusted_proxies: tuple[str, ...] = ()
+    """Networks whose ``X-Forwarded-For`` names the client (default: none)."""
+    slack_ack_threads: int = DEFAULT_ACK_THREADS
+    """Threads that verify, ack and admit Slack requests (HTTP mode)."""
+    slack_reply_threads: int = DEFAULT_REPLY_THREADS
+    """Threads for short Slack calls: first reactions, busy replies, help, Home tab."""
+    answer_workers: int = DEFAULT_ANSWER_WORKERS
+    """Slack questions answered at once."""
+    answer_queue: int = DEFAULT_ANSWER_QUEUE
+    """Slack questions waiting for a worker; past that, a "busy" reply."""
+    api_workers: int = DEFAULT_API_WORKERS
+    """``POST /api/ask`` calls answered at once."""
+    api_queue: int = DEFAULT_API_QUEUE
+    """``POST /api/ask`` calls waiting; past that, 503 with ``Retry-After``."""
 
     @property
     def llm_enabled(self) -> bool:
@@ -249,6 +274,26 @@ def _str(env: Mapping[str, str], key: str) -> str | None:
 
 def _csv(value: str | None) -> tuple[str, ...]:
     return tuple(p.strip() for p in (value or "").split(",") if p.strip())
+
+
+def _networks(value: str | None, key: str) -> tuple[str, ...]:
+    """Comma-separated IP addresses or CIDR networks, normalised (``10.0.0.0/8``)."""
+    networks = []
+    for part in _csv(value):
+        try:
+            networks.append(str(ipaddress.ip_network(part, strict=False)))
+        except ValueError:
+            raise ConfigError(
+                f"{key}: {part!r} is not an IP address or network (e.g. 10.0.0.0/8, 127.0.0.1)"
+            ) from None
+    return tuple(networks)
+
+
+def _host(value: str | None, key: str) -> str:
+    host = (value or "").strip() or DEFAULT_HOST
+    if any(c.isspace() for c in host) or "/" in host:
+        raise ConfigError(f"{key}: {host!r} is not an address to listen on (e.g. 0.0.0.0, ::1)")
+    return host
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
@@ -476,4 +521,12 @@ def load_settings(env: Mapping[str, str], config_path: Path | None = None) -> Se
         config_path=config_path,
         scopes=tuple(scopes),
         redact_pii=_bool(env, "DOCBOT_REDACT_PII"),
+        host=_host(env.get("DOCBOT_HOST"), "DOCBOT_HOST"),
+        trusted_proxies=_networks(env.get("DOCBOT_TRUSTED_PROXIES"), "DOCBOT_TRUSTED_PROXIES"),
+        slack_ack_threads=_int(env, "DOCBOT_SLACK_ACK_THREADS", DEFAULT_ACK_THREADS, minimum=1),
+        slack_reply_threads=_int(env, "DOCBOT_SLACK_REPLY_THREADS", DEFAULT_REPLY_THREADS, 1),
+        answer_workers=_int(env, "DOCBOT_ANSWER_WORKERS", DEFAULT_ANSWER_WORKERS, minimum=1),
+        answer_queue=_int(env, "DOCBOT_ANSWER_QUEUE", DEFAULT_ANSWER_QUEUE),
+        api_workers=_int(env, "DOCBOT_API_WORKERS", DEFAULT_API_WORKERS, minimum=1),
+        api_queue=_int(env, "DOCBOT_API_QUEUE", DEFAULT_API_QUEUE),
     )

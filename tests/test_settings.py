@@ -207,3 +207,30 @@ def test_good_url_templates_load_and_render_safely(tmp_path: Path) -> None:
     assert doc.url == "https://docs.acme.io/{v2}/How%20to%20%231.html?src=How%20to%20%231.md"
     with pytest.raises(ConfigError, match=r"source 'docs'\.url: unknown placeholder"):
         MarkdownSource("docs", tmp_path, url_template="https://x/{path.__class__}")
+
+
+@pytest.mark.parametrize(
+    ("env", "says"),
+    [
+        ({"DOCBOT_HOST": "my host"}, "DOCBOT_HOST"),
+        ({"DOCBOT_TRUSTED_PROXIES": "10.0.0.0/8, proxy.local"}, "DOCBOT_TRUSTED_PROXIES"),
+        ({"DOCBOT_ANSWER_WORKERS": "0"}, "DOCBOT_ANSWER_WORKERS"),
+        ({"DOCBOT_API_QUEUE": "-1"}, "DOCBOT_API_QUEUE"),
+        ({"DOCBOT_SLACK_ACK_THREADS": "many"}, "DOCBOT_SLACK_ACK_THREADS"),
+    ],
+)
+def test_bad_serving_settings_name_the_key(env: dict[str, str], says: str) -> None:
+    with pytest.raises(ConfigError, match=says):
+        load_settings(env)
+
+
+def test_serving_settings_are_read() -> None:
+    s = load_settings({
+        "DOCBOT_HOST": "::1", "DOCBOT_TRUSTED_PROXIES": "10.0.0.1, 192.168.0.0/16",
+        "DOCBOT_SLACK_ACK_THREADS": "4", "DOCBOT_SLACK_REPLY_THREADS": "3",
+        "DOCBOT_ANSWER_WORKERS": "2", "DOCBOT_ANSWER_QUEUE": "0",
+        "DOCBOT_API_WORKERS": "1", "DOCBOT_API_QUEUE": "5",
+    })  # fmt: skip
+    assert s.host == "::1" and s.trusted_proxies == ("10.0.0.1/32", "192.168.0.0/16")
+    assert (s.slack_ack_threads, s.slack_reply_threads) == (4, 3)
+    assert (s.answer_workers, s.answer_queue, s.api_workers, s.api_queue) == (2, 0, 1, 5)

@@ -10,6 +10,8 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 
+from bot.slack.defuse import is_web_link
+
 MAX_SECTION_CHARS = 3000
 MAX_TEXT_CHARS = 40_000
 
@@ -39,7 +41,15 @@ def escape(text: str) -> str:
 
 
 def link(url: str, label: str) -> str:
-    """``<url|label>``; characters that would end the link early are encoded."""
+    """``<url|label>``; characters that would end the link early are encoded.
+
+    Only http(s) and mailto targets become links: ``[x](!channel)`` in a document or
+    an answer would otherwise be ``<!channel|x>``, a live @channel. Anything else
+    (``!…``, ``@…``, ``#…``, ``file:``, ``javascript:``) leaves the label as plain text.
+    """
+    if not is_web_link(url):
+        return escape(label.replace("|", "¦")).strip() or escape(url)
+    url = url.strip()
     safe = url.replace(" ", "%20").replace("|", "%7C").replace("<", "%3C").replace(">", "%3E")
     label = escape(label.replace("|", "¦")).strip() or escape(safe)
     return f"<{safe.replace('&', '&amp;')}|{label}>"

@@ -207,8 +207,9 @@ class Reply:
         return True
 
     def fail(self, message: str, footer: Sequence[ui.Block] = ()) -> None:
-        """End visibly with what went wrong (never raises: it is the last resort)."""
-        text = f":warning: {message}"
+        """End visibly with what went wrong (never raises: it is the last resort).
+        ``message`` may quote the model provider or a document: escaped here."""
+        text = f":warning: {md.escape(message)}"
         nothing_posted = self.placeholder_ts is None and self.stream.ts is None
         if self.respond is not None and nothing_posted and self.message_ts is None:
             try:  # /ask: an error nobody else saw the question for stays private

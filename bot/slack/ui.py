@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from bot.slack.defuse import defuse_markdown
 from bot.slack.mrkdwn import (
     MAX_SECTION_CHARS,
     escape,
@@ -43,6 +44,10 @@ RESTRICTED_NOTE = (
     "Think twice before sharing it."
 )
 INTERNAL_ERROR = "Something went wrong on my side, sorry. The error is logged; please try again."
+BUSY = (
+    "I'm busy answering other questions right now, so I couldn't take yours. "
+    "Please try again shortly."
+)
 
 
 def split_messages(blocks: Sequence[Block], limit: int = MAX_BLOCKS) -> list[list[Block]]:
@@ -177,11 +182,12 @@ def usage_text(command: str = "/ask") -> str:
 
 
 def suggested_prompts(titles: Sequence[str]) -> list[dict[str, str]]:
-    """Prompts for a new assistant thread, from page titles (at most 4, Slack's limit)."""
+    """Prompts for a new assistant thread, from page titles (at most 4, Slack's limit).
+    A title is a document's text, and a prompt is posted as the user's message: defused."""
+    safe = [defuse_markdown(t) for t in titles[:3] if t]
     prompts = [
         {"title": truncate(f"About {t}", 75), "message": f"What do the docs say about {t}?"}
-        for t in titles[:3]
-        if t
+        for t in safe
     ]
     prompts.append({"title": "What can you do?", "message": "help"})
     return prompts[:4]
