@@ -98,23 +98,35 @@ class Answer:
         numbers = self.cited or list(range(1, len(self.sources) + 1))
         return [(n, self.sources[n - 1]) for n in numbers if 0 < n <= len(self.sources)]
 
-    def as_json(self) -> dict[str, Any]:
-        """The ``docbot ask --json`` / ``POST /api/ask`` shape."""
-        return {
-            "answer": self.text,
-            "mode": self.mode,
-            "sources": [
-                {
+    def _pages(self) -> list[dict[str, Any]]:
+        """One entry per cited page: its first number and section as ``n``/``url``/
+        ``section`` (as before), every number citing it in ``numbers`` and every
+        section used in ``sections``."""
+        pages: dict[tuple[str, str], dict[str, Any]] = {}
+        for n, hit in self.cited_sources:
+            key = (hit.source, hit.doc_id)
+            if key not in pages:
+                pages[key] = {
                     "n": n,
+                    "numbers": [],
                     "title": hit.title,
                     "url": hit.link,
                     "source": hit.source,
                     "score": round(hit.score, 4),
                     "section": hit.section,
+                    "sections": [],
                     "updated_at": hit.updated_at.isoformat() if hit.updated_at else None,
                 }
-                for n, hit in self.cited_sources
-            ],
+            pages[key]["numbers"].append(n)
+            pages[key]["sections"].append({"n": n, "section": hit.section, "url": hit.link})
+        return list(pages.values())
+
+    def as_json(self) -> dict[str, Any]:
+        """The ``docbot ask --json`` / ``POST /api/ask`` shape."""
+        return {
+            "answer": self.text,
+            "mode": self.mode,
+            "sources": self._pages(),
             "abstained": self.abstained,
             "cached": self.cached,
             "timings_ms": {k: round(v, 1) for k, v in self.timings_ms.items()},
@@ -240,6 +252,8 @@ class Answerer:
         *,
         context_tokens: int = 3000,
         k: int = 5,
+        per_document: int = 2,
+        quoted: int = 4,
         rare_share: float = RARE_SHARE,
         anchor_share: float = ANCHOR_SHARE,
         missing_idf: float = MISSING_IDF,
@@ -248,6 +262,11 @@ class Answerer:
         self.llm = llm
         self.context_tokens = context_tokens
         self.k = k
+        self.per_document = per_document
+        """Passages of one page that may be used: the second-best section of a long
+        page is often the one that answers (docs/BENCHMARKS.md, "Answers")."""
+        self.quoted = quoted
+        """How many passages an extractive answer quotes."""
         self.rare_share = rare_share
         self.anchor_share = anchor_share
         self.missing_idf = missing_idf
@@ -265,7 +284,9 @@ class Answerer:
         history = clean_history(history)
         condense_usage = Usage() if history and self.llm is not None else None
         search_query, condense_ms = self._standalone(question, history, condense_usage)
-        result = self.retriever.search(search_query, k=self.k, scope=scope)
+        result = self.retriever.search(
+            search_query, k=self.k, per_document=self.per_document, scope=scope
+        )
         relevant = self._relevant(result)
         t0 = time.perf_counter()
         evidence = weigh(self.retriever.store, search_query, result.hits)
@@ -291,7 +312,7 @@ class Answerer:
             )
             return AnswerStream(answer, iter([answer.text]), started)
         if self.llm is None:
-            quoted = relevant[:3]
+            quoted = relevant[: self.quoted]
             missing = evidence.missing([h.chunk_id for h in quoted], self.rare_share)
             text = extractive_answer(
                 question if not history else search_query, quoted, missing=missing

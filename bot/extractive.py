@@ -44,6 +44,10 @@ _PROCEDURE_QUESTION = re.compile(
 _ITEM = re.compile(r"\s*(\d+[.)]|[-*+])\s")
 _NUMBERED = re.compile(r"\s*\d+[.)]\s")
 _DIGIT = re.compile(r"\d")
+FIRST_CHARS = 900
+OTHER_CHARS = 600
+"""How much of the best passage, and of each other one, is quoted (before the block a
+":" introduces is added); measured in docs/BENCHMARKS.md, "Answers"."""
 BLOCK_CHARS = 1500
 """The most a block brought in by its introducing sentence may add (a long table or
 code listing is cut at a line, with an ellipsis)."""
@@ -271,7 +275,7 @@ def extractive_answer(question: str, hits: Sequence[Hit], missing: Sequence[str]
     named at the end, so a partial answer says what it does not cover."""
     parts = ["Here is what the docs say (quoted passages; no language model is configured):"]
     for n, hit in enumerate(hits, start=1):
-        passage = best_passage(question, hit.text, max_chars=700 if n == 1 else 420)
+        passage = best_passage(question, hit.text, max_chars=FIRST_CHARS if n == 1 else OTHER_CHARS)
         quoted = "\n".join(f"> {line}" if line.strip() else ">" for line in passage.splitlines())
         parts.append(f"{quoted}\n— [{n}] [{hit.section}]({hit.link})")
     if missing:

@@ -158,3 +158,57 @@ def test_slack_shows_the_not_found_message_for_an_invented_citation(
     message = llm_bot.wait_answer()
     assert "couldn't find this in the docs" in all_text(message)
     assert "555-0100" not in all_text(message)
+
+
+# --- several sections of one page ---------------------------------------------------------
+
+
+def _long_page(tmp_path: Path) -> Answerer:
+    root = tmp_path / "book"
+    root.mkdir()
+    filler = " ".join(f"Unrelated background sentence {i}." for i in range(40))
+    (root / "handbook.md").write_text(
+        "# Handbook\n\n## Laptop refresh\n\nEngineers get a laptop refresh every three years; "
+        f"order it from the laptop portal.\n\n## History\n\n{filler}\n\n"
+        "## Laptop repairs\n\nLaptop repairs are covered up to 500 dollars a year through the "
+        "laptop portal.\n"
+    )
+    (root / "other.md").write_text("# Other\n\n## Kitchen\n\nClean the kitchen after lunch.\n")
+    store = Store(tmp_path / "book.db")
+    assert sync_source(store, MarkdownSource("docs", root), HashEmbedder()).error is None
+    return Answerer(Retriever(store, HashEmbedder()), per_document=2)
+
+
+def test_two_sections_of_one_page_are_cited_on_one_line(tmp_path: Path) -> None:
+    answer = _long_page(tmp_path).ask("laptop refresh and laptop repairs portal").answer
+    assert not answer.abstained
+    same_page = [h for h in answer.sources if h.doc_id == "handbook.md"]
+    assert {h.section for h in same_page} == {
+        "Handbook > Laptop refresh",
+        "Handbook > Laptop repairs",
+    }
+    (page,) = [s for s in answer.as_json()["sources"] if s["title"] == "Handbook"]
+    assert len(page["numbers"]) == 2 and page["n"] == page["numbers"][0]
+    assert {s["url"].rsplit("#", 1)[1] for s in page["sections"]} == {
+        "laptop-refresh",
+        "laptop-repairs",
+    }
+    assert "500 dollars" in answer.text and "every three years" in answer.text
+
+
+def test_the_sources_block_names_the_sections_of_one_page() -> None:
+    from bot.slack import ui
+    from ingest.models import Hit
+
+    def section(n: int, heading: str) -> Hit:
+        return Hit(chunk_id=n, source="docs", doc_id="handbook.md", title="Handbook",
+                   url="https://docs.example/handbook.md", text="t", score=1.0,
+                   heading_path=("Handbook", heading), anchor=heading.lower())  # fmt: skip
+
+    block = ui.sources_block([(1, section(1, "Refresh")), (3, section(3, "Repairs"))])
+    assert block is not None
+    text = block["text"]["text"]
+    assert text.count("\n") == 1  # the title line and one line for the page
+    assert "*[1]**[3]*" in text
+    assert "<https://docs.example/handbook.md#refresh|Refresh>" in text
+    assert "<https://docs.example/handbook.md#repairs|Repairs>" in text
