@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from bot.evidence import ANCHOR_SHARE, MISSING_IDF, RARE_SHARE, Evidence, weigh
+from bot.evidence import ANCHOR_SHARE, MISSING_IDF, RARE_SHARE, Evidence, lead_in, weigh
 from bot.extractive import extractive_answer
 from bot.llm import LLM, Message, Usage
 from bot.prompts import CONDENSE_PROMPT, SYSTEM_PROMPT, build_messages, estimate_tokens
@@ -314,8 +314,9 @@ class Answerer:
         if self.llm is None:
             quoted = relevant[: self.quoted]
             missing = evidence.missing([h.chunk_id for h in quoted], self.rare_share)
+            leads = {h.chunk_id: lead_in(self.retriever.store, h) for h in quoted}
             text = extractive_answer(
-                question if not history else search_query, quoted, missing=missing
+                question if not history else search_query, quoted, missing=missing, lead_ins=leads
             )
             answer = Answer(
                 question=question,

@@ -160,3 +160,24 @@ def weigh(store: Store, question: str, hits: Sequence[Hit]) -> Evidence:
         for (rowid,) in rows:
             covered[int(rowid)].add(term)
     return Evidence(terms=terms, chunk_counts=counts, total_chunks=total, covered=covered)
+
+
+_LEAD_IN = re.compile(r"^\s*(#{1,6}\s.+|\*\*[^*]+\*\*:?|__[^_]+__:?|.*:)\s*$")
+
+
+def lead_in(store: Store, hit: Hit) -> str:
+    """The line that gives a passage its meaning when the chunker cut it from it: for a
+    chunk that starts inside a list, the previous chunk's last line if it introduces the
+    list ("**Do not:**", "## Steps", "... as follows:"); else ''."""
+    first = next((line for line in hit.text.splitlines() if line.strip()), "")
+    if not re.match(r"\s*(\d+[.)]|[-*+])\s", first):
+        return ""
+    row = store.conn.execute(
+        "SELECT p.text FROM chunks c JOIN chunks p ON p.document_id = c.document_id "
+        "AND p.ordinal = c.ordinal - 1 WHERE c.id = ?",
+        (hit.chunk_id,),
+    ).fetchone()
+    if row is None:
+        return ""
+    last = next((line for line in reversed(str(row[0]).splitlines()) if line.strip()), "")
+    return last.strip() if _LEAD_IN.match(last) and len(last) <= 200 else ""

@@ -4,7 +4,7 @@ that cover the question, quoted verbatim and linked."""
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from bot.retrieve import fts_query
 from ingest.models import Hit
@@ -269,13 +269,35 @@ def best_passage(question: str, text: str, max_chars: int = 420) -> str:
     return passage
 
 
-def extractive_answer(question: str, hits: Sequence[Hit], missing: Sequence[str] = ()) -> str:
+def _in_leading_list(text: str, passage: str) -> bool:
+    """True when ``passage`` lies in the list ``text`` starts with."""
+    at = text.find(passage[:60])
+    if at < 0:
+        return False
+    for line in text[:at].splitlines():
+        if line.strip() and not _is_item(line) and not line.startswith((" ", "\t")):
+            return False
+    return True
+
+
+def extractive_answer(
+    question: str,
+    hits: Sequence[Hit],
+    missing: Sequence[str] = (),
+    lead_ins: Mapping[int, str] | None = None,
+) -> str:
     """Quoted passages with links, labelled as quotes (no model configured); with
     ``missing``, the question's distinctive words no quoted passage contains are
-    named at the end, so a partial answer says what it does not cover."""
+    named at the end, so a partial answer says what it does not cover. ``lead_ins``
+    (by chunk id) are the lines that introduce a list a chunk starts inside, cut off
+    into the previous chunk ("Do not:"): quoted first, so the list keeps its meaning."""
     parts = ["Here is what the docs say (quoted passages; no language model is configured):"]
     for n, hit in enumerate(hits, start=1):
         passage = best_passage(question, hit.text, max_chars=FIRST_CHARS if n == 1 else OTHER_CHARS)
+        lead = (lead_ins or {}).get(hit.chunk_id, "")
+        if lead and _in_leading_list(hit.text, passage):
+            gap = "\n" if hit.text.lstrip().startswith(passage[:60]) else "\n…\n"
+            passage = f"{lead}{gap}{passage}"
         quoted = "\n".join(f"> {line}" if line.strip() else ">" for line in passage.splitlines())
         parts.append(f"{quoted}\n— [{n}] [{hit.section}]({hit.link})")
     if missing:

@@ -212,3 +212,38 @@ def test_the_sources_block_names_the_sections_of_one_page() -> None:
     assert "*[1]**[3]*" in text
     assert "<https://docs.example/handbook.md#refresh|Refresh>" in text
     assert "<https://docs.example/handbook.md#repairs|Repairs>" in text
+
+
+def test_a_list_cut_from_its_heading_by_the_chunker_keeps_it(tmp_path: Path) -> None:
+    """The chunker may put "**Do not:**" at the end of one chunk and its list at the start
+    of the next; the quote brings the heading back, so the items do not read as advice."""
+    root = tmp_path / "sec"
+    root.mkdir()
+    intro = " ".join(f"Passwords protect our systems, reason number {i}." for i in range(18))
+    items = "\n".join(
+        f"- {item}"
+        for item in [
+            "Use a password that is the same as on other websites",
+            "Write the password on a sticky note next to your laptop screen",
+            "Share the password with a teammate over chat or email",
+            "Use your birthday, your pet's name or a favourite band as the password",
+            "Reuse an old password when the system asks you for a new one",
+            "Store the password in a plain text file on your desktop",
+        ]
+    )
+    (root / "passwords.md").write_text(
+        f"# Passwords\n\n## Rules\n\n{intro}\n\n**Do not:**\n\n{items}\n"
+    )
+    store = Store(tmp_path / "sec.db")
+    assert sync_source(store, MarkdownSource("docs", root), HashEmbedder()).error is None
+    texts = [r[0] for r in store.conn.execute("SELECT text FROM chunks ORDER BY ordinal")]
+    assert len(texts) == 2 and texts[0].rstrip().endswith("**Do not:**")  # the cut
+    assert texts[1].startswith("- Use a password")
+    answer = (
+        Answerer(Retriever(store, HashEmbedder()))
+        .ask("can I use a password that is the same as on other websites or a sticky note?")
+        .answer
+    )
+    assert not answer.abstained
+    quote = answer.text[answer.text.index("> **Do not:**") :]
+    assert "same as on other websites" in quote
