@@ -154,9 +154,15 @@ def serve(args: argparse.Namespace, app: Docbot) -> int:
 
 
 def evaluate(args: argparse.Namespace, app: Docbot) -> int:
-    """``docbot eval DATASET_DIR [-k N] [--run FILE] [--json] [--chunk-chars N] [--overlap N]``."""
+    """``docbot eval DATASET_DIR [-k N] [--run FILE] [--json] [--chunk-chars N] [--overlap N]``,
+    or ``docbot eval --answers FILE --docs FOLDER [--store PATH] [--run FILE] [--json]``."""
     from bot.eval.evaluate import evaluate, load_dataset, render, write_run
     from ingest import chunking
+
+    if getattr(args, "answers", None):
+        return _evaluate_answers(args, app)
+    if not args.dataset:
+        raise InputError("give a dataset folder (docbot eval DATASET_DIR), or --answers FILE")
 
     if args.k < 1:
         raise InputError("-k must be at least 1")
@@ -180,6 +186,32 @@ def evaluate(args: argparse.Namespace, app: Docbot) -> int:
         print_json(report.as_json())
     else:
         render(report, dataset, args.run)
+    return EXIT_OK
+
+
+def _evaluate_answers(args: argparse.Namespace, app: Docbot) -> int:
+    from bot.eval.answers import evaluate_answers, load_answer_set, render_answers, write_details
+
+    if args.dataset:
+        raise InputError("--answers judges answers over --docs; do not give DATASET_DIR too")
+    if not args.docs:
+        raise InputError(
+            "--answers needs --docs FOLDER: the Markdown pages the questions ask about"
+        )
+    questions = load_answer_set(args.answers)
+    report = evaluate_answers(
+        questions,
+        args.docs,
+        app.embedder,
+        store_path=args.store,
+        progress=TerminalProgress("indexing"),
+    )
+    if args.run:
+        write_details(args.run, report)
+    if args.json:
+        print_json(report.as_json())
+    else:
+        render_answers(report, args.answers)
     return EXIT_OK
 
 

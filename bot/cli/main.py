@@ -83,12 +83,32 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--port", type=int, metavar="N", help="HTTP port (default $PORT or 3000)")
 
-    p = sub.add_parser("eval", help="retrieval quality on a BEIR-format dataset")
+    p = sub.add_parser(
+        "eval", help="retrieval quality on a BEIR-format dataset, or answers on a judged set"
+    )
     p.add_argument(
-        "dataset", metavar="DATASET_DIR", help="folder with corpus.jsonl, queries.jsonl, qrels/"
+        "dataset",
+        metavar="DATASET_DIR",
+        nargs="?",
+        help="folder with corpus.jsonl, queries.jsonl, qrels/ (not with --answers)",
+    )
+    p.add_argument(
+        "--answers",
+        metavar="FILE",
+        help="judge answers instead: a question set (JSONL) over the folder given by --docs",
+    )
+    p.add_argument("--docs", metavar="FOLDER", help="with --answers: the Markdown pages")
+    p.add_argument(
+        "--store",
+        metavar="PATH",
+        help="with --answers: index into this store and reuse it next time (default: temporary)",
     )
     p.add_argument("-k", type=int, default=10, metavar="N", help="ranking depth (default 10)")
-    p.add_argument("--run", metavar="FILE", help="write a TREC run file")
+    p.add_argument(
+        "--run",
+        metavar="FILE",
+        help="write a TREC run file (with --answers: one JSON line per judged answer)",
+    )
     p.add_argument("--json", action="store_true", help="print metrics as JSON")
     p.add_argument(
         "--chunk-chars",

@@ -180,7 +180,15 @@ class Reply:
         """Show the final answer with its footer (sources, buttons); returns its ts."""
         if not self.text.strip():
             self.text = self._unsent = markdown  # nothing was written piece by piece
+        # The answer to show is not what was written (a model answer found unsupported
+        # once complete): the streamed text must not stay; the message is edited.
+        replaced = self.text.strip() != markdown.strip()
         self._choose_mode()
+        if self.mode == "stream" and replaced and self.stream.ts is not None:
+            self._unsent = ""
+            self._stop_stream(())
+            self.placeholder_ts, self.stream.ts = self.stream.ts, None
+            self.mode = "update"
         if self.mode == "stream" and self._stream_unsent() and self._stop_stream(footer):
             return self.message_ts
         blocks = [*self.header, *ui.text_blocks(markdown, self.citations), *footer]

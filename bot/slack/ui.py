@@ -91,16 +91,28 @@ def updated_ago(when: datetime | None, now: datetime | None = None) -> str:
 
 
 def sources_block(cited: Sequence[tuple[int, Hit]], now: datetime | None = None) -> Block | None:
-    """Numbered links to the exact sections used, with their path and age."""
+    """Numbered links to the exact sections used, with their path and age: one line
+    per page, its sections named (and linked) when several of them were used."""
     if not cited:
         return None
-    lines = ["*Sources*"]
+    pages: dict[tuple[str, str], list[tuple[int, Hit]]] = {}
     for n, hit in cited:
-        details = [escape(hit.section)] if hit.section and hit.section != hit.title else []
+        pages.setdefault((hit.source, hit.doc_id), []).append((n, hit))
+    lines = ["*Sources*"]
+    for group in pages.values():
+        n, hit = group[0]
+        numbers = "".join(f"*[{m}]*" for m, _ in group)
+        if len(group) == 1:
+            details = [escape(hit.section)] if hit.section and hit.section != hit.title else []
+            line = f"{numbers} {link(hit.link, hit.title or hit.link)}"
+        else:
+            details = [
+                link(h.link, h.heading_path[-1] if h.heading_path else h.title) for _, h in group
+            ]
+            line = f"{numbers} {link(hit.url, hit.title or hit.url)}"
         age = updated_ago(hit.updated_at, now)
         if age:
             details.append(age)
-        line = f"*[{n}]* {link(hit.link, hit.title or hit.link)}"
         if hit.restricted:
             details.insert(0, "🔒 restricted")
         if details:
