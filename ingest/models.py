@@ -52,6 +52,20 @@ class Document:
 
 
 @dataclass(frozen=True)
+class StoredDocument(Document):
+    """A document read back from the store, to carry it into a rebuilt index when its
+    source cannot give it again (it failed to read, or the source is no longer
+    configured). Its body is not stored, so its hash is the stored one: the next sync
+    that can read it compares against that, as it would have against the old index."""
+
+    stored_sha: str = ""
+
+    @property
+    def sha(self) -> str:
+        return self.stored_sha
+
+
+@dataclass(frozen=True)
 class Chunk:
     """A heading-scoped passage of a document, the unit that is embedded and cited.
 

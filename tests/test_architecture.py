@@ -158,7 +158,7 @@ def test_bot_imports_go_from_the_surfaces_down_to_the_core() -> None:
 def settings_variables() -> set[str]:
     source = (REPO / "ingest" / "settings.py").read_text(encoding="utf-8")
     found = set(re.findall(r"""env(?:\.get)?\(\s*["']([A-Z][A-Z0-9_]+)["']""", source))
-    found |= set(re.findall(r"""_(?:str|int)\(env,\s*["']([A-Z][A-Z0-9_]+)["']""", source))
+    found |= set(re.findall(r"""_(?:str|int|share)\(env,\s*["']([A-Z][A-Z0-9_]+)["']""", source))
     found |= set(re.findall(r"""env\[["']([A-Z][A-Z0-9_]+)["']\]""", source))
     return found
 

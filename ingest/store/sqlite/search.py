@@ -56,7 +56,8 @@ class Search(SQLiteBase):
         query = np.asarray(vector, dtype=np.float32)
         if exact:
             rows = self.conn.execute(
-                "SELECT chunk_id, distance FROM chunks_vec WHERE embedding MATCH ? AND k = ?",
+                f"SELECT chunk_id, distance FROM {self.vec_table} "
+                "WHERE embedding MATCH ? AND k = ?",
                 (query.tobytes(), limit),
             )
             return [(chunk_id, 1.0 - distance) for chunk_id, distance in rows]
