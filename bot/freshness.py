@@ -15,7 +15,8 @@ that wiped the index). So, separately from how entries are keyed and stored:
 2. **Lookups.** An entry whose stamp is still current is served. One whose stamp
    moved on is served only after retrieval, run again, returns the same passages
    (same chunks, same text) the answer was made from; then it is re-stamped. Else it
-   is stale. Retrieval costs milliseconds; the model call it saves costs seconds.
+   is stale: a page that now ranks among them may change the answer. Retrieval
+   costs milliseconds; the model call it saves costs seconds.
 3. **Storing.** An answer is cached only if every source in its scope had completed
    a sync when it was made (``Store.incomplete_sources``: none is in a first sync, or
    stopped before finishing one) and the stamp did not move while it was being made.
@@ -58,10 +59,12 @@ class Freshness:
         return self.complete(scope) and self.stamp(scope) == stamp
 
 
-def same_passages(cited: Sequence[Hit], now: Sequence[Hit]) -> bool:
-    """True when retrieval now returns exactly the passages an answer was made from."""
+def same_passages(given: Sequence[Hit], now: Sequence[Hit]) -> bool:
+    """True when retrieval now returns the passages an answer was made from: the same
+    chunks with the same text and page (their order may differ: the cached answer
+    keeps its own numbering)."""
 
-    def key(hits: Sequence[Hit]) -> list[tuple[int, str, str, str]]:
-        return [(h.chunk_id, h.text, h.url, h.title) for h in hits]
+    def key(hits: Sequence[Hit]) -> set[tuple[int, str, str, str]]:
+        return {(h.chunk_id, h.text, h.url, h.title) for h in hits}
 
-    return bool(cited) and key(cited) == key(now)
+    return bool(given) and len(given) == len(now) and key(given) == key(now)

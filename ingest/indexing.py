@@ -82,6 +82,7 @@ class _Writer:
     def flush(self) -> None:
         if not self.pending:
             return
+        self.tracker.changed(force=True)  # a batch may take a while: status shows it now
         chunks = [c for p in self.pending for c in p.chunks]
         cached = self.target.cached_vectors(c.sha for c in chunks)
         missing: dict[str, str] = {}
@@ -156,7 +157,15 @@ def index_source(
         writer = _Writer(target, embedder, report, tracker, before)
         seen: set[str] = set()
         state = tracker.state
-        for doc in scan.documents:
+        documents = iter(scan.documents)
+        while True:
+            try:
+                doc = next(documents)
+            except StopIteration:
+                break
+            except Exception:  # the source broke off: keep what it gave before that
+                writer.flush()
+                raise
             seen.add(doc.doc_id)
             state.documents_seen += 1
             if stored.get(doc.doc_id) == doc.sha:

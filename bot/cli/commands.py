@@ -19,7 +19,7 @@ from bot.cli.progress import TerminalProgress
 from ingest.errors import ConfigError, InputError
 
 out = Console(soft_wrap=True)
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)
 
 
 STATUS_STYLE = {

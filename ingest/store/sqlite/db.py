@@ -10,6 +10,8 @@ DB-API connection and never needs to know which binding it got.
 
 from __future__ import annotations
 
+import os
+import shutil
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -28,38 +30,53 @@ _BUSY, _LOCKED, _READONLY, _IOERR, _CORRUPT, _FULL, _CANTOPEN, _NOTADB = 5, 6, 8
 _PERM = 3
 
 
+LOW_SPACE_BYTES = 1 << 20
+"""Less free space than this beside the store, with an I/O error: the disk is full."""
+
+
+def _free_bytes(folder: Path) -> int | None:
+    try:
+        return shutil.disk_usage(folder).free
+    except OSError:
+        return None
+
+
 def store_error(exc: BaseException, path: str | Path) -> StoreError | None:
     """The :class:`StoreError` saying what to do about ``exc`` (an SQLite error caused
     by the disk, permissions or another process), or None for anything else (a bug
-    should stay loud)."""
+    should stay loud). SQLite reports a full disk as "disk is full" only sometimes;
+    growing its shared-memory file on a full disk is "disk I/O error", and a folder
+    it cannot write is "unable to open database file", so those are told apart by
+    looking at the folder."""
     code = getattr(exc, "sqlite_errorcode", None)
     if code is None:
         return None
     path = Path(path)
-    folder = path.parent.resolve() if str(path) != ":memory:" else Path(".")
+    folder = path.parent.resolve() if str(path) != ":memory:" else Path(".").resolve()
     primary = code & 0xFF
-    if primary == _FULL:
+    unclear = primary in (_IOERR, _CANTOPEN)
+    free = _free_bytes(folder) if unclear or primary == _FULL else None
+    if primary == _FULL or (unclear and free is not None and free < LOW_SPACE_BYTES):
         return StoreFull(
             f"the disk holding the store {path} is full ({exc}); free some space in "
             f"{folder} or move DOCBOT_DB to a disk with room, then try again. What was "
             "stored before is intact."
         )
-    if primary in (_READONLY, _PERM):
+    if primary in (_READONLY, _PERM) or (unclear and not os.access(folder, os.W_OK)):
         return StoreReadOnly(
-            f"the store {path} cannot be written ({exc}): make the file and its folder "
-            f"{folder} writable by the user running docbot, or set DOCBOT_DB to a path in "
-            "a writable folder"
+            f"the store {path} cannot be written ({exc}): docbot writes the store and its "
+            f"-wal and -shm files in {folder}; make that folder and the store writable by "
+            "the user running docbot, or set DOCBOT_DB to a path in a writable folder"
         )
     if primary == _CANTOPEN:
-        return StoreReadOnly(
-            f"cannot open the store {path} ({exc}): docbot needs to create and write it and "
-            f"its -wal and -shm files in {folder}; make that folder writable by the user "
-            "running docbot, or set DOCBOT_DB to a path in a writable folder"
+        return StoreError(
+            f"cannot open the store {path} ({exc}): check that it is a file docbot may read "
+            f"and write, in a folder ({folder}) it may write, or set DOCBOT_DB elsewhere"
         )
     if primary == _IOERR:
         return StoreError(
-            f"disk I/O error on the store {path} ({exc}): the disk may be full, read-only or "
-            f"failing; check the free space and permissions of {folder}, then try again"
+            f"disk I/O error on the store {path} ({exc}): the disk may be failing or gone "
+            f"(an unmounted volume?); check {folder}, then try again"
         )
     if primary in (_BUSY, _LOCKED):
         return StoreError(
