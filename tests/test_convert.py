@@ -805,7 +805,7 @@ def test_own_task_list_tables_and_links() -> None:
 
 
 def test_own_images_attachments_and_silent_macros() -> None:
-    xhtml, out = own("architecture_overview.xhtml")
+    _, out = own("architecture_overview.xhtml")
     lines = out.split("\n")
     assert "![Service diagram](services-2025.png)" in lines
     assert "Vendor logo: ![gateway-logo.svg](https://cdn.acme.example/gateway-logo.svg)" in lines
