@@ -81,7 +81,7 @@ def _hit_json(hit: Hit) -> dict[str, Any]:
         "title": hit.title, "url": hit.url, "text": hit.text,
         "heading_path": list(hit.heading_path), "anchor": hit.anchor, "score": hit.score,
         "updated_at": hit.updated_at.isoformat() if hit.updated_at else None,
-        "scores": hit.scores,
+        "scores": hit.scores, "breadcrumbs": list(hit.breadcrumbs),
     }  # fmt: skip
 
 
@@ -93,6 +93,7 @@ def _hit_from_json(data: dict[str, Any]) -> Hit:
         heading_path=tuple(data["heading_path"]), anchor=data["anchor"], score=data["score"],
         updated_at=datetime.fromisoformat(updated) if updated else None,
         scores=dict(data.get("scores") or {}),
+        breadcrumbs=tuple(data.get("breadcrumbs") or ()),
     )  # fmt: skip
 
 

@@ -114,7 +114,7 @@ class Search(SQLiteBase):
         marks = ",".join("?" * len(ids))
         rows = self.conn.execute(
             "SELECT c.id, d.source, d.doc_id, d.title, d.url, c.text, c.heading_path, c.anchor, "
-            "d.updated_at FROM chunks c JOIN documents d ON d.id = c.document_id "
+            "d.updated_at, d.breadcrumbs FROM chunks c JOIN documents d ON d.id = c.document_id "
             f"WHERE c.id IN ({marks})",
             ids,
         )
@@ -136,6 +136,7 @@ class Search(SQLiteBase):
                     anchor=row[7],
                     score=score,
                     updated_at=_parse_time(row[8]),
+                    breadcrumbs=tuple(json.loads(row[9])),
                 )
             )
         return hits
