@@ -304,3 +304,18 @@ def test_version_and_a_description_for_every_command(capsys: pytest.CaptureFixtu
             main([name, "--help"])
         paragraphs = capsys.readouterr().out.split("\n\n")
         assert paragraphs[1].strip() == f"{line[0].upper()}{line[1:]}."
+
+
+def test_the_scheduler_reports_held_and_skipped_runs() -> None:
+    from datetime import UTC, datetime
+
+    from ingest.schedule import SyncOutcome
+    from ingest.sync import SyncReport
+
+    now = datetime.now(UTC)
+    held = SyncOutcome("docs", now, 0.1, [SyncReport("docs", held="would delete 9 of 9")])
+    assert (held.status, held.error) == ("held", "would delete 9 of 9")
+    skipped = SyncOutcome("docs", now, 0.0, [SyncReport("docs", skipped="already being synced")])
+    assert (skipped.status, skipped.error) == ("skipped", None)
+    mixed = SyncOutcome("docs", now, 0.0, [SyncReport("a"), SyncReport("b", error="boom")])
+    assert (mixed.status, mixed.error) == ("failed", "boom")
