@@ -22,10 +22,12 @@ than ``DeleteGuard.share`` of a source's documents, or all of them, keeps them a
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 
 from ingest.chunking import LEGACY_SIGNATURE, signature, split_markdown
 from ingest.embedding import Embedder
+from ingest.errors import DocbotError
 from ingest.indexing import index_source, record_run
 from ingest.locks import SourceBusy, source_lock
 from ingest.models import Chunk, Document
@@ -33,6 +35,8 @@ from ingest.rebuild import rebuild_index
 from ingest.runs import DeleteGuard, Progress, SyncProgress, SyncReport
 from ingest.sources import Source
 from ingest.store import Store
+
+log = logging.getLogger(__name__)
 
 __all__ = [
     "DeleteGuard",
@@ -67,6 +71,10 @@ def sync_sources(
     """Sync ``sources``, rebuilding beside the live index when asked or needed (see
     the module doc). One report per source, in order, then any carried over."""
     guard = guard or DeleteGuard()
+    try:
+        store.drop_retired()  # left behind if a process died right after a switch
+    except DocbotError as exc:  # the syncs below will say what is wrong with the store
+        log.warning("could not drop the retired index: %s", exc)
     state = store.build_state()
     if rebuild or (state is not None and state.embed_model == embedder.model_id):
         return rebuild_index(

@@ -326,3 +326,22 @@ def test_kill_9_during_a_rebuild_keeps_the_old_index_and_the_next_run_resumes(
     done = Store(tmp_path / "docbot.db")
     assert done.embed_model == "openai:embed-new" and done.stats()["documents"] == PAGES
     assert done.build_state() is None
+
+
+def test_tables_a_switch_left_behind_are_dropped_by_the_next_sync(store: Store, docs: Path) -> None:
+    """A process that died between the switch and dropping the old tables."""
+    with store.transaction() as conn:
+        conn.execute("CREATE TABLE documents_old (id INTEGER PRIMARY KEY)")
+        conn.execute("CREATE TABLE chunks_old (id INTEGER PRIMARY KEY)")
+        conn.execute(
+            "CREATE VIRTUAL TABLE chunks_vec_g9 USING vec0(chunk_id INTEGER PRIMARY KEY, "
+            "embedding float[64])"
+        )
+        store.set_meta("retired_vec_table", "chunks_vec_g9")
+    assert (
+        sync_source(store, MarkdownSource("docs", docs), HashEmbedder(model_id="test:old")).status
+        == "ok"
+    )
+    names = {r[0] for r in store.conn.execute("SELECT name FROM sqlite_master")}
+    assert not {"documents_old", "chunks_old", "chunks_vec_g9"} & names
+    assert store.get_meta("retired_vec_table") is None
