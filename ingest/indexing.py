@@ -77,7 +77,8 @@ class _Writer:
 
     def _embedded(self, count: int) -> None:
         self.tracker.state.chunks_embedded += count
-        self.tracker.changed()
+        self.tracker.state.chunks_ready += count
+        self.tracker.changed(force=True)  # one write per embedding batch
 
     def flush(self) -> None:
         if not self.pending:
@@ -89,6 +90,8 @@ class _Writer:
         for chunk in chunks:
             if chunk.sha not in cached:
                 missing.setdefault(chunk.sha, chunk.embed_text)
+        state = self.tracker.state
+        state.chunks_ready += sum(1 for c in chunks if c.sha in cached)
         if missing:
             vectors = self.embedder.embed(list(missing.values()), progress=self._embedded)
             for sha, vector in zip(missing, vectors, strict=True):
@@ -97,11 +100,11 @@ class _Writer:
         if cached:
             dim = len(next(iter(cached.values()))) // 4
             self.target.bind_embedder(self.embedder.model_id, dim)
-        state = self.tracker.state
         for item in self.pending:
             doc = item.doc
             self.target.replace_document(doc, item.chunks, [cached[c.sha] for c in item.chunks])
             state.chunks_pending -= len(item.chunks)
+            state.chunks_ready = max(state.chunks_ready - len(item.chunks), 0)
             state.chunks_done += len(item.chunks)
             if not item.carried:
                 state.documents_done += 1
@@ -118,8 +121,7 @@ class _Writer:
 
 
 def _note(report: SyncReport, kind: str, doc_id: str, title: str | None, why: str = "") -> None:
-    if sum(1 for c in report.changes if c.change == kind) < MAX_CHANGES_RECORDED:
-        report.note(kind, doc_id, title, why or None)
+    report.note(kind, doc_id, title, why or None, limit=MAX_CHANGES_RECORDED)
 
 
 def index_source(

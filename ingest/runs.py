@@ -55,6 +55,8 @@ class SyncProgress:
     """Cut from changed documents, waiting for their embedding batch."""
     chunks_done: int = 0
     """Written to the index (embedded now, or their vectors reused)."""
+    chunks_ready: int = 0
+    """In the batch being embedded: vectors ready (made, or reused), not yet written."""
     chunks_embedded: int = 0
     started: float = field(default_factory=time.monotonic)
 
@@ -71,11 +73,16 @@ class SyncProgress:
             return known + round((total - seen) * known / seen)
         return known
 
+    @property
+    def chunks_progressed(self) -> int:
+        """Chunks whose work is done: written, or with their vector ready to write."""
+        return self.chunks_done + self.chunks_ready
+
     def eta_seconds(self) -> float | None:
         """Seconds left at the rate so far (chunks when there are any, else documents)."""
-        estimate = self.chunks_estimate()
-        if self.chunks_done and estimate > self.chunks_done:
-            return (estimate - self.chunks_done) * self.elapsed / self.chunks_done
+        estimate, progressed = self.chunks_estimate(), self.chunks_progressed
+        if progressed and estimate > progressed:
+            return (estimate - progressed) * self.elapsed / progressed
         total = self.documents_total
         if total and self.documents_done and total > self.documents_done:
             return (total - self.documents_done) * self.elapsed / self.documents_done
@@ -90,7 +97,7 @@ class SyncProgress:
             "documents_total": self.documents_total,
             "documents_seen": self.documents_seen,
             "documents_done": self.documents_done,
-            "chunks_done": self.chunks_done,
+            "chunks_done": self.chunks_progressed,
             "chunks_estimate": self.chunks_estimate(),
             "chunks_embedded": self.chunks_embedded,
             "seconds": round(self.elapsed, 1),
@@ -194,6 +201,7 @@ class SyncReport:
     run_id: int | None = field(default=None, repr=False)
     cursor: str | None = field(default=None, repr=False)
     chunking: str | None = field(default=None, repr=False)
+    _listed: dict[str, int] = field(default_factory=dict, repr=False)
 
     @property
     def status(self) -> str:
@@ -217,13 +225,23 @@ class SyncReport:
         return self.status in ("failed", "held")
 
     def note(
-        self, kind: str, doc_id: str, title: str | None = None, reason: str | None = None
+        self,
+        kind: str,
+        doc_id: str,
+        title: str | None = None,
+        reason: str | None = None,
+        *,
+        limit: int | None = None,
     ) -> None:
-        self.changes.append(DocumentChange(kind, doc_id, title, reason))
+        """List one changed document (at most ``limit`` of a kind; counts stay exact)."""
+        listed = self._listed.get(kind, 0)
+        if limit is None or listed < limit:
+            self._listed[kind] = listed + 1
+            self.changes.append(DocumentChange(kind, doc_id, title, reason))
 
     def as_dict(self) -> dict[str, Any]:
         data = asdict(self)
-        for private in ("run_id", "cursor", "chunking", "skipped", "held"):
+        for private in ("run_id", "cursor", "chunking", "skipped", "held", "_listed"):
             data.pop(private)
         data["failures"] = [{"doc_id": d, "error": e} for d, e in self.failures]
         data["status"] = self.status

@@ -26,7 +26,7 @@ def describe(state: SyncProgress) -> str:
         approx = (
             "~" if state.documents_total and state.documents_seen < state.documents_total else ""
         )
-        parts.append(f"{state.chunks_done:,}/{approx}{estimate:,} chunks")
+        parts.append(f"{state.chunks_progressed:,}/{approx}{estimate:,} chunks")
     total = f"/{state.documents_total:,}" if state.documents_total is not None else ""
     parts.append(f"{state.documents_done:,}{total} documents")
     eta = state.eta_seconds()
@@ -66,7 +66,7 @@ class TerminalProgress:
             return
         estimate = state.chunks_estimate()
         if estimate:
-            total, done = float(estimate), float(state.chunks_done)
+            total, done = float(estimate), float(state.chunks_progressed)
         else:
             total = float(state.documents_total) if state.documents_total is not None else None  # type: ignore[assignment]
             done = float(state.documents_done)
