@@ -24,7 +24,7 @@ from typing import Any
 from bot.evidence import ANCHOR_SHARE, MISSING_IDF, RARE_SHARE, Evidence, lead_in, weigh
 from bot.extractive import extractive_answer
 from bot.guard import allowed_hosts, guard_stream
-from bot.llm import LLM, Message, Usage
+from bot.llm import LLM, Message, Usage, call_until_deadline, until_deadline
 from bot.prompts import CONDENSE_PROMPT, SYSTEM_PROMPT, build_messages, estimate_tokens
 from bot.retrieve import Retriever, SearchResult
 from ingest.errors import DocbotError, InputError, LLMError
@@ -258,6 +258,7 @@ class Answerer:
         rare_share: float = RARE_SHARE,
         anchor_share: float = ANCHOR_SHARE,
         missing_idf: float = MISSING_IDF,
+        timeout: float | None = None,
     ) -> None:
         self.retriever = retriever
         self.llm = llm
@@ -271,6 +272,9 @@ class Answerer:
         self.rare_share = rare_share
         self.anchor_share = anchor_share
         self.missing_idf = missing_idf
+        self.timeout = timeout
+        """Seconds a question may take in all, model retries included (``None``: no
+        limit beyond the client's own); past it the asker gets ``LLMTimeout``."""
 
     # --- the one entry point -------------------------------------------------
 
@@ -281,10 +285,11 @@ class Answerer:
         passage, see ``bot/access.py``) and start answering. Raises ``InputError`` for
         bad input."""
         started = time.perf_counter()
+        deadline = time.monotonic() + self.timeout if self.timeout else None
         question = clean_question(question)
         history = clean_history(history)
         condense_usage = Usage() if history and self.llm is not None else None
-        search_query, condense_ms = self._standalone(question, history, condense_usage)
+        search_query, condense_ms = self._standalone(question, history, condense_usage, deadline)
         result = self.retriever.search(
             search_query, k=self.k, per_document=self.per_document, scope=scope
         )
@@ -347,30 +352,40 @@ class Answerer:
         )
         messages = build_messages(question, history, sources)
         pieces = guard_stream(self.llm.stream(messages, usage), allowed_hosts(sources))
+        if deadline is not None and self.timeout:
+            pieces = until_deadline(pieces, deadline, self.timeout)
         return AnswerStream(answer, pieces, started)
 
     # --- steps ---------------------------------------------------------------
 
     def _standalone(
-        self, question: str, history: Sequence[Message], usage: Usage | None = None
+        self,
+        question: str,
+        history: Sequence[Message],
+        usage: Usage | None = None,
+        deadline: float | None = None,
     ) -> tuple[str, float]:
         """The follow-up rewritten as a standalone question, for retrieval."""
         if not history:
             return question, 0.0
         started = time.perf_counter()
-        if self.llm is not None:
+        llm = self.llm
+        if llm is not None:
             transcript = "\n".join(f"{m['role']}: {m['content'][:1000]}" for m in history)
+            messages: list[Message] = [
+                {"role": "system", "content": CONDENSE_PROMPT},
+                {
+                    "role": "user",
+                    "content": f"Conversation:\n{transcript}\n\nLast message: {question}",
+                },
+            ]
             try:
-                rewritten = self.llm.complete(
-                    [
-                        {"role": "system", "content": CONDENSE_PROMPT},
-                        {
-                            "role": "user",
-                            "content": f"Conversation:\n{transcript}\n\nLast message: {question}",
-                        },
-                    ],
-                    usage,
-                ).strip()
+                if deadline is not None and self.timeout:
+                    rewritten = call_until_deadline(
+                        lambda: llm.complete(messages, usage), deadline, self.timeout
+                    ).strip()
+                else:
+                    rewritten = llm.complete(messages, usage).strip()
                 if rewritten:
                     return rewritten[:MAX_QUESTION_CHARS], (time.perf_counter() - started) * 1000
             except LLMError:

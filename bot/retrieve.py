@@ -21,6 +21,7 @@ raise a syntax error or change the query's meaning.
 
 from __future__ import annotations
 
+import logging
 import re
 import time
 import unicodedata
@@ -35,6 +36,8 @@ from ingest.languages import cjk_bigrams, latin_share
 from ingest.models import Hit
 from ingest.store import Store, VectorCodes, coarse_pool
 from ingest.store.scope import Scope
+
+log = logging.getLogger(__name__)
 
 MAX_QUERY_TERMS = 32
 
@@ -176,6 +179,7 @@ class Retriever:
         self.store = store
         self.embedder = embedder
         self.fusion = fusion or Fusion()
+        self._warned_mismatch = False
 
     def weights(self, query: str) -> tuple[float, float]:
         """(dense, lexical) weights for this question."""
@@ -196,8 +200,9 @@ class Retriever:
         t0 = time.perf_counter()
         dense_weight, lexical_weight = self.weights(query)
         embedding: Future[Shortlist] | None = None
-        if self.store.embed_model is not None:
-            self.store.check_embedder(self.embedder.model_id)
+        if not self._vectors_match():
+            dense_weight = 0.0  # BM25 alone, rather than no answer, until a rebuild ends
+        elif self.store.embed_model is not None:
             codes = self.store.vector_codes()
             mask = self.store.scope_mask(codes, scope)
             plan = self.store.vector_plan()
@@ -263,6 +268,22 @@ class Retriever:
             timings_ms=timings,
             dense_trusted=dense_weight > 0,
         )
+
+    def _vectors_match(self) -> bool:
+        """Whether the live vectors come from the configured embedder. They do not
+        while a rebuild for a new model runs beside them (or before it is started):
+        the question is then ranked by BM25 alone over the complete old index."""
+        stored = self.store.embed_model
+        if stored is None or stored == self.embedder.model_id:
+            return True
+        if not self._warned_mismatch:
+            self._warned_mismatch = True
+            log.warning(
+                "the index was built with the embedding model %s but %s is configured: "
+                "ranking by BM25 alone until `docbot sync --rebuild` has rebuilt it",
+                stored, self.embedder.model_id,
+            )  # fmt: skip
+        return False
 
     def _shortlist(
         self,

@@ -32,6 +32,8 @@ DEFAULT_ANSWER_WORKERS = 8
 DEFAULT_ANSWER_QUEUE = 32
 DEFAULT_API_WORKERS = 4
 DEFAULT_API_QUEUE = 16
+DEFAULT_MASS_DELETE_SHARE = 0.5
+DEFAULT_ANSWER_TIMEOUT = 60.0
 
 SOURCE_TYPES = ("markdown", "confluence", "git")
 _SOURCE_KEYS = {
@@ -116,6 +118,12 @@ class Settings:
     """Answers kept for repeated questions (0 turns the answer cache off)."""
     answer_cache_ttl: float = DEFAULT_ANSWER_CACHE_TTL
     """Seconds a cached answer may be served, even when its sources are unchanged."""
+    mass_delete_share: float = DEFAULT_MASS_DELETE_SHARE
+    """A sync that would delete more than this share of a source's documents (or all
+    of them) keeps them and is held, unless ``--allow-mass-delete``."""
+    answer_timeout: float = DEFAULT_ANSWER_TIMEOUT
+    """Seconds a question may take in all (model retries included) before the asker is
+    told the model did not answer."""
     config_path: Path | None = None
     scopes: tuple[ScopeConfig, ...] = ()
     redact_pii: bool = False
@@ -265,6 +273,20 @@ def _bool(env: Mapping[str, str], key: str) -> bool:
     if raw in ("1", "true", "yes", "on"):
         return True
     raise ConfigError(f"{key}: {raw!r} is not true or false (use 1 or 0)")
+
+
+def _share(env: Mapping[str, str], key: str, default: float) -> float:
+    """A share of a whole: ``0.5`` or ``50%``, more than 0 and at most 1."""
+    raw = (env.get(key) or "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw[:-1]) / 100 if raw.endswith("%") else float(raw)
+    except ValueError:
+        raise ConfigError(f"{key}: {raw!r} is not a share (use e.g. 0.5 or 50%)") from None
+    if not 0 < value <= 1:
+        raise ConfigError(f"{key}: must be more than 0 and at most 1 (100%), not {raw!r}")
+    return value
 
 
 def _str(env: Mapping[str, str], key: str) -> str | None:
@@ -490,6 +512,7 @@ def load_settings(env: Mapping[str, str], config_path: Path | None = None) -> Se
         slack_api_url += "/"
     metrics_port = _int(env, "DOCBOT_METRICS_PORT", 0, minimum=0) or None
     cache_ttl = env.get("DOCBOT_ANSWER_CACHE_TTL")
+    answer_timeout = env.get("DOCBOT_ANSWER_TIMEOUT")
 
     return Settings(
         db_path=Path(_str(env, "DOCBOT_DB") or "docbot.db"),
@@ -518,6 +541,10 @@ def load_settings(env: Mapping[str, str], config_path: Path | None = None) -> Se
         answer_cache_ttl=parse_duration(cache_ttl, "DOCBOT_ANSWER_CACHE_TTL")
         if cache_ttl and cache_ttl.strip()
         else DEFAULT_ANSWER_CACHE_TTL,
+        mass_delete_share=_share(env, "DOCBOT_MASS_DELETE_SHARE", DEFAULT_MASS_DELETE_SHARE),
+        answer_timeout=parse_duration(answer_timeout, "DOCBOT_ANSWER_TIMEOUT")
+        if answer_timeout and answer_timeout.strip()
+        else DEFAULT_ANSWER_TIMEOUT,
         config_path=config_path,
         scopes=tuple(scopes),
         redact_pii=_bool(env, "DOCBOT_REDACT_PII"),

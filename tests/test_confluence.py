@@ -177,6 +177,21 @@ def test_real_storage_bodies_convert(fake_confluence: FakeConfluence, shared_dat
     assert docs["2002"].body.strip() and docs["2003"].body.strip()
 
 
+def test_own_storage_bodies_convert_through_the_source(fake_confluence: FakeConfluence) -> None:
+    """The project's own storage-format pages (tests/fixtures) served as real pages."""
+    root = Path(__file__).resolve().parent / "fixtures" / "storage_format"
+    names = sorted(p.name for p in root.glob("*.xhtml"))
+    for i, name in enumerate(names):
+        fake_confluence.add_page("ENG", str(2100 + i), name, (root / name).read_text("utf-8"))
+    scan = make_source(fake_confluence).scan()
+    docs = {d.title: d for d in scan.documents}
+
+    assert scan.failures == [] and set(names) <= set(docs)
+    assert "```python\ndef previous_tag(tags):" in docs["deploy_runbook.xhtml"].body
+    assert "| 11 | Search | Identity |" in docs["oncall_rota.xhtml"].body
+    assert "[deploy runbook](" in docs["onboarding_guide.xhtml"].body  # a link to a page
+
+
 @pytest.mark.parametrize("cloud", [True, False], ids=["cloud-cursor", "dc-start"])
 def test_pagination_follows_next_links(confluence_factory: Factory, cloud: bool) -> None:
     fake = confluence_factory(cloud=cloud)

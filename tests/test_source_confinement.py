@@ -250,7 +250,7 @@ def test_a_page_turned_into_an_escaping_link_is_pruned_and_reported(
         assert set(store.document_shas("docs")) == {"ok.md", "guides/deploy.md"}
         assert store.fts_search("TOPSECRETVALUE", 5) == []
         assert (report.status, report.deleted, report.unchanged) == ("ok", 1, 2)
-        assert report.skipped == [("settings.md", OUTSIDE)]
+        assert report.refused == [("settings.md", OUTSIDE)]
         assert report.as_dict()["skipped"] == [{"doc_id": "settings.md", "reason": OUTSIDE}]
         assert f"source docs: skipped settings.md: {OUTSIDE}" in caplog.text
     finally:

@@ -24,7 +24,14 @@ from bot.slack.mrkdwn import (
     to_mrkdwn,
     truncate,
 )
-from ingest.errors import DocbotError, InputError, LLMError, LLMRateLimited, LLMUnavailable
+from ingest.errors import (
+    DocbotError,
+    InputError,
+    LLMError,
+    LLMRateLimited,
+    LLMTimeout,
+    LLMUnavailable,
+)
 from ingest.models import Hit
 
 Block = dict[str, Any]
@@ -211,6 +218,11 @@ def error_message(exc: BaseException) -> str:
         return (
             "The language model is rate-limiting me right now, so I couldn't write an answer. "
             "Please try again in a minute."
+        )
+    if isinstance(exc, LLMTimeout):
+        return (
+            f"The language model did not answer within {exc.seconds:g} seconds, so I stopped "
+            "waiting. Please try again in a few minutes."
         )
     if isinstance(exc, LLMUnavailable):
         return (

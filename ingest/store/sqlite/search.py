@@ -144,7 +144,8 @@ class Search(SQLiteBase):
         query = np.asarray(vector, dtype=np.float32)
         if exact:
             rows = self.conn.execute(
-                "SELECT chunk_id, distance FROM chunks_vec WHERE embedding MATCH ? AND k = ?",
+                f"SELECT chunk_id, distance FROM {self.vec_table} "
+                "WHERE embedding MATCH ? AND k = ?",
                 (query.tobytes(), limit),
             )
             return [(chunk_id, 1.0 - distance) for chunk_id, distance in rows]
@@ -263,7 +264,7 @@ class Search(SQLiteBase):
         marks = ",".join("?" * len(ids))
         rows = self.conn.execute(
             "SELECT c.id, d.source, d.doc_id, d.title, d.url, c.text, c.heading_path, c.anchor, "
-            "d.updated_at, d.space, d.access IS NOT NULL "
+            "d.updated_at, d.space, d.access IS NOT NULL, d.breadcrumbs "
             "FROM chunks c JOIN documents d ON d.id = c.document_id "
             f"WHERE c.id IN ({marks})",
             ids,
@@ -288,6 +289,7 @@ class Search(SQLiteBase):
                     updated_at=_parse_time(row[8]),
                     space=row[9],
                     restricted=bool(row[10]),
+                    breadcrumbs=tuple(json.loads(row[11])),
                 )
             )
         return hits
