@@ -320,6 +320,13 @@ notice. However, we encourage 2 weeks." holds the answer one sentence after its 
 _LINK_TARGET = re.compile(r"\]\([^)\s]*\)|<?https?://\S+")
 
 
+def holds_type(text: str, wanted: Sequence[str]) -> bool:
+    """True when ``text`` (less link targets and list marks) holds text of one of the
+    ``wanted`` kinds."""
+    plain = _LIST_MARK.sub("", _LINK_TARGET.sub("]", text))
+    return any(_FOUND[w].search(plain) for w in wanted)
+
+
 def typed_units(
     question: str, evidence: Evidence, hits: Sequence[Hit], share: float = TYPE_SHARE
 ) -> tuple[list[str], list[str]]:
@@ -341,10 +348,9 @@ def typed_units(
         heading = h.section.rsplit(" > ", 1)[-1]
         parts = units(h.text)
         for i, u in enumerate(parts):
-            text = _LIST_MARK.sub("", _LINK_TARGET.sub("]", u))
-            if any(_FOUND[w].search(text) for w in wanted):
+            if holds_type(u, wanted):
                 near = "\n".join(parts[max(i - NEAR, 0) : i + NEAR + 1])
-                candidates.append((u, f"{heading}\n{near}"))
+                candidates.append((u, f"{heading}\n{_LINK_TARGET.sub(']', near)}"))
     total = sum(evidence.idf(t) for t in subject)
     if not candidates or total <= 0 or share <= 0:
         return wanted, [c[0] for c in candidates]

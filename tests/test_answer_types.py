@@ -10,11 +10,13 @@ import pytest
 
 from bot.answer import NOT_FOUND, Answerer
 from bot.evidence import units, wanted_types
+from bot.llm import OpenAIChat
 from bot.retrieve import Retriever
 from ingest.sources.markdown import MarkdownSource
 from ingest.store import Store
 from ingest.sync import sync_source
 from tests.fakes.embedders import HashEmbedder
+from tests.fakes.openai_server import FakeOpenAI
 
 FILLER = [
     "laptops",
@@ -155,3 +157,18 @@ def test_a_number_with_thousands_separators_is_an_amount(answerer: Answerer) -> 
 def test_the_type_check_can_be_turned_off(answerer: Answerer) -> None:
     loose = Answerer(answerer.retriever, type_share=None)
     assert not loose.ask("How much does COBRA cost per month?").answer.abstained
+
+
+def test_with_a_model_the_uncovered_question_is_not_sent_to_it(
+    answerer: Answerer, fake_openai: FakeOpenAI
+) -> None:
+    chat = OpenAIChat("gpt-4o-mini", api_key="sk-test", base_url=fake_openai.base_url)
+    model = Answerer(answerer.retriever, chat)
+    fake_openai.reply = "COBRA costs $700 a month [1]."  # what a model might invent
+    answer = model.ask("How much does COBRA cost per month?").answer
+    assert answer.abstained and "$700" not in answer.text
+    assert fake_openai.chat_requests() == []
+    fake_openai.reply = "The wellness stipend is $100 per month [1]."
+    covered = model.ask("How much is the wellness stipend?").answer
+    assert not covered.abstained and covered.cited == [1]
+    assert len(fake_openai.chat_requests()) == 1
