@@ -21,7 +21,17 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from bot.evidence import ANCHOR_SHARE, MISSING_IDF, RARE_SHARE, Evidence, lead_in, weigh
+from bot.evidence import (
+    ANCHOR_SHARE,
+    DESCRIBED,
+    MISSING_IDF,
+    RARE_SHARE,
+    TYPE_SHARE,
+    Evidence,
+    lead_in,
+    typed_units,
+    weigh,
+)
 from bot.extractive import extractive_answer
 from bot.guard import allowed_hosts, guard_stream
 from bot.llm import LLM, Message, Usage, call_until_deadline, until_deadline
@@ -259,6 +269,7 @@ class Answerer:
         anchor_share: float = ANCHOR_SHARE,
         missing_idf: float = MISSING_IDF,
         timeout: float | None = None,
+        type_share: float | None = TYPE_SHARE,
     ) -> None:
         self.retriever = retriever
         self.llm = llm
@@ -275,6 +286,10 @@ class Answerer:
         self.timeout = timeout
         """Seconds a question may take in all, model retries included (``None``: no
         limit beyond the client's own); past it the asker gets ``LLMTimeout``."""
+        self.type_share = type_share
+        """How many of the question's rarest subject terms may sit next to the answer
+        its wording asks for (an amount, a date, an identifier); 0 turns the answer-type
+        check off."""
 
     # --- the one entry point -------------------------------------------------
 
@@ -294,20 +309,29 @@ class Answerer:
             search_query, k=self.k, per_document=self.per_document, scope=scope
         )
         relevant = self._relevant(result)
+        lacking = ""
         t0 = time.perf_counter()
         evidence = weigh(self.retriever.store, search_query, result.hits)
         timings = dict(result.timings_ms)
-        timings["evidence_ms"] = (time.perf_counter() - t0) * 1000
         if condense_ms:
             timings["condense_ms"] = condense_ms
         if relevant and not self._supported(evidence, result.hits):
             relevant = []
+        if relevant and self.type_share is not None:
+            shown = relevant[: self.quoted] if self.llm is None else relevant
+            wanted, found = typed_units(search_query, evidence, shown, self.type_share)
+            if wanted and not found:
+                # The passages are about the subject but hold nothing of the kind the
+                # question asks for (no amount next to "COBRA"): not covered.
+                relevant = []
+                lacking = " or ".join(DESCRIBED[w] for w in wanted if w != "person")
+        timings["evidence_ms"] = (time.perf_counter() - t0) * 1000
         looked_for = evidence.missing([h.chunk_id for h in result.hits], self.rare_share)
         looked_for = looked_for or evidence.looked_for()
         if not relevant:
             answer = Answer(
                 question=question,
-                text=_not_found_text(result.hits, looked_for),
+                text=_not_found_text(result.hits, looked_for, lacking),
                 mode="llm" if self.llm else "extractive",
                 sources=result.hits[:3],
                 abstained=True,
@@ -445,14 +469,19 @@ def clean_history(history: Sequence[Message]) -> list[Message]:
     return turns[-HISTORY_TURNS:]
 
 
-def _not_found_text(closest: Sequence[Hit], looked_for: Sequence[str] = ()) -> str:
-    """Plainly: the docs do not cover it, what was looked for, and the closest pages
-    (one line per page) so the reader can check, or tell the page's owner."""
+def _not_found_text(
+    closest: Sequence[Hit], looked_for: Sequence[str] = (), lacking: str = ""
+) -> str:
+    """Plainly: the docs do not cover it, what was looked for (with ``lacking``, the
+    kind of answer the passages do not hold: "an amount"), and the closest pages (one
+    line per page) so the reader can check, or tell the page's owner."""
     if not closest:
         return f"{NOT_FOUND} The knowledge base has no documents yet — run `docbot sync` first."
     searched = ""
     if looked_for:
-        searched = " I looked for " + ", ".join(f"“{t}”" for t in looked_for[:4]) + "."
+        terms = ", ".join(f"“{t}”" for t in looked_for[:4])
+        kind = f"{lacking} about " if lacking else ""
+        searched = f" I looked for {kind}{terms}."
     pages: list[str] = []
     seen: set[tuple[str, str]] = set()
     for hit in closest:

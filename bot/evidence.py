@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from bot.retrieve import fts_query
 from ingest.models import Hit
 from ingest.store import Store
+from ingest.store.sqlite.db import sqlite_module
 
 QUESTION_WORDS = frozenset(
     """about actually after again all also am any anyone anything around back been before
@@ -181,3 +182,190 @@ def lead_in(store: Store, hit: Hit) -> str:
         return ""
     last = next((line for line in reversed(str(row[0]).splitlines()) if line.strip()), "")
     return last.strip() if _LEAD_IN.match(last) and len(last) <= 200 else ""
+
+
+# --- expected answer type ----------------------------------------------------------
+#
+# Every word of "How much does COBRA cost per month?" can be in a page about COBRA that
+# gives no amount: term coverage cannot see that gap. Classic QA answer-type checking
+# can: the question's wording says what kind of text answers it (an amount, a number, a
+# date, an identifier), and a passage that answers holds text of that kind in the same
+# sentence, list item or table row as one of the question's rarer terms.
+
+_WH = re.compile(
+    r"(^|[,.;:?!]\s*|\b(and|but|so|or)\s+)\W*((at|by|for|in|on|to|from|until|of)\s+)?"
+    r"(what|what's|whats|which|how|when|who|whom|where)\b"
+)
+"""A question word opening the question or one of its clauses ("..., by when do I"),
+not a relative pronoun inside a yes/no question ("is there budget for teammates who
+live nearby?")."""
+_HOW_MUCH = re.compile(r"\bhow much\b")
+_MONEY_VERB = re.compile(
+    r"\b(cost|costs|price|fee|fees|charge|charged|worth|money|salary|spend|put into"
+    r"|contribute|contributes|reimburse|reimbursed)\b"
+)
+_MONEY_NOUN = re.compile(
+    r"\b(cost|costs|price|prices|pricing|fee|fees|salary|salaries|deductible|stipend"
+    r"|allowance|rate|budget|limit|maximum|payout|subsidy|amount)\b"
+)
+_IDENTIFIER = re.compile(
+    r"\bwhat(?:'s| is| are)\b[^?]*\b(id|ids|password|passcode|pin"
+    r"|(?:phone|account|serial|duns|tax|vat|routing) number)\b(?! of)"
+)
+_WHO = re.compile(r"\b(who|whom|whose)\b")
+_TIME = re.compile(
+    r"\b(when (is|are|was|were|will|does|do|did)\b|what (date|dates|day|days|time|hours"
+    r"|month|year)\b|which (date|day|month|year)\b|exact dates?|by when|deadline"
+    r"|how (many|long|often|soon|early|late|quickly|fast|far|big|large|old)\b)"
+)
+
+
+_CONTRACTED = frozenset(
+    "doesn don isn aren won didn wasn weren shouldn couldn ll ve re".split()  # noqa: SIM905
+)
+"""What the search's tokenizer leaves of "doesn't", "I'll": no subject."""
+
+
+def wanted_types(question: str) -> list[str]:
+    """The kinds of text that would answer ``question`` (empty: no constraint):
+    ``amount`` (money or a share: "how much does X cost", "what's the fee"),
+    ``identifier`` ("what's the meeting ID"), ``time`` (a date, time, duration or
+    count: "when is", "how long", "how many"). Yes/no questions ("is there a budget
+    for ...?"), procedures ("how do I ...") and definitions want none: their answer
+    can be a sentence without any of these. A question asking two things wants any
+    of its types."""
+    q = question.lower().replace("\u2019", "'")
+    if not _WH.search(q):
+        return []
+    wanted: list[str] = []
+    if _HOW_MUCH.search(q):
+        money = _MONEY_VERB.search(q) or _MONEY_NOUN.search(q)
+        wanted.append("amount" if money else "time")
+    elif _MONEY_NOUN.search(q):
+        wanted.append("amount")
+    if _IDENTIFIER.search(q):
+        wanted.append("identifier")
+    if _TIME.search(q) and "time" not in wanted:
+        wanted.append("time")
+    if wanted and _WHO.search(q):
+        wanted.append("person")  # "what fee ..., and who signs off?": either part answers
+    return wanted
+
+
+_MONEY = (
+    r"[$€£¥₹]\s?\d|\d\s?(%|percent|usd|eur|gbp|dollars?|euros?|pounds?)\b|\b\d+(\.\d+)?[xk]\b"
+    r"|\b\d{1,3}(,\d{3})+\b"
+)
+_NUMBER_WORD = (
+    r"one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|fifteen|twenty|thirty"
+    r"|forty|fifty|sixty|ninety|hundred|thousand|once|twice|half|dozen|single"
+)
+_CALENDAR = (
+    r"january|february|march|april|june|july|august|september|october|november|december"
+    r"|jan|feb|mar|apr|jun|jul|aug|sept?|oct|nov|dec|monday|tuesday|wednesday|thursday"
+    r"|friday|saturday|sunday|daily|weekly|biweekly|monthly|quarterly|annually|yearly"
+    r"|quarter|noon|midnight"
+)
+_FOUND: dict[str, re.Pattern[str]] = {
+    "amount": re.compile(_MONEY, re.IGNORECASE),
+    "identifier": re.compile(r"\d{4,}|\b[A-Z0-9]{2,}-[A-Z0-9-]{3,}\b|\S+@\S+\.\w+"),
+    "time": re.compile(rf"\d|\b({_NUMBER_WORD}|{_CALENDAR})\b", re.IGNORECASE),
+    # Lenient on purpose: a "who" part only keeps a two-part question ("what fee ...,
+    # and who signs off?") from abstaining when the other part's type is missing.
+    "person": re.compile(
+        r"\b(VP|Head|Director|Manager|Lead|Partner|Owner|Officer|Chief|CEO|CTO|CFO|COO"
+        r"|[A-Z][a-z]+ [A-Z][a-z]+)\b|@\w+"
+    ),
+}
+"""The text of each kind in a passage: money or a share for an amount; a long number,
+code or address for an identifier; any number, number word, month, weekday or
+frequency for a time, duration or count; a role or a name for a person."""
+
+DESCRIBED = {
+    "amount": "an amount",
+    "identifier": "an identifier",
+    "time": "a date, time or number",
+    "person": "a person or role",
+}
+"""How the not-found message names what the passages lacked."""
+
+_TYPE_WORDS = frozenset(
+    """cost costs price prices pricing fee fees rate budget limit maximum id ids password
+    passcode pin code number date dates day days time hours month year exact deadline
+    long often soon early late quickly fast far much per""".split()  # noqa: SIM905
+)
+"""Words that name the type asked for rather than the subject: not used to find the
+sentence that should hold the answer."""
+
+
+TYPE_SHARE = 0.2
+"""The answer a question's wording asks for must sit in a sentence, list item or table
+row (or under a heading) with subject terms of the question carrying this share of
+their IDF mass (docs/BENCHMARKS.md, "Answers": every share from 0.1 to 0.25 gives the
+same figures on the even half; 0.2 is the middle of that plateau)."""
+
+_UNIT_SPLIT = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9`*\[(\"'])|\n+")
+
+
+def units(text: str) -> list[str]:
+    """Sentences, list items and table rows of a passage: where a fact and what it is
+    about sit together."""
+    return [u.strip() for u in _UNIT_SPLIT.split(text) if u and u.strip()]
+
+
+_LIST_MARK = re.compile(r"^\s*(\d+[.)]|[-*+]|#+)\s+")
+NEAR = 1
+"""A typed unit's neighbours on either side count as its context: "We cannot require any
+notice. However, we encourage 2 weeks." holds the answer one sentence after its subject."""
+_LINK_TARGET = re.compile(r"\]\([^)\s]*\)|<?https?://\S+")
+
+
+def holds_type(text: str, wanted: Sequence[str]) -> bool:
+    """True when ``text`` (less link targets and list marks) holds text of one of the
+    ``wanted`` kinds."""
+    plain = _LIST_MARK.sub("", _LINK_TARGET.sub("]", text))
+    return any(_FOUND[w].search(plain) for w in wanted)
+
+
+def typed_units(
+    question: str, evidence: Evidence, hits: Sequence[Hit], share: float = TYPE_SHARE
+) -> tuple[list[str], list[str]]:
+    """(types wanted, the units of ``hits`` that hold one of them together with
+    question subject terms carrying at least ``share`` of the subject terms' IDF mass;
+    a unit's section heading counts as part of it). Link targets are not answer text
+    (a URL's digits are no identifier). Terms are matched with the FTS5 porter
+    stemming the search uses, in a throwaway in-memory table."""
+    wanted = wanted_types(question)
+    if not wanted:
+        return [], []
+    subject = [
+        t
+        for t in evidence.terms
+        if t not in _TYPE_WORDS and not t.isdigit() and len(t) > 1 and t not in _CONTRACTED
+    ]
+    candidates: list[tuple[str, str]] = []
+    for h in hits:
+        heading = h.section.rsplit(" > ", 1)[-1]
+        parts = units(h.text)
+        for i, u in enumerate(parts):
+            if holds_type(u, wanted):
+                near = "\n".join(parts[max(i - NEAR, 0) : i + NEAR + 1])
+                candidates.append((u, f"{heading}\n{_LINK_TARGET.sub(']', near)}"))
+    total = sum(evidence.idf(t) for t in subject)
+    if not candidates or total <= 0 or share <= 0:
+        return wanted, [c[0] for c in candidates]
+    held: dict[int, float] = {}
+    conn = sqlite_module().connect(":memory:")
+    try:
+        conn.execute(
+            "CREATE VIRTUAL TABLE u USING fts5(body, tokenize = 'porter unicode61 "
+            "remove_diacritics 2')"
+        )
+        rows = [(i, context) for i, (_, context) in enumerate(candidates)]
+        conn.executemany("INSERT INTO u(rowid, body) VALUES (?, ?)", rows)
+        for term in subject:
+            for (rowid,) in conn.execute("SELECT rowid FROM u WHERE u MATCH ?", (f'"{term}"',)):
+                held[int(rowid)] = held.get(int(rowid), 0.0) + evidence.idf(term)
+    finally:
+        conn.close()
+    return wanted, [candidates[i][0] for i in sorted(held) if held[i] / total >= share]

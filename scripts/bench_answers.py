@@ -1,7 +1,8 @@
 """Answer-level settings replayed on one indexed store (docs/BENCHMARKS.md, "Answers").
 
 ``docbot eval --answers`` measures the shipped answer path; this script measures the
-alternatives behind each choice: the abstention gate's thresholds, how many passages
+alternatives behind each choice: the abstention gate's thresholds, the answer-type
+check's share (``--grid types``), how many passages
 per page and how many quoted, and how much of each passage is quoted. The store is the
 one ``docbot eval --answers ... --store PATH`` kept, so nothing is re-embedded; every
 figure is printed for the even-numbered questions (what the defaults were chosen on),
@@ -10,7 +11,7 @@ the odd ones (held out) and all.
     docbot eval --answers benchmarks/handbook-answers/questions.jsonl \\
         --docs ../shared/data/markdown/sourcegraph-handbook --store /tmp/handbook-answers.db
     python scripts/bench_answers.py /tmp/handbook-answers.db \\
-        benchmarks/handbook-answers/questions.jsonl [--grid gate|passages|length]
+        benchmarks/handbook-answers/questions.jsonl [--grid gate|types|passages|length]
 """
 
 from __future__ import annotations
@@ -42,6 +43,10 @@ def grids(name: str) -> Iterator[dict[str, Any]]:
             for anchor in (0.0, 0.002, 0.005):
                 for missing in (0.2, 0.3, 0.4):
                     yield {"rare_share": rare, "anchor_share": anchor, "missing_idf": missing}
+    elif name == "types":
+        yield {"type_share": None}  # no answer-type check (the gate before it)
+        for share in (0.0, 0.1, 0.2, 0.3, 0.4, 0.5):
+            yield {"type_share": share}
     elif name == "passages":
         for per_document, quoted in ((1, 3), (2, 3), (2, 4), (3, 4), (1, 4)):
             yield {"per_document": per_document, "quoted": quoted}
@@ -54,7 +59,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("store", type=Path, help="a store kept by docbot eval --answers")
     parser.add_argument("questions", type=Path, help="the judged question set (JSONL)")
-    parser.add_argument("--grid", choices=("gate", "passages", "length"), default="gate")
+    parser.add_argument("--grid", choices=("gate", "types", "passages", "length"), default="gate")
     args = parser.parse_args()
     settings = Settings()
     embedder = make_embedder(settings.embedder, settings.embed_model)

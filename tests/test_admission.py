@@ -126,7 +126,9 @@ def test_an_internal_error_is_logged_with_ids_and_never_the_question(
     tmp_path: Path, fake_slack: FakeSlack, caplog: pytest.LogCaptureFixture
 ) -> None:
     bot = make_bot(tmp_path, fake_slack, llm=BrokenLLM(), inline=True)
-    secret_question = "What is the salary of Jane Example in payroll band Q7?"
+    # Asks something the docs cover, so it reaches the model (a salary question would
+    # now abstain before it: the docs hold no amount next to "salary").
+    secret_question = "How do I connect to the VPN as Jane Example in payroll band Q7?"
     mention = P.app_mention(f"<@{P.BOT_USER_ID}> {secret_question}")
     fake_slack.seed_event(mention)
 

@@ -33,7 +33,10 @@ def docs(tmp_path: Path) -> Path:
     root = tmp_path / "docs"
     root.mkdir()
     (root / "a-benefits.md").write_text(
-        "# Benefits\n\nEmployees get a gym subsidy and vacation perks like discounts.\n"
+        # a number next to the question's words: the answer-type check lets this wrong
+        # page answer, which is the case the cache must not keep serving
+        "# Benefits\n\nEmployees get a gym subsidy, and on vacation days employees get "
+        "vacation perks like 10 percent discounts.\n"
     )
     (root / "b-onboarding.md").write_text("# Onboarding\n\nNew employees meet their buddy.\n")
     (root / "c-expenses.md").write_text("# Expenses\n\nKeep receipts for 30 days.\n")
