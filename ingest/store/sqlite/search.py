@@ -71,42 +71,35 @@ class Search(SQLiteBase):
         scope: Scope | None = None,
     ) -> list[tuple[int, float]]:
         """(chunk_id, bm25 score; higher is better) for an FTS5 MATCH expression."""
-        if not match:
-            return []
         title, heading, body = (float(w) for w in weights)
-        where, params = scope_sql(scope)
-        join = (
-            " JOIN chunks c ON c.id = chunks_fts.rowid JOIN documents d ON d.id = c.document_id"
-            if where
-            else ""
-        )
-        rows = self.conn.execute(
-            f"SELECT chunks_fts.rowid, bm25(chunks_fts, {title}, {heading}, {body}) AS rank "
-            f"FROM chunks_fts{join} WHERE chunks_fts MATCH ?{' AND ' + where if where else ''} "
-            "ORDER BY rank LIMIT ?",
-            (match, *params, limit),
-        )
-        return [(rowid, -rank) for rowid, rank in rows]
+        rank = f"bm25(chunks_fts, {title}, {heading}, {body})"
+        return self._bm25("chunks_fts", rank, match, limit, scope)
 
     def cjk_search(
         self, match: str, limit: int, *, scope: Scope | None = None
     ) -> list[tuple[int, float]]:
         """Like :meth:`fts_search`, over the CJK bigram index (``ingest/languages.py``)."""
+        return self._bm25("chunks_cjk", "bm25(chunks_cjk)", match, limit, scope)
+
+    def _bm25(
+        self, table: str, rank: str, match: str, limit: int, scope: Scope | None
+    ) -> list[tuple[int, float]]:
+        """One FTS5 table's best ``limit`` matches, inside ``scope`` (joined to the
+        documents only when the scope filters something)."""
         if not match:
             return []
         where, params = scope_sql(scope)
         join = (
-            " JOIN chunks c ON c.id = chunks_cjk.rowid JOIN documents d ON d.id = c.document_id"
+            f" JOIN chunks c ON c.id = {table}.rowid JOIN documents d ON d.id = c.document_id"
             if where
             else ""
         )
         rows = self.conn.execute(
-            "SELECT chunks_cjk.rowid, bm25(chunks_cjk) AS rank "
-            f"FROM chunks_cjk{join} WHERE chunks_cjk MATCH ?{' AND ' + where if where else ''} "
-            "ORDER BY rank LIMIT ?",
+            f"SELECT {table}.rowid, {rank} AS rank FROM {table}{join} "
+            f"WHERE {table} MATCH ?{' AND ' + where if where else ''} ORDER BY rank LIMIT ?",
             (match, *params, limit),
         )
-        return [(rowid, -rank) for rowid, rank in rows]
+        return [(rowid, -score) for rowid, score in rows]
 
     def scope_mask(self, codes: VectorCodes, scope: Scope | None) -> np.ndarray | None:
         """Which of ``codes`` the scope keeps (None: all of them), cached per vectors
