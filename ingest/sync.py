@@ -38,7 +38,7 @@ from ingest.store import Store
 
 log = logging.getLogger(__name__)
 
-EMBED_BATCH_CHUNKS = 128
+EMBED_BATCH_CHUNKS = 512
 
 
 class Progress(Protocol):
