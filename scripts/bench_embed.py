@@ -11,8 +11,9 @@ embedder the way ``ingest/sync.py`` does: groups of consecutive chunks, one
 ``embed`` call per group. Reported per variant: median chunks/s over the rounds, the
 ratio to the old pipeline's median, and the cosine of its vectors to the old
 pipeline's on the same texts (mean / min), and CPU seconds per 1,000 chunks (all
-threads; spinning counts). The machine is shared: compare ratios
-from one run, not absolute figures across runs.
+threads; spinning counts); with ``--ref``, also the cosine to an fp32 export of the
+same model (mean / min), which does not depend on how texts were batched. The
+machine is shared: compare ratios from one run, not absolute figures across runs.
 
 Variants, each adding one step to the one before:
 
@@ -148,6 +149,13 @@ def main() -> int:
     parser.add_argument(
         "--model", type=Path, action="append", default=[], help="another model folder (repeatable)"
     )
+    parser.add_argument(
+        "--ref",
+        type=Path,
+        default=None,
+        help="folder with an fp32 export (build_local_model.py --fp32-out) + tokenizer.json: "
+        "also report each variant's cosine to it",
+    )
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     docs = Path(args.docs)
@@ -179,6 +187,8 @@ def main() -> int:
             seconds[name].append(time.perf_counter() - started)
             cpu[name].append(time.process_time() - cpu_started)
 
+    # fp32 has no activation quantization, so its vectors do not depend on batch-mates.
+    ref = LocalEmbedder(args.ref).embed(texts) if args.ref else None
     old_rate = len(texts) / statistics.median(seconds["old"])
     rows = {}
     for name in variants:
@@ -192,6 +202,10 @@ def main() -> int:
             "cpu_seconds_per_1000": round(1000 * statistics.median(cpu[name]) / len(texts), 1),
             "seconds": [round(s, 2) for s in seconds[name]],
         }
+        if ref is not None:
+            to_ref = np.sum(vectors[name] * ref, axis=1)
+            rows[name]["cosine_to_fp32_mean"] = round(float(to_ref.mean()), 5)
+            rows[name]["cosine_to_fp32_min"] = round(float(to_ref.min()), 5)
     result = {
         "machine": machine(),
         "chunks": len(texts),
@@ -212,6 +226,11 @@ def main() -> int:
                 f"{name:8} {row['chunks_per_second']:9.1f} {row['ratio_to_old']:6.2f} "
                 f"{row['cosine_to_old_mean']:9.5f} {row['cosine_to_old_min']:8.5f} "
                 f"{row['cpu_seconds_per_1000']:10.1f}"
+                + (
+                    f"  fp32 cos {row['cosine_to_fp32_mean']:.5f} / {row['cosine_to_fp32_min']:.5f}"
+                    if ref is not None
+                    else ""
+                )
             )
     return 0
 
