@@ -1,11 +1,12 @@
 """Indexing speed of the local embedder, old pipeline against new, in one run.
 
     python scripts/bench_embed.py [DOCS_DIR] [--chunks N] [--rounds R] [--json]
-        [--model DIR]
+        [--model DIR] [--ref FP32_DIR]
 
 Takes the chunk texts sync would embed (``Chunk.embed_text``) from a Markdown folder
-(default: the 884-page handbook in ../shared), a sample of N chunks in the order sync
-meets them (whole documents, shuffled with a fixed seed), and embeds them with each
+(default: the 884-page handbook in ../shared) or a BEIR dataset folder, a sample of N
+chunks in the order sync meets them (whole documents, shuffled with a fixed seed), and
+embeds them with each
 variant in turn, interleaved (A B C ... A B C ...), R rounds. Each variant feeds the
 embedder the way ``ingest/sync.py`` does: groups of consecutive chunks, one
 ``embed`` call per group. Reported per variant: median chunks/s over the rounds, the
@@ -117,8 +118,16 @@ def machine() -> str:
 
 
 def chunk_texts(docs: Path, limit: int) -> list[str]:
-    """Chunk texts of whole documents in a fixed shuffled order, as sync meets them."""
-    documents = list(MarkdownSource("bench", docs).scan().documents)
+    """Chunk texts of whole documents in a fixed shuffled order, as sync meets them.
+
+    ``docs`` is a Markdown folder, or a BEIR-format dataset (a folder with
+    corpus.jsonl), read as ``docbot eval`` reads it."""
+    if (docs / "corpus.jsonl").is_file():
+        from bot.eval.evaluate import load_dataset
+
+        documents = list(load_dataset(docs).documents())
+    else:
+        documents = list(MarkdownSource("bench", docs).scan().documents)
     random.Random(7).shuffle(documents)
     texts: list[str] = []
     for doc in documents:
