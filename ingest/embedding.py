@@ -20,7 +20,8 @@ import os
 import threading
 from abc import ABC, abstractmethod
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -101,20 +102,80 @@ def _normalise(vectors: np.ndarray) -> np.ndarray:
     return (vectors / np.maximum(norms, 1e-12)).astype(np.float32)
 
 
+def available_cores() -> int:
+    """Cores this process may run on (a container's or taskset's limit included)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # not Linux
+        return os.cpu_count() or 1
+
+
+def token_batches(lengths: Sequence[int], budget: int, max_texts: int) -> list[list[int]]:
+    """Indices of texts grouped for model runs: shortest first, each group as many
+    texts as fit ``budget`` padded tokens (count x longest), at most ``max_texts``.
+
+    Sorting by tokens rather than characters is what keeps padding small: code and
+    tables have far more tokens per character than prose.
+    """
+    order = sorted(range(len(lengths)), key=lambda i: lengths[i])
+    batches: list[list[int]] = []
+    current: list[int] = []
+    for i in order:
+        width = max(lengths[i], 1)  # ascending, so the newest is the longest
+        if current and ((len(current) + 1) * width > budget or len(current) >= max_texts):
+            batches.append(current)
+            current = []
+        current.append(i)
+    if current:
+        batches.append(current)
+    return batches
+
+
 class LocalEmbedder(Embedder):
     """A sentence-transformers model exported to ONNX, mean-pooled, normalised.
 
     Loads ``model.onnx`` and ``tokenizer.json`` from ``model_dir``; both ship with
     the package, so this works offline out of the box.
+
+    Speed (measured in docs/BENCHMARKS.md, "Indexing speed"): :meth:`embed` tokenizes
+    every text once, orders them by token count and cuts batches by a budget of
+    padded tokens (``batch_tokens``), so short chunks run in large batches, long ones
+    in small, and almost no padding is computed. Dynamic int8 quantization takes one
+    activation scale per batch, so a text's vector moves slightly with its batch-mates
+    (as it did before); the new batches are as close to fp32 as the old ones.
     """
 
     max_tokens = 256
+    """sentence-transformers' ``max_seq_length`` for all-MiniLM-L6-v2."""
+    batch_size = 32
+    """Texts per model run for callers that batch themselves (``embed_batch``)."""
+    batch_tokens = 1024
+    """Padded tokens per model run in :meth:`embed` (4 texts of 256 tokens, 20 of 50).
+    The cost per token does not grow as batches shrink (small ones stay in cache: 1,024
+    measured no slower than 4,096), and small runs share out evenly between workers."""
+    max_batch_texts = 256
+    """Cap on texts per run when they are very short (one-line chunks, titles)."""
     min_similarity = 0.3
     multilingual = False
     """all-MiniLM-L6-v2 was trained on English: a question in another script gets a
     meaningless vector, so retrieval ranks those by BM25 alone (bot/retrieve.py)."""
 
-    def __init__(self, model_dir: Path | None = None, *, threads: int | None = None) -> None:
+    def __init__(
+        self,
+        model_dir: Path | None = None,
+        *,
+        threads: int = 1,
+        workers: int | None = None,
+        spinning: bool = False,
+    ) -> None:
+        """``threads``: onnxruntime threads inside one model run. ``workers``: model
+        runs :meth:`embed` keeps going at once (default: one per available core).
+
+        One thread per run and one run per core beat one run spread over the cores
+        (measured in docs/BENCHMARKS.md): the runs never wait for each other at the
+        end of every operator, which matters most when other jobs share the machine.
+        Each run's result does not depend on how many run beside it.
+        """
         import onnxruntime as ort
         from tokenizers import Tokenizer
 
@@ -126,34 +187,81 @@ class LocalEmbedder(Embedder):
                 "(`pip install --force-reinstall .`) or set DOCBOT_EMBEDDER=openai"
             )
         self.model_id = f"local:{model_dir.name}"
+        self.workers = max(1, workers or min(4, available_cores()))
         options = ort.SessionOptions()
-        options.intra_op_num_threads = threads or min(4, os.cpu_count() or 1)
+        options.intra_op_num_threads = max(1, threads)
         options.inter_op_num_threads = 1
-        # No busy-waiting between runs: a query is embedded while the same process
-        # runs its BM25 search on the other core (bot/retrieve.py).
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        if not spinning:
+            # No busy-waiting between runs: a query is embedded while the same process
+            # runs its BM25 search on the other core (bot/retrieve.py).
+            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        # One session serves all workers: InferenceSession.run is thread-safe and
+        # releases the GIL, so concurrent runs need no copy of the weights.
         self._session = ort.InferenceSession(
             str(model_path), options, providers=["CPUExecutionProvider"]
         )
         self._inputs = {i.name for i in self._session.get_inputs()}
         self._tokenizer = Tokenizer.from_file(str(tokenizer_path))
         self._tokenizer.enable_truncation(self.max_tokens)
-        self._tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")
-        self._lock = threading.Lock()  # tokenizers' padding state is per instance
+        self._tokenizer.no_padding()  # padded per batch in _run, to the batch's longest
         self._query_cache: OrderedDict[str, np.ndarray] = OrderedDict()
 
-    def embed_batch(self, texts: Sequence[str]) -> np.ndarray:
-        with self._lock:
-            encodings = self._tokenizer.encode_batch(list(texts))
-        ids = np.array([e.ids for e in encodings], dtype=np.int64)
-        mask = np.array([e.attention_mask for e in encodings], dtype=np.int64)
+    def _token_ids(self, texts: Sequence[str]) -> list[list[int]]:
+        # The tokenizer holds no per-call state once padding is off, so no lock.
+        return [e.ids for e in self._tokenizer.encode_batch(list(texts))]
+
+    def _run(self, rows: Sequence[list[int]]) -> np.ndarray:
+        """One model run over token id lists, padded to the longest of them."""
+        width = max(len(r) for r in rows)
+        ids = np.zeros((len(rows), width), dtype=np.int64)
+        mask = np.zeros((len(rows), width), dtype=np.int64)
+        for i, row in enumerate(rows):
+            ids[i, : len(row)] = row
+            mask[i, : len(row)] = 1
         feeds = {"input_ids": ids, "attention_mask": mask}
         if "token_type_ids" in self._inputs:
             feeds["token_type_ids"] = np.zeros_like(ids)
         (hidden,) = self._session.run(["last_hidden_state"], feeds)
-        weights = mask[:, :, None].astype(np.float32)
-        pooled = (hidden * weights).sum(axis=1) / np.maximum(weights.sum(axis=1), 1e-9)
+        weights = mask.astype(np.float32)
+        # Mean over real tokens as one batched matrix product (no [b, seq, dim] temporary).
+        summed = np.matmul(weights[:, None, :], hidden)[:, 0, :]
+        pooled = summed / np.maximum(weights.sum(axis=1, keepdims=True), 1e-9)
         return _normalise(pooled)
+
+    def embed_batch(self, texts: Sequence[str]) -> np.ndarray:
+        return self._run(self._token_ids(texts))
+
+    def embed(
+        self, texts: Sequence[str], progress: Callable[[int], None] | None = None
+    ) -> np.ndarray:
+        """Embed any number of texts in batches of equal token count; order preserved."""
+        if not texts:
+            return np.zeros((0, 0), dtype=np.float32)
+        rows = self._token_ids(texts)
+        batches = token_batches([len(r) for r in rows], self.batch_tokens, self.max_batch_texts)
+        out: np.ndarray | None = None
+
+        def run(idx: list[int]) -> np.ndarray:
+            return self._run([rows[i] for i in idx])
+
+        if self.workers > 1 and len(batches) > 1:
+            pool = ThreadPoolExecutor(min(self.workers, len(batches)), "docbot-embed")
+            results: Iterator[np.ndarray] = pool.map(run, batches)
+        else:
+            pool, results = None, map(run, batches)
+        try:
+            for idx, vectors in zip(batches, results, strict=True):
+                if out is None:
+                    out = np.empty((len(texts), vectors.shape[1]), dtype=np.float32)
+                out[idx] = vectors
+                if progress:
+                    progress(len(idx))
+        finally:
+            if pool is not None:
+                pool.shutdown(cancel_futures=True)
+        assert out is not None
+        return out
 
     def embed_query(self, text: str) -> np.ndarray:
         """Queries repeat (retries, the same question in two channels): keep the last 512."""
