@@ -285,16 +285,18 @@ def m006_document_access(conn: Connection) -> None:
       was cached; an entry is served only while that is unchanged, so a page restricted
       after an answer cited it is not served from the cache to those it now excludes.
     Documents stored before this migration are public, as they were served before;
-    the next sync of a Confluence source re-reads their restrictions.
+    the next sync of a Confluence source re-reads their restrictions. Columns already
+    there (a store made by a development build that named this migration m005) are
+    left as they are.
     """
-    run_script(
-        conn,
-        """
-        ALTER TABLE documents ADD COLUMN space TEXT;
-        ALTER TABLE documents ADD COLUMN access TEXT;
-        ALTER TABLE answer_cache_chunks ADD COLUMN access TEXT
-        """,
-    )
+    for table, column in (
+        ("documents", "space"),
+        ("documents", "access"),
+        ("answer_cache_chunks", "access"),
+    ):
+        have = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
+        if column not in have:
+            conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} TEXT")
 
 
 Migration = Callable[[Connection], None]
