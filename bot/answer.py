@@ -21,9 +21,10 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from bot.evidence import ANCHOR_SHARE, MISSING_IDF, RARE_SHARE, Evidence, lead_in, weigh
 from bot.extractive import extractive_answer
 from bot.guard import allowed_hosts, guard_stream
-from bot.llm import LLM, Message, Usage
+from bot.llm import LLM, Message, Usage, call_until_deadline, until_deadline
 from bot.prompts import CONDENSE_PROMPT, SYSTEM_PROMPT, build_messages, estimate_tokens
 from bot.retrieve import Retriever, SearchResult
 from ingest.errors import DocbotError, InputError, LLMError
@@ -73,6 +74,11 @@ class Answer:
     timings_ms: dict[str, float] = field(default_factory=dict)
     condense_usage: Usage | None = None
     """Tokens spent rewriting a follow-up into a standalone question."""
+    looked_for: list[str] = field(default_factory=list)
+    """The question's distinctive terms (rarest in the corpus first), named when the
+    answer says the docs do not cover them."""
+    missing: list[str] = field(default_factory=list)
+    """Distinctive terms that none of the quoted passages contains (a partial answer)."""
     cache: str | None = None
     """``hit`` (served from the answer cache), ``miss``/``stale`` (looked up, then
     generated), None (not cacheable: a follow-up, or no cache)."""
@@ -93,23 +99,35 @@ class Answer:
         numbers = self.cited or list(range(1, len(self.sources) + 1))
         return [(n, self.sources[n - 1]) for n in numbers if 0 < n <= len(self.sources)]
 
-    def as_json(self) -> dict[str, Any]:
-        """The ``docbot ask --json`` / ``POST /api/ask`` shape."""
-        return {
-            "answer": self.text,
-            "mode": self.mode,
-            "sources": [
-                {
+    def _pages(self) -> list[dict[str, Any]]:
+        """One entry per cited page: its first number and section as ``n``/``url``/
+        ``section`` (as before), every number citing it in ``numbers`` and every
+        section used in ``sections``."""
+        pages: dict[tuple[str, str], dict[str, Any]] = {}
+        for n, hit in self.cited_sources:
+            key = (hit.source, hit.doc_id)
+            if key not in pages:
+                pages[key] = {
                     "n": n,
+                    "numbers": [],
                     "title": hit.title,
                     "url": hit.link,
                     "source": hit.source,
                     "score": round(hit.score, 4),
                     "section": hit.section,
+                    "sections": [],
                     "updated_at": hit.updated_at.isoformat() if hit.updated_at else None,
                 }
-                for n, hit in self.cited_sources
-            ],
+            pages[key]["numbers"].append(n)
+            pages[key]["sections"].append({"n": n, "section": hit.section, "url": hit.link})
+        return list(pages.values())
+
+    def as_json(self) -> dict[str, Any]:
+        """The ``docbot ask --json`` / ``POST /api/ask`` shape."""
+        return {
+            "answer": self.text,
+            "mode": self.mode,
+            "sources": self._pages(),
             "abstained": self.abstained,
             "cached": self.cached,
             "timings_ms": {k: round(v, 1) for k, v in self.timings_ms.items()},
@@ -155,17 +173,32 @@ class AnswerStream:
             return
         parts: list[str] = []
         generate_started = time.perf_counter()
+        checked = self._answer.mode != "llm" or self._answer.cached or self._answer.abstained
+        # With a model, nothing is shown before the text cites a real source: an
+        # uncited answer is replaced whole by the not-found text, never half-shown.
         for piece in self._pieces:
             parts.append(piece)
-            yield piece
+            if checked:
+                yield piece
+                continue
+            text = "".join(parts)
+            if _citations(text, len(self._answer.sources)):
+                checked = True
+                yield text
         self._done = True
         answer = self._answer
-        if answer.mode == "llm" and not answer.cached:
-            answer.text = "".join(parts).strip()
-            answer.cited = _citations(answer.text, len(answer.sources))
-            answer.abstained = answer.text.startswith(NOT_FOUND[:-1]) or (
-                NOT_FOUND.lower()[:-1] in answer.text.lower() and not answer.cited
-            )
+        if answer.mode == "llm" and not answer.cached and not answer.abstained:
+            text = "".join(parts).strip()
+            answer.text = text
+            answer.cited = _citations(text, len(answer.sources))
+            if unsupported(text, len(answer.sources)):
+                # An answer the reader cannot check against a source is not shown as
+                # one: the not-found text and the closest pages replace it.
+                answer.text = _not_found_text(answer.sources, answer.looked_for)
+                answer.cited = []
+                answer.abstained = True
+                if not checked:
+                    yield answer.text  # nothing of the model's text was shown
             answer.timings_ms["generate_ms"] = (time.perf_counter() - generate_started) * 1000
             if answer.usage and answer.usage.first_token_ms is not None:
                 answer.timings_ms["first_token_ms"] = answer.usage.first_token_ms
@@ -181,14 +214,33 @@ class AnswerStream:
         return self._answer
 
 
-def _citations(text: str, count: int) -> list[int]:
+_CITATION = re.compile(r"\[(\d+(?:\s*[,–-]\s*\d+)*)\]")
+
+
+def _cited_numbers(text: str) -> list[int]:
+    """Every number cited as [n], [n, m] or [n-m], in order, valid or not."""
     numbers: list[int] = []
-    for match in re.finditer(r"\[(\d+(?:\s*[,–-]\s*\d+)*)\]", text):
+    for match in _CITATION.finditer(text):
         for part in re.split(r"[,–-]", match.group(1)):
             n = int(part.strip())
-            if 0 < n <= count and n not in numbers:
+            if n not in numbers:
                 numbers.append(n)
     return numbers
+
+
+def _citations(text: str, count: int) -> list[int]:
+    return [n for n in _cited_numbers(text) if 0 < n <= count]
+
+
+def unsupported(text: str, count: int) -> bool:
+    """True when a model's answer must count as not found: it says so, it cites no
+    source, or it cites a source number that was never given (an invented [7])."""
+    if not text or text.startswith(NOT_FOUND[:-1]):
+        return True
+    numbers = _cited_numbers(text)
+    if not numbers or any(not 0 < n <= count for n in numbers):
+        return True
+    return NOT_FOUND.lower()[:-1] in text.lower() and not _citations(text, count)
 
 
 class Answerer:
@@ -201,11 +253,28 @@ class Answerer:
         *,
         context_tokens: int = 3000,
         k: int = 5,
+        per_document: int = 2,
+        quoted: int = 4,
+        rare_share: float = RARE_SHARE,
+        anchor_share: float = ANCHOR_SHARE,
+        missing_idf: float = MISSING_IDF,
+        timeout: float | None = None,
     ) -> None:
         self.retriever = retriever
         self.llm = llm
         self.context_tokens = context_tokens
         self.k = k
+        self.per_document = per_document
+        """Passages of one page that may be used: the second-best section of a long
+        page is often the one that answers (docs/BENCHMARKS.md, "Answers")."""
+        self.quoted = quoted
+        """How many passages an extractive answer quotes."""
+        self.rare_share = rare_share
+        self.anchor_share = anchor_share
+        self.missing_idf = missing_idf
+        self.timeout = timeout
+        """Seconds a question may take in all, model retries included (``None``: no
+        limit beyond the client's own); past it the asker gets ``LLMTimeout``."""
 
     # --- the one entry point -------------------------------------------------
 
@@ -216,35 +285,53 @@ class Answerer:
         passage, see ``bot/access.py``) and start answering. Raises ``InputError`` for
         bad input."""
         started = time.perf_counter()
+        deadline = time.monotonic() + self.timeout if self.timeout else None
         question = clean_question(question)
         history = clean_history(history)
         condense_usage = Usage() if history and self.llm is not None else None
-        search_query, condense_ms = self._standalone(question, history, condense_usage)
-        result = self.retriever.search(search_query, k=self.k, scope=scope)
+        search_query, condense_ms = self._standalone(question, history, condense_usage, deadline)
+        result = self.retriever.search(
+            search_query, k=self.k, per_document=self.per_document, scope=scope
+        )
         relevant = self._relevant(result)
+        t0 = time.perf_counter()
+        evidence = weigh(self.retriever.store, search_query, result.hits)
         timings = dict(result.timings_ms)
+        timings["evidence_ms"] = (time.perf_counter() - t0) * 1000
         if condense_ms:
             timings["condense_ms"] = condense_ms
+        if relevant and not self._supported(evidence, result.hits):
+            relevant = []
+        looked_for = evidence.missing([h.chunk_id for h in result.hits], self.rare_share)
+        looked_for = looked_for or evidence.looked_for()
         if not relevant:
             answer = Answer(
                 question=question,
-                text=_not_found_text(result.hits),
+                text=_not_found_text(result.hits, looked_for),
                 mode="llm" if self.llm else "extractive",
                 sources=result.hits[:3],
                 abstained=True,
                 search_query=search_query,
+                looked_for=looked_for,
                 timings_ms=timings,
                 condense_usage=condense_usage,
             )
             return AnswerStream(answer, iter([answer.text]), started)
         if self.llm is None:
-            text = extractive_answer(question if not history else search_query, relevant[:3])
+            quoted = relevant[: self.quoted]
+            missing = evidence.missing([h.chunk_id for h in quoted], self.rare_share)
+            leads = {h.chunk_id: lead_in(self.retriever.store, h) for h in quoted}
+            text = extractive_answer(
+                question if not history else search_query, quoted, missing=missing, lead_ins=leads
+            )
             answer = Answer(
                 question=question,
                 text=text,
                 mode="extractive",
-                sources=relevant[:3],
+                sources=quoted,
                 search_query=search_query,
+                looked_for=looked_for,
+                missing=missing,
                 timings_ms=timings,
             )
             return AnswerStream(answer, iter([text]), started)
@@ -256,6 +343,8 @@ class Answerer:
             mode="llm",
             sources=sources,
             search_query=search_query,
+            looked_for=looked_for,
+            missing=evidence.missing([h.chunk_id for h in sources], self.rare_share),
             model=self.llm.model,
             usage=usage,
             timings_ms=timings,
@@ -263,30 +352,40 @@ class Answerer:
         )
         messages = build_messages(question, history, sources)
         pieces = guard_stream(self.llm.stream(messages, usage), allowed_hosts(sources))
+        if deadline is not None and self.timeout:
+            pieces = until_deadline(pieces, deadline, self.timeout)
         return AnswerStream(answer, pieces, started)
 
     # --- steps ---------------------------------------------------------------
 
     def _standalone(
-        self, question: str, history: Sequence[Message], usage: Usage | None = None
+        self,
+        question: str,
+        history: Sequence[Message],
+        usage: Usage | None = None,
+        deadline: float | None = None,
     ) -> tuple[str, float]:
         """The follow-up rewritten as a standalone question, for retrieval."""
         if not history:
             return question, 0.0
         started = time.perf_counter()
-        if self.llm is not None:
+        llm = self.llm
+        if llm is not None:
             transcript = "\n".join(f"{m['role']}: {m['content'][:1000]}" for m in history)
+            messages: list[Message] = [
+                {"role": "system", "content": CONDENSE_PROMPT},
+                {
+                    "role": "user",
+                    "content": f"Conversation:\n{transcript}\n\nLast message: {question}",
+                },
+            ]
             try:
-                rewritten = self.llm.complete(
-                    [
-                        {"role": "system", "content": CONDENSE_PROMPT},
-                        {
-                            "role": "user",
-                            "content": f"Conversation:\n{transcript}\n\nLast message: {question}",
-                        },
-                    ],
-                    usage,
-                ).strip()
+                if deadline is not None and self.timeout:
+                    rewritten = call_until_deadline(
+                        lambda: llm.complete(messages, usage), deadline, self.timeout
+                    ).strip()
+                else:
+                    rewritten = llm.complete(messages, usage).strip()
                 if rewritten:
                     return rewritten[:MAX_QUESTION_CHARS], (time.perf_counter() - started) * 1000
             except LLMError:
@@ -307,6 +406,17 @@ class Answerer:
             if h.scores.get("dense", 0.0) >= floor
             or (h.scores.get("bm25", 0.0) > 0 and h.scores.get("dense", 0.0) >= floor * 0.75)
         ]
+
+    def _supported(self, evidence: Evidence, hits: Sequence[Hit]) -> bool:
+        """False when the passages found leave out what makes the question specific:
+        its distinctive terms (rare in this corpus, or absent from it) that none of
+        them contains carry ``missing_idf`` or more of the question's IDF mass, and
+        none of them holds a rare term of the question either (which would make
+        it a partial answer, given with what is missing named)."""
+        ids = [h.chunk_id for h in hits]
+        if evidence.missing_share(ids, self.rare_share) < self.missing_idf:
+            return True
+        return bool(evidence.anchored(ids, self.anchor_share))
 
     def _fit_budget(
         self, hits: Sequence[Hit], question: str, history: Sequence[Message]
@@ -335,8 +445,21 @@ def clean_history(history: Sequence[Message]) -> list[Message]:
     return turns[-HISTORY_TURNS:]
 
 
-def _not_found_text(closest: Sequence[Hit]) -> str:
+def _not_found_text(closest: Sequence[Hit], looked_for: Sequence[str] = ()) -> str:
+    """Plainly: the docs do not cover it, what was looked for, and the closest pages
+    (one line per page) so the reader can check, or tell the page's owner."""
     if not closest:
         return f"{NOT_FOUND} The knowledge base has no documents yet — run `docbot sync` first."
-    pages = "\n".join(f"• [{h.title}]({h.url})" for h in closest[:3])
-    return f"{NOT_FOUND} The closest pages I have are:\n{pages}"
+    searched = ""
+    if looked_for:
+        searched = " I looked for " + ", ".join(f"“{t}”" for t in looked_for[:4]) + "."
+    pages: list[str] = []
+    seen: set[tuple[str, str]] = set()
+    for hit in closest:
+        if (hit.source, hit.doc_id) not in seen and len(pages) < 3:
+            seen.add((hit.source, hit.doc_id))
+            pages.append(f"• [{hit.title}]({hit.url})")
+    return (
+        f"{NOT_FOUND} The docs do not seem to cover it.{searched} "
+        "The closest pages I have are:\n" + "\n".join(pages)
+    )

@@ -20,8 +20,12 @@ What is cached, and why:
 - never abstentions: the page that answers the question may be added by the next
   sync, and an abstention cites nothing whose change would invalidate it;
 - at most ``DOCBOT_ANSWER_CACHE_SIZE`` entries (least recently used go first), each
-  for at most ``DOCBOT_ANSWER_CACHE_TTL``, which also bounds how long a new page that
-  would answer better goes unnoticed.
+  for at most ``DOCBOT_ANSWER_CACHE_TTL``.
+
+When a sync changes *other* pages in the answer's scope (one that would now answer
+better, say), the entry is served only if the question still retrieves the same
+passages, and answers made from an incomplete index are never stored: that rule is
+its own piece, ``bot/freshness.py``.
 """
 
 from __future__ import annotations
@@ -38,6 +42,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from bot.answer import Answer, Answerer, AnswerStream, clean_history, clean_question
+from bot.freshness import Freshness, same_passages
+from bot.freshness import Scope as SourceSet
 from bot.llm import LLM, Message
 from bot.prompts import SYSTEM_PROMPT
 from bot.retrieve import Retriever
@@ -80,6 +86,7 @@ def _hit_json(hit: Hit) -> dict[str, Any]:
         "heading_path": list(hit.heading_path), "anchor": hit.anchor, "score": hit.score,
         "updated_at": hit.updated_at.isoformat() if hit.updated_at else None,
         "scores": hit.scores, "space": hit.space, "restricted": hit.restricted,
+        "breadcrumbs": list(hit.breadcrumbs),
     }  # fmt: skip
 
 
@@ -92,6 +99,7 @@ def _hit_from_json(data: dict[str, Any]) -> Hit:
         updated_at=datetime.fromisoformat(updated) if updated else None,
         scores=dict(data.get("scores") or {}), space=data.get("space"),
         restricted=bool(data.get("restricted")),
+        breadcrumbs=tuple(data.get("breadcrumbs") or ()),
     )  # fmt: skip
 
 
@@ -114,31 +122,48 @@ class AnswerCache:
         parts = [CACHE_FORMAT, RELEASE, normalise_question(question), prompt, *map(str, scope)]
         return hashlib.sha256(json.dumps(parts).encode()).hexdigest()
 
-    def get(self, key: str, now: datetime | None = None) -> tuple[str, Answer | None]:
-        """``("hit", answer)``, ``("miss", None)`` or ``("stale", None)`` (an entry was
-        found but a cited chunk changed, or it expired; it is dropped)."""
+    def get(
+        self, key: str, stamp: str | None = None, now: datetime | None = None
+    ) -> tuple[str, Answer | None]:
+        """``("hit", answer)``, ``("miss", None)``, ``("stale", None)`` (an entry was
+        found but a cited chunk changed, or it expired; it is dropped) or, when the
+        entry's stamp is not ``stamp``, ``("moved", answer)``: the index changed in its
+        scope since, and the caller must check the answer still holds
+        (``bot/freshness.py``) before serving it (:meth:`confirm`) or dropping it."""
         now = now or datetime.now(UTC)
         conn = self.store.conn
         row = conn.execute(
-            "SELECT answer, created_at FROM answer_cache WHERE key = ?", (key,)
+            "SELECT answer, created_at, stamp FROM answer_cache WHERE key = ?", (key,)
         ).fetchone()
         if row is None:
             return "miss", None
         expired = datetime.fromisoformat(row[1]) < now - self.ttl
         if expired or not self._sources_unchanged(key):
-            conn.execute("DELETE FROM answer_cache WHERE key = ?", (key,))
+            self.drop(key)
             return "stale", None
-        conn.execute(
-            "UPDATE answer_cache SET hits = hits + 1, last_hit_at = ? WHERE key = ?",
-            (_iso(now), key),
-        )
+        moved = stamp is not None and row[2] != stamp
+        if not moved:
+            conn.execute(
+                "UPDATE answer_cache SET hits = hits + 1, last_hit_at = ? WHERE key = ?",
+                (_iso(now), key),
+            )
         data = json.loads(row[0])
         answer = Answer(
             question=data["question"], text=data["text"], mode=data["mode"],
             sources=[_hit_from_json(h) for h in data["sources"]], cited=data["cited"],
             search_query=data["search_query"], model=data["model"], cache="hit",
         )  # fmt: skip
-        return "hit", answer
+        return ("moved" if moved else "hit"), answer
+
+    def confirm(self, key: str, stamp: str, now: datetime | None = None) -> None:
+        """A moved entry still holds: serve it and give it the current stamp."""
+        self.store.conn.execute(
+            "UPDATE answer_cache SET stamp = ?, hits = hits + 1, last_hit_at = ? WHERE key = ?",
+            (stamp, _iso(now or datetime.now(UTC)), key),
+        )
+
+    def drop(self, key: str) -> None:
+        self.store.conn.execute("DELETE FROM answer_cache WHERE key = ?", (key,))
 
     def _sources_unchanged(self, key: str) -> bool:
         conn = self.store.conn
@@ -154,9 +179,18 @@ class AnswerCache:
         ).fetchone()
         return bool(wanted) and wanted == present
 
-    def put(self, key: str, question: str, answer: Answer, now: datetime | None = None) -> bool:
-        """Store a finished answer with the chunks it cites; False when it must not be
-        cached (an abstention, nothing cited, or a source already changed)."""
+    def put(
+        self,
+        key: str,
+        question: str,
+        answer: Answer,
+        now: datetime | None = None,
+        *,
+        stamp: str | None = None,
+    ) -> bool:
+        """Store a finished answer with the chunks it cites and the ``stamp`` of the
+        index it was made from; False when it must not be cached (an abstention,
+        nothing cited, or a source already changed)."""
         cited = [hit for _, hit in answer.cited_sources]
         if answer.abstained or not answer.text.strip() or not cited:
             return False
@@ -172,10 +206,10 @@ class AnswerCache:
         with self.store.transaction() as conn:
             conn.execute("DELETE FROM answer_cache WHERE key = ?", (key,))
             conn.execute(
-                "INSERT INTO answer_cache (key, question, mode, model, answer, created_at) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
+                "INSERT INTO answer_cache (key, question, mode, model, answer, created_at, stamp) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (key, normalise_question(question), answer.mode, answer.model,
-                 json.dumps(payload), _iso(now)),
+                 json.dumps(payload), _iso(now), stamp),
             )  # fmt: skip
             conn.executemany(
                 "INSERT OR IGNORE INTO answer_cache_chunks (key, chunk_id, sha, url, title, "
@@ -254,11 +288,19 @@ class CachingAnswerer(Answerer):
         on_lookup: Callable[[str], None] | None = None,
         context_tokens: int = 3000,
         k: int = 5,
+        timeout: float | None = None,
     ) -> None:
-        super().__init__(retriever, llm, context_tokens=context_tokens, k=k)
+        super().__init__(retriever, llm, context_tokens=context_tokens, k=k, timeout=timeout)
         self.cache = cache
+        self.freshness = Freshness(cache.store)
         self.on_lookup = on_lookup
         """Told each lookup's result (``hit``, ``miss``, ``stale``): metrics count them."""
+
+    @staticmethod
+    def sources_of(scope: Scope | None) -> SourceSet:
+        """The sources a question in ``scope`` may draw on (None: every source): what
+        cached answers are stamped with and checked against (``bot/freshness.py``)."""
+        return scope.sources if scope is not None else None
 
     def ask(
         self, question: str, history: Sequence[Message] = (), *, scope: Scope | None = None
@@ -272,8 +314,12 @@ class CachingAnswerer(Answerer):
             self.retriever.embedder.model_id, self.k, self.context_tokens,
             scope.key if scope is not None else "all",
         )  # fmt: skip
+        sources = self.sources_of(scope)
         try:
-            result, cached = self.cache.get(key)
+            stamp = self.freshness.stamp(sources)
+            result, cached = self.cache.get(key, stamp)
+            if result == "moved" and cached is not None:
+                result, cached = self._recheck(key, question, cached, stamp, scope)
         except Exception:  # a broken cache must not stop answers
             log.warning("answer cache lookup failed; answering without it", exc_info=True)
             return super().ask(question, history, scope=scope)
@@ -285,11 +331,34 @@ class CachingAnswerer(Answerer):
             return AnswerStream(cached, iter([cached.text]), started)
         stream = super().ask(question, scope=scope)
         stream.partial.cache = result
-        stream.on_done = lambda answer: self._store(key, question, answer)
+        stream.on_done = lambda answer: self._store(key, question, answer, stamp, sources)
         return stream
 
-    def _store(self, key: str, question: str, answer: Answer) -> None:
+    def _recheck(
+        self, key: str, question: str, cached: Answer, stamp: str, scope: Scope | None
+    ) -> tuple[str, Answer | None]:
+        """A sync changed the scope since ``cached`` was made: serve it only if the
+        question retrieves the same passages now (``bot/freshness.py``), searched the
+        way :meth:`Answerer.ask` searches."""
+        result = self.retriever.search(
+            question, k=self.k, per_document=self.per_document, scope=scope
+        )
+        relevant = self._relevant(result)
+        if self.llm is None:
+            now = relevant[: self.quoted]
+        else:
+            now = self._fit_budget(relevant, question, [])
+        if same_passages(cached.sources, now):
+            self.cache.confirm(key, stamp)
+            return "hit", cached
+        self.cache.drop(key)
+        return "stale", None
+
+    def _store(
+        self, key: str, question: str, answer: Answer, stamp: str, sources: SourceSet
+    ) -> None:
         try:
-            self.cache.put(key, question, answer)
+            if self.freshness.cacheable(stamp, sources):
+                self.cache.put(key, question, answer, stamp=stamp)
         except Exception:  # the answer is fine; only caching it failed
             log.warning("could not cache the answer", exc_info=True)

@@ -29,7 +29,7 @@ from ingest.embedding import Embedder, make_embedder
 from ingest.settings import Settings
 from ingest.sources import Source, build_source
 from ingest.store import Store
-from ingest.sync import Progress, SyncReport, sync_source
+from ingest.sync import DeleteGuard, Progress, SyncReport, sync_sources
 
 if TYPE_CHECKING:
     from ingest.schedule import SyncOutcome
@@ -64,8 +64,9 @@ class Docbot:
             s = self.settings
             assert s.openai_api_key is not None
             self._llm = OpenAIChat(
-                s.chat_model, api_key=s.openai_api_key, base_url=s.openai_base_url
-            )
+                s.chat_model, api_key=s.openai_api_key, base_url=s.openai_base_url,
+                timeout=min(60.0, s.answer_timeout),
+            )  # fmt: skip
         return self._llm
 
     @cached_property
@@ -110,7 +111,7 @@ class Docbot:
     def answerer(self) -> Answerer:
         return CachingAnswerer(
             self.retriever, self.llm, self.answer_cache, on_lookup=self.metrics.observe_cache,
-            context_tokens=self.settings.context_tokens,
+            context_tokens=self.settings.context_tokens, timeout=self.settings.answer_timeout,
         )  # fmt: skip
 
     def decide(self, audience: Audience) -> Decision:
@@ -136,26 +137,35 @@ class Docbot:
         name: str | None = None,
         *,
         full: bool = False,
+        rebuild: bool = False,
+        allow_mass_delete: bool = False,
         progress: Progress | None = None,
     ) -> list[SyncReport]:
         """Sync one or every configured source; a failing source does not stop the rest.
 
-        Each run is counted in metrics and logged; cached answers whose cited chunks
-        changed are purged afterwards (they would not be served anyway).
+        ``rebuild`` builds a new index of every given source beside the live one and
+        switches to it at the end (``ingest/rebuild.py``). Each run is counted in
+        metrics and logged; cached answers whose cited chunks changed are purged
+        afterwards (they would not be served anyway).
         """
-        reports = []
-        for config in [self.settings.source(name)] if name else self.settings.sources:
+        configs = [self.settings.source(name)] if name else list(self.settings.sources)
+        unbuilt: dict[str, SyncReport] = {}
+        sources: list[Source] = []
+        for config in configs:
             try:
-                source = build_source(config, self.settings)
+                sources.append(build_source(config, self.settings))
             except Exception as exc:  # reported and recorded per source, like a failed run
-                report = SyncReport(source=config.name, error=str(exc))
+                unbuilt[config.name] = report = SyncReport(source=config.name, error=str(exc))
                 self._record_unbuilt(report)
-            else:
-                report = sync_source(
-                    self.store, source, self.metered_embedder, full=full, progress=progress,
-                    pii=self.settings.redact_pii,
-                )  # fmt: skip
-            reports.append(report)
+        guard = DeleteGuard(self.settings.mass_delete_share, allow=allow_mass_delete)
+        synced = sync_sources(
+            self.store, sources, self.metered_embedder, full=full, rebuild=rebuild,
+            progress=progress, guard=guard, pii=self.settings.redact_pii,
+        )  # fmt: skip
+        by_name = {r.source: r for r in synced}
+        reports = [unbuilt.get(c.name) or by_name.pop(c.name) for c in configs]
+        reports += [r for r in by_name.values() if r.source not in unbuilt]  # carried over
+        for report in reports:
             self.observer.finish_sync(report, purged=self._purge_cache(report))
         return reports
 
@@ -171,7 +181,8 @@ class Docbot:
             log.warning("could not record the failed run of %s", report.source, exc_info=True)
 
     def _purge_cache(self, report: SyncReport) -> int:
-        if not (report.updated or report.deleted) or not self.answer_cache.enabled:
+        changed = report.added or report.updated or report.deleted or report.rebuild
+        if not changed or not self.answer_cache.enabled:
             return 0
         try:
             purged = self.answer_cache.purge()

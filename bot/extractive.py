@@ -4,7 +4,7 @@ that cover the question, quoted verbatim and linked."""
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from bot.retrieve import fts_query
 from ingest.models import Hit
@@ -30,9 +30,192 @@ def _spans(text: str) -> list[tuple[int, int]]:
     return spans
 
 
+_NUMBER_QUESTION = re.compile(
+    r"\b(how (many|much|long|often|old|far|soon|early|late)|what (is|are) the "
+    r"(limit|amount|number|rate|cap|budget|deadline|minimum|maximum)|when|what percent"
+    r"|how large|how big)\b",
+    re.IGNORECASE,
+)
+_PROCEDURE_QUESTION = re.compile(
+    r"\b(how (do|can|should|would) (i|we|you)|how to|what (are the )?steps|step by step"
+    r"|process (for|to)|what do i (need to )?do|walk me through|set ?up|configure|install)\b",
+    re.IGNORECASE,
+)
+_ITEM = re.compile(r"\s*(\d+[.)]|[-*+])\s")
+_NUMBERED = re.compile(r"\s*\d+[.)]\s")
+_DIGIT = re.compile(r"\d")
+FIRST_CHARS = 900
+OTHER_CHARS = 600
+"""How much of the best passage, and of each other one, is quoted (before the block a
+":" introduces is added); measured in docs/BENCHMARKS.md, "Answers"."""
+BLOCK_CHARS = 1500
+"""The most a block brought in by its introducing sentence may add (a long table or
+code listing is cut at a line, with an ellipsis)."""
+
+
+def question_kind(question: str) -> str:
+    """``procedure`` ("how do I ..."), ``number`` ("how many ..."), or ``other``: how
+    much an answer needs (the steps, one sentence, a short passage)."""
+    if _PROCEDURE_QUESTION.search(question):
+        return "procedure"
+    if _NUMBER_QUESTION.search(question):
+        return "number"
+    return "other"
+
+
+def _lines(text: str) -> list[tuple[int, int]]:
+    """(start, end) of every line, newline excluded."""
+    out, pos = [], 0
+    for line in text.split("\n"):
+        out.append((pos, pos + len(line)))
+        pos += len(line) + 1
+    return out
+
+
+def _line_at(lines: list[tuple[int, int]], offset: int) -> int:
+    for i, (a, b) in enumerate(lines):
+        if a <= offset <= b:
+            return i
+    return len(lines) - 1
+
+
+def _is_item(line: str) -> bool:
+    return bool(_ITEM.match(line + " "))
+
+
+def _block_end(text: str, lines: list[tuple[int, int]], first: int, numbered: bool) -> int:
+    """Index of the last line of the block (list, code, table, paragraph) starting at
+    line ``first``; with ``numbered``, a list stops at its last numbered item's lines."""
+    line = text[lines[first][0] : lines[first][1]]
+    if line.lstrip().startswith("```"):
+        for j in range(first + 1, len(lines)):
+            if text[lines[j][0] : lines[j][1]].lstrip().startswith("```"):
+                return j
+        return len(lines) - 1
+    if line.lstrip().startswith("|"):
+        j = first
+        while j + 1 < len(lines) and text[lines[j + 1][0] : lines[j + 1][1]].lstrip().startswith(
+            "|"
+        ):
+            j += 1
+        return j
+    if _is_item(line):
+        j, last = first, first
+        while j + 1 < len(lines):
+            nxt = text[lines[j + 1][0] : lines[j + 1][1]]
+            if not nxt.strip():
+                # a blank line inside a list: go on only if an item (or its indented
+                # continuation) follows
+                k = j + 2
+                if k < len(lines) and (
+                    _is_item(text[lines[k][0] : lines[k][1]])
+                    or text[lines[k][0] : lines[k][1]].startswith((" ", "\t"))
+                ):
+                    j += 1
+                    continue
+                break
+            if _is_item(nxt) or nxt.startswith((" ", "\t")):
+                if numbered and not nxt.startswith((" ", "\t")) and not _NUMBERED.match(nxt):
+                    break
+                j += 1
+                last = j
+                continue
+            break
+        return last
+    j = first
+    while j + 1 < len(lines) and text[lines[j + 1][0] : lines[j + 1][1]].strip():
+        j += 1
+    return j
+
+
+def _cap(text: str, start: int, end: int, limit: int) -> int:
+    """``end`` pulled back to a line boundary so the span stays within ``limit``."""
+    if end - start <= limit:
+        return end
+    cut = text.rfind("\n", start, start + limit)
+    return cut if cut > start else start + limit
+
+
+def _widen(text: str, start: int, end: int, kind: str) -> tuple[int, int, str]:
+    """The chosen span grown to what gives it its meaning: the block a sentence ending
+    in ":" introduces, a whole numbered procedure, and the line that introduces a list
+    the span starts inside ("Do not:"). Returns (start, end, intro) where ``intro`` is
+    a line quoted before the span when it is not next to it."""
+    lines = _lines(text)
+    intro = ""
+    first = _line_at(lines, start)
+    # 1. Starting inside a list: find the list's first item and the line above it.
+    if _is_item(text[lines[first][0] : lines[first][1]]) or text[
+        lines[first][0] : lines[first][1]
+    ].startswith((" ", "\t")):
+        top = first
+        while top > 0:
+            above = text[lines[top - 1][0] : lines[top - 1][1]]
+            if _is_item(above) or (above.startswith((" ", "\t")) and above.strip()):
+                top -= 1
+            else:
+                break
+        if kind == "procedure" and _NUMBERED.match(text[lines[top][0] : lines[top][1]]):
+            start = lines[top][0]  # the whole procedure, from step 1
+        head = top - 1
+        while head >= 0 and not text[lines[head][0] : lines[head][1]].strip():
+            head -= 1
+        if head >= 0:
+            line = text[lines[head][0] : lines[head][1]].strip()
+            if (
+                line.endswith(":")
+                or line.startswith("#")
+                or (line.startswith("**") and line.endswith("**"))
+            ):
+                if lines[head][0] < start and start - lines[head][0] <= 300:
+                    start = lines[head][0]
+                elif lines[head][0] < start:
+                    intro = line
+    # 2. A sentence that introduces something (ends in ":") brings the whole block.
+    last = _line_at(lines, max(end - 1, start))
+    for i in range(_line_at(lines, start), last + 1):
+        line = text[lines[i][0] : lines[i][1]].rstrip()
+        if i == last:
+            line = text[lines[i][0] : min(lines[i][1], end)].rstrip()
+        following = i + 1
+        while (
+            following < len(lines) and not text[lines[following][0] : lines[following][1]].strip()
+        ):
+            following += 1
+        if following >= len(lines):
+            break
+        nxt = text[lines[following][0] : lines[following][1]]
+        steps = (
+            kind == "procedure"
+            and i == last
+            and _is_item(nxt)
+            and (_is_item(line) or line.endswith(":"))
+        )
+        if line.endswith(":") or steps:
+            block_last = _block_end(text, lines, following, numbered=False)
+            if lines[block_last][1] > end:
+                end = _cap(text, start, lines[block_last][1], (end - start) + BLOCK_CHARS)
+                break
+    # 3. A whole numbered procedure the span ends inside.
+    if kind == "procedure":
+        last = _line_at(lines, max(end - 1, start))
+        if _is_item(text[lines[last][0] : lines[last][1]]):
+            top = last
+            while top > 0 and (
+                _is_item(text[lines[top - 1][0] : lines[top - 1][1]])
+                or text[lines[top - 1][0] : lines[top - 1][1]].startswith((" ", "\t"))
+            ):
+                top -= 1
+            block_last = _block_end(text, lines, top, numbered=False)
+            end = _cap(text, start, max(end, lines[block_last][1]), (end - start) + BLOCK_CHARS)
+    return start, end, intro
+
+
 def best_passage(question: str, text: str, max_chars: int = 420) -> str:
     """The run of consecutive sentences of ``text`` that best covers the question,
-    cut verbatim from the text (lists, code and emphasis stay intact)."""
+    cut verbatim from the text (lists, code and emphasis stay intact), grown to the
+    block it introduces and the line that introduces it (``_widen``)."""
+    kind = question_kind(question)
     if len(text) <= max_chars:
         return text.strip()
     terms = {t.strip('"') for t in fts_query(question).split(" OR ") if t}
@@ -49,33 +232,75 @@ def best_passage(question: str, text: str, max_chars: int = 420) -> str:
         }
 
     # The window covering the most distinct question terms wins; among equals the
-    # earliest, since procedures and definitions start at the top of a section.
+    # earliest, since procedures and definitions start at the top of a section. A
+    # number question prefers a window that states a number.
     found = [covered(span) for span in spans]
-    best, best_score, best_end = 0, -1, 1
+    best, best_score, best_end = 0, -1.0, 1
     for i in range(len(spans)):
         terms_here: set[str] = set()
         j = i
         while j < len(spans) and spans[j][1] - spans[i][0] <= max_chars:
             terms_here |= found[j]
             j += 1
-        if len(terms_here) > best_score:
-            best, best_score, best_end = i, len(terms_here), max(j, i + 1)
+        score = float(len(terms_here))
+        if kind == "number" and terms_here:
+            window = text[spans[i][0] : spans[max(j, i + 1) - 1][1]]
+            score += 0.5 if _DIGIT.search(window) else 0.0
+        if score > best_score:
+            best, best_score, best_end = i, score, max(j, i + 1)
+    while best < best_end - 1 and not found[best]:
+        best += 1  # no filler before the sentences that match
     while best > 0 and text[spans[best][0] : spans[best][0] + 1] in (" ", "\t"):
         best -= 1  # a wrapped continuation line: start at its list item instead
     start, end = spans[best][0], spans[best_end - 1][1]
+    if len(text[start:end]) > max_chars:
+        end = start + len(text[start : start + max_chars].rsplit(" ", 1)[0])
+        passage_cut = True
+    else:
+        passage_cut = False
+    start, end, intro = _widen(text, start, end, kind)
     passage = text[start:end].strip()
-    if len(passage) > max_chars:
-        passage = passage[:max_chars].rsplit(" ", 1)[0] + " …"
+    if passage_cut and end < len(text):
+        passage += " …"
+    if intro:
+        passage = f"{intro}\n…\n{passage}"
     if "```" in passage and passage.count("```") % 2:
         passage += "\n```"
     return passage
 
 
-def extractive_answer(question: str, hits: Sequence[Hit]) -> str:
-    """Quoted passages with links, labelled as quotes (no model configured)."""
+def _in_leading_list(text: str, passage: str) -> bool:
+    """True when ``passage`` lies in the list ``text`` starts with."""
+    at = text.find(passage[:60])
+    if at < 0:
+        return False
+    for line in text[:at].splitlines():
+        if line.strip() and not _is_item(line) and not line.startswith((" ", "\t")):
+            return False
+    return True
+
+
+def extractive_answer(
+    question: str,
+    hits: Sequence[Hit],
+    missing: Sequence[str] = (),
+    lead_ins: Mapping[int, str] | None = None,
+) -> str:
+    """Quoted passages with links, labelled as quotes (no model configured); with
+    ``missing``, the question's distinctive words no quoted passage contains are
+    named at the end, so a partial answer says what it does not cover. ``lead_ins``
+    (by chunk id) are the lines that introduce a list a chunk starts inside, cut off
+    into the previous chunk ("Do not:"): quoted first, so the list keeps its meaning."""
     parts = ["Here is what the docs say (quoted passages; no language model is configured):"]
     for n, hit in enumerate(hits, start=1):
-        passage = best_passage(question, hit.text, max_chars=700 if n == 1 else 420)
+        passage = best_passage(question, hit.text, max_chars=FIRST_CHARS if n == 1 else OTHER_CHARS)
+        lead = (lead_ins or {}).get(hit.chunk_id, "")
+        if lead and _in_leading_list(hit.text, passage):
+            gap = "\n" if hit.text.lstrip().startswith(passage[:60]) else "\n…\n"
+            passage = f"{lead}{gap}{passage}"
         quoted = "\n".join(f"> {line}" if line.strip() else ">" for line in passage.splitlines())
         parts.append(f"{quoted}\n— [{n}] [{hit.section}]({hit.link})")
+    if missing:
+        named = ", ".join(f"“{t}”" for t in missing[:4])
+        parts.append(f"These passages do not mention {named}: that part may not be in the docs.")
     return "\n\n".join(parts)

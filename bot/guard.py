@@ -75,8 +75,12 @@ def _unfinished(text: str) -> int:
     bracket = text.rfind("[")
     if bracket >= 0 and "\n" not in text[bracket:]:
         rest = text[bracket:]
-        if "](" not in rest or ")" not in rest[rest.index("](") :]:
-            cut = min(cut, bracket)
+        close = rest.find("]")
+        if close < 0 or close == len(rest) - 1:
+            cut = min(cut, bracket)  # "[label" or "[label]": a link may follow
+        elif rest[close + 1] == "(" and ")" not in rest[close + 1 :]:
+            cut = min(cut, bracket)  # "[label](http..." not closed yet
+        # else "[1] text": a citation or bracketed words, not a link
     for start in (text.rfind("http"), text.rfind("<")):
         if start >= 0 and not re.search(r"[\s>)\]\"'`]", text[start:]):
             cut = min(cut, start)

@@ -9,13 +9,18 @@ tell "rate limited" from "unreachable" without importing ``openai``.
 
 from __future__ import annotations
 
+import queue
+import threading
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 from ingest.embedding import describe_openai_error
-from ingest.errors import LLMError, LLMRateLimited, LLMUnavailable
+from ingest.errors import LLMError, LLMRateLimited, LLMTimeout, LLMUnavailable
+
+T = TypeVar("T")
 
 Message = dict[str, str]
 
@@ -40,6 +45,60 @@ class LLM(ABC):
 
     def complete(self, messages: Sequence[Message], usage: Usage | None = None) -> str:
         return "".join(self.stream(messages, usage))
+
+
+def until_deadline(pieces: Iterator[str], deadline: float, seconds: float) -> Iterator[str]:
+    """``pieces`` as they come, until the monotonic ``deadline``; then
+    :class:`LLMTimeout` (``seconds`` is the budget, for the message).
+
+    A client's own timeout bounds one attempt, and it retries, so a model that hangs
+    could hold a question for minutes. The pieces are read in a daemon thread and
+    waited for with the time left: the asker is told at the deadline, whatever the
+    client is doing. The abandoned thread ends when the client's timeout fires.
+    """
+    inbox: queue.Queue[tuple[str, Any]] = queue.Queue()
+    stop = threading.Event()
+
+    def read() -> None:
+        try:
+            for piece in pieces:
+                inbox.put(("piece", piece))
+                if stop.is_set():
+                    return
+            inbox.put(("done", None))
+        except BaseException as exc:  # handed to the asking thread
+            inbox.put(("error", exc))
+
+    threading.Thread(target=read, name="docbot-llm", daemon=True).start()
+    try:
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise LLMTimeout(seconds)
+            try:
+                kind, value = inbox.get(timeout=remaining)
+            except queue.Empty:
+                raise LLMTimeout(seconds) from None
+            if kind == "done":
+                return
+            if kind == "error":
+                raise value
+            yield value
+    finally:
+        stop.set()
+
+
+def call_until_deadline(call: Callable[[], T], deadline: float, seconds: float) -> T:
+    """``call()`` in a daemon thread, or :class:`LLMTimeout` at ``deadline``."""
+    result: list[T] = []
+
+    def run() -> Iterator[str]:
+        result.append(call())
+        yield ""
+
+    for _ in until_deadline(run(), deadline, seconds):
+        pass
+    return result[0]
 
 
 class OpenAIChat(LLM):

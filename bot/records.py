@@ -29,6 +29,7 @@ from ingest.errors import (
     InputError,
     LLMError,
     LLMRateLimited,
+    LLMTimeout,
     LLMUnavailable,
     StoreError,
 )
@@ -67,6 +68,7 @@ def error_kind(exc: BaseException) -> str:
     """A short, stable label for the ``answers.error`` column."""
     for kind, cls in (
         ("rate_limited", LLMRateLimited),
+        ("llm_timeout", LLMTimeout),
         ("llm_unavailable", LLMUnavailable),
         ("llm", LLMError),
         ("input", InputError),

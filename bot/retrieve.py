@@ -21,11 +21,12 @@ raise a syntax error or change the query's meaning.
 
 from __future__ import annotations
 
+import logging
 import re
 import time
 import unicodedata
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -35,6 +36,8 @@ from ingest.languages import cjk_bigrams, latin_share
 from ingest.models import Hit
 from ingest.store import Store, VectorCodes, coarse_pool
 from ingest.store.scope import Scope
+
+log = logging.getLogger(__name__)
 
 MAX_QUERY_TERMS = 32
 
@@ -54,6 +57,9 @@ thread runs the BM25 search: onnxruntime, numpy and SQLite release the GIL, so t
 overlap. No store connection lives in these threads."""
 
 Scored = Sequence[tuple[int, float]]
+Shortlist = tuple[np.ndarray, list[tuple[list[int], np.ndarray | None]], float, float]
+"""(question vector, candidate lists (ids, their vectors when already at hand), embed ms,
+knn ms)."""
 
 
 def fts_query(text: str) -> str:
@@ -95,32 +101,53 @@ class Fusion:
     is English-only (``Embedder.multilingual`` false): its vectors carry no meaning."""
 
 
-def minmax(scored: Scored) -> dict[int, float]:
-    """Scores rescaled to [0, 1] within the list (all 1.0 when they are equal)."""
+def minmax(scored: Scored, head: int | None = None) -> dict[int, float]:
+    """Scores rescaled to [0, 1] within the list (all 1.0 when they are equal); with
+    ``head``, the bounds come from the first ``head`` entries only and the rest are
+    mapped the same way (to 0 or below), so a longer list changes none of the head's
+    values."""
     if not scored:
         return {}
-    values = [s for _, s in scored]
+    values = [s for _, s in scored[:head]] if head else [s for _, s in scored]
     low, high = min(values), max(values)
     if high - low < 1e-12:
-        return {i: 1.0 for i, _ in scored}
+        return {i: 1.0 if s >= high else min(0.0, s - low) for i, s in scored}
     return {i: (s - low) / (high - low) for i, s in scored}
 
 
 def fuse(
-    dense: Scored, lexical: Scored, dense_weight: float, lexical_weight: float
+    dense: Scored,
+    lexical: Scored,
+    dense_weight: float,
+    lexical_weight: float,
+    head: int | None = None,
 ) -> list[tuple[int, float]]:
     """Weighted sum of min-max normalised scores; a chunk missing from a list gets 0
-    there. Ties break by chunk id, so a ranking is reproducible."""
-    d, lx = minmax(dense), minmax(lexical)
+    there. Ties break by chunk id, so a ranking is reproducible.
+
+    With ``head``, each list is normalised over its first ``head`` entries and a
+    chunk below them gets 0 from that list, as a missing one does: a chunk's fused
+    score then does not depend on how deep the lists were fetched, so the first
+    results are the same whatever ``k`` is asked. Chunks in neither head (fused
+    score 0) follow, ordered by their unclipped scores."""
+    d, lx = minmax(dense, head), minmax(lexical, head)
     if not dense:
         dense_weight, lexical_weight = 0.0, 1.0
     elif not lexical:
         dense_weight, lexical_weight = 1.0, 0.0
-    scores = {
-        cid: dense_weight * d.get(cid, 0.0) + lexical_weight * lx.get(cid, 0.0)
-        for cid in d.keys() | lx.keys()
-    }
-    return sorted(scores.items(), key=lambda item: (-item[1], item[0]))
+    d_head = {cid for cid, _ in dense[:head]} if head else d.keys()
+    lx_head = {cid for cid, _ in lexical[:head]} if head else lx.keys()
+    d_floor = min(d.values(), default=0.0)
+    lx_floor = min(lx.values(), default=0.0)
+    scores: dict[int, tuple[float, float]] = {}
+    for cid in d.keys() | lx.keys():
+        dv, lv = d.get(cid, d_floor), lx.get(cid, lx_floor)
+        in_head = dense_weight * (dv if cid in d_head else 0.0) + lexical_weight * (
+            lv if cid in lx_head else 0.0
+        )
+        scores[cid] = (in_head, dense_weight * dv + lexical_weight * lv)
+    ranked = sorted(scores.items(), key=lambda item: (-item[1][0], -item[1][1], item[0]))
+    return [(cid, score) for cid, (score, _) in ranked]
 
 
 def merge_lexical(*lists: Scored) -> list[tuple[int, float]]:
@@ -152,6 +179,7 @@ class Retriever:
         self.store = store
         self.embedder = embedder
         self.fusion = fusion or Fusion()
+        self._warned_mismatch = False
 
     def weights(self, query: str) -> tuple[float, float]:
         """(dense, lexical) weights for this question."""
@@ -167,15 +195,28 @@ class Retriever:
         """Top ``k`` chunks for ``query``, at most ``per_document`` from each document,
         only from documents ``scope`` allows (None: every document)."""
         timings: dict[str, float] = {}
-        depth = max(self.fusion.candidates, k * 4)
+        head = self.fusion.candidates
+        depth = max(head, k * 4)
         t0 = time.perf_counter()
         dense_weight, lexical_weight = self.weights(query)
-        embedding = None
-        if self.store.embed_model is not None:
-            self.store.check_embedder(self.embedder.model_id)
+        embedding: Future[Shortlist] | None = None
+        if not self._vectors_match():
+            dense_weight = 0.0  # BM25 alone, rather than no answer, until a rebuild ends
+        elif self.store.embed_model is not None:
             codes = self.store.vector_codes()
             mask = self.store.scope_mask(codes, scope)
-            embedding = _EMBEDDING.submit(self._shortlist, query, codes, coarse_pool(depth), mask)
+            plan = self.store.vector_plan()
+            if plan.mode == "exact":
+                all_ids, vectors = self.store.vector_matrix()
+                if mask is not None:
+                    keep = np.isin(all_ids, codes.ids[mask])
+                    all_ids, vectors = all_ids[keep], vectors[keep]
+                pool = coarse_pool(depth)
+                embedding = _EMBEDDING.submit(self._exact, query, all_ids, vectors, pool)
+            else:
+                embedding = _EMBEDDING.submit(
+                    self._shortlist, query, codes, plan.pool(head), plan.pool(depth), mask
+                )
         lexical = self.store.fts_search(fts_query(query), depth, scope=scope)
         cjk = cjk_query(query)
         if cjk:
@@ -185,15 +226,26 @@ class Retriever:
         dense: list[tuple[int, float]] = []
         similarity: dict[int, float] = {}
         if embedding is not None:
-            vector, candidates, timings["embed_ms"], coarse_ms = embedding.result()
+            vector, shortlists, timings["embed_ms"], coarse_ms = embedding.result()
             t2 = time.perf_counter()
-            ids, matrix = self.store.vectors(candidates)
-            dense, similarity = self._dense(vector, ids, matrix, depth, dense_weight > 0)
+            for candidates, rows in shortlists:
+                # The head's ranking comes from the head's own coarse pool, so a deeper
+                # search (a larger k) only appends below it. Exact search ranks every
+                # vector the same way whatever k is, so it needs one list.
+                ids, matrix = (
+                    (candidates, rows) if rows is not None else self.store.vectors(candidates)
+                )
+                ranked, sims = self._dense(vector, ids, matrix, depth, dense_weight > 0)
+                seen = {cid for cid, _ in dense}
+                dense.extend(
+                    item for item in ranked[: head if not dense else depth] if item[0] not in seen
+                )
+                similarity.update(sims)
             timings["knn_ms"] = coarse_ms + (time.perf_counter() - t2) * 1000
         if dense_weight > 0 or not lexical:
-            fused = fuse(dense, lexical, dense_weight, lexical_weight)
+            fused = fuse(dense, lexical, dense_weight, lexical_weight, head)
         else:
-            fused = fuse([], lexical, 0.0, 1.0)
+            fused = fuse([], lexical, 0.0, 1.0, head)
         hits = self.store.load_hits(fused[:depth])
         lexical_by_id = dict(lexical)
         kept: list[Hit] = []
@@ -217,17 +269,55 @@ class Retriever:
             dense_trusted=dense_weight > 0,
         )
 
+    def _vectors_match(self) -> bool:
+        """Whether the live vectors come from the configured embedder. They do not
+        while a rebuild for a new model runs beside them (or before it is started):
+        the question is then ranked by BM25 alone over the complete old index."""
+        stored = self.store.embed_model
+        if stored is None or stored == self.embedder.model_id:
+            return True
+        if not self._warned_mismatch:
+            self._warned_mismatch = True
+            log.warning(
+                "the index was built with the embedding model %s but %s is configured: "
+                "ranking by BM25 alone until `docbot sync --rebuild` has rebuilt it",
+                stored, self.embedder.model_id,
+            )  # fmt: skip
+        return False
+
     def _shortlist(
-        self, query: str, codes: VectorCodes, pool: int, mask: np.ndarray | None = None
-    ) -> tuple[np.ndarray, list[int], float, float]:
+        self,
+        query: str,
+        codes: VectorCodes,
+        pool: int,
+        wide_pool: int,
+        mask: np.ndarray | None = None,
+    ) -> Shortlist:
         """Worker thread: embed the question and run the coarse vector pass (no store
-        connection needed); returns (vector, candidate ids, embed ms, coarse ms)."""
+        connection needed): the head's pool, then a wider one when a deep search needs
+        more; the candidates' vectors are then read from the store."""
         started = time.perf_counter()
         vector = np.asarray(self.embedder.embed_query(query), dtype=np.float32)
         embedded = time.perf_counter()
-        candidates = codes.nearest(vector, pool, mask)
+        shortlists = [codes.nearest(vector, pool, mask)]
+        if wide_pool > pool:
+            shortlists.append(codes.nearest(vector, wide_pool, mask))
         done = time.perf_counter()
-        return vector, candidates, (embedded - started) * 1000, (done - embedded) * 1000
+        lists: list[tuple[list[int], np.ndarray | None]] = [(c, None) for c in shortlists]
+        return vector, lists, (embedded - started) * 1000, (done - embedded) * 1000
+
+    def _exact(self, query: str, ids: np.ndarray, matrix: np.ndarray, pool: int) -> Shortlist:
+        """Worker thread, small stores (``ingest/store/vector_plan.py``): exact cosine over
+        every vector in scope; the best ``pool`` with their vectors."""
+        started = time.perf_counter()
+        vector = np.asarray(self.embedder.embed_query(query), dtype=np.float32)
+        embedded = time.perf_counter()
+        if len(ids) > pool:
+            top = np.argpartition(-(matrix @ vector), pool)[:pool]
+            ids, matrix = ids[top], matrix[top]
+        done = time.perf_counter()
+        lists: list[tuple[list[int], np.ndarray | None]] = [([int(i) for i in ids], matrix)]
+        return vector, lists, (embedded - started) * 1000, (done - embedded) * 1000
 
     def _dense(
         self, vector: np.ndarray, ids: list[int], matrix: np.ndarray, depth: int, feedback: bool

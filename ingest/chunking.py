@@ -18,6 +18,7 @@ import unicodedata
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import partial
+from urllib.parse import quote
 
 from ingest.models import Chunk, Document
 
@@ -45,6 +46,34 @@ def github_slug(heading: str) -> str:
     text = unicodedata.normalize("NFKC", text).strip().lower()
     text = re.sub(r"[^\w\- ]", "", text)
     return text.replace(" ", "-")
+
+
+def _rendered(text: str) -> str:
+    """Heading or title text as the page shows it: code, emphasis and link marks gone."""
+    text = re.sub(r"`|\*\*|__|\[([^\]]*)\]\([^)]*\)", r"\1", text)
+    return unicodedata.normalize("NFKC", text).strip()
+
+
+def confluence_slug(title: str) -> Callable[[str], str]:
+    """Confluence's heading ids (Cloud and Data Center): the page title and the heading
+    text, each with its spaces removed, joined by "-" (``VPN setup`` / ``Connect`` ->
+    ``VPNsetup-Connect``), URL-escaped for the fragment. Case and punctuation stay."""
+    prefix = re.sub(r"\s+", "", _rendered(title))
+
+    def slug(heading: str) -> str:
+        anchor = prefix + "-" + re.sub(r"\s+", "", _rendered(heading))
+        return quote(anchor, safe="-._~!$&'()*+,;=:@")
+
+    return slug
+
+
+def anchor_style(doc: Document) -> tuple[Callable[[str], str], str]:
+    """How ``doc``'s source names heading anchors, and what it appends to a repeated
+    one: Confluence pages (they have a space) their way and ``.1``, files GitHub's
+    and ``-1``."""
+    if doc.space is not None:
+        return confluence_slug(doc.title), "."
+    return github_slug, "-"
 
 
 @dataclass
@@ -83,7 +112,7 @@ def _blocks(lines: list[str]) -> Iterator[str]:
         yield "\n".join(block)
 
 
-def _sections(body: str, slugify: Callable[[str], str]) -> list[_Section]:
+def _sections(body: str, slugify: Callable[[str], str], repeat: str = "-") -> list[_Section]:
     sections = [_Section(path=(), anchor="", blocks=[])]
     stack: list[tuple[int, str]] = []
     seen: dict[str, int] = {}
@@ -110,7 +139,7 @@ def _sections(body: str, slugify: Callable[[str], str]) -> list[_Section]:
                     slug = slugify(title)
                     if slug in seen:
                         seen[slug] += 1
-                        slug = f"{slug}-{seen[slug]}"
+                        slug = f"{slug}{repeat}{seen[slug]}"
                     else:
                         seen[slug] = 0
                     sections.append(
@@ -186,13 +215,17 @@ def split_markdown(
     max_chars: int = DEFAULT_MAX_CHARS,
     min_chars: int = DEFAULT_MIN_CHARS,
     overlap_chars: int = DEFAULT_OVERLAP_CHARS,
-    slugify: Callable[[str], str] = github_slug,
+    slugify: Callable[[str], str] | None = None,
 ) -> list[Chunk]:
-    """Split a document's Markdown body into heading-scoped chunks."""
+    """Split a document's Markdown body into heading-scoped chunks. Anchors follow the
+    document's source (:func:`anchor_style`) unless ``slugify`` is given."""
+    repeat = "-"
+    if slugify is None:
+        slugify, repeat = anchor_style(doc)
     root = (*doc.breadcrumbs, doc.title)
     chunks: list[Chunk] = []
     last_parent: tuple[str, ...] | None = None
-    for section in _sections(doc.body, slugify):
+    for section in _sections(doc.body, slugify, repeat):
         blocks = section.blocks
         # The page's own "# Title" heading repeats the title: drop it from the path.
         path = section.path

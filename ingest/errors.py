@@ -8,11 +8,14 @@ seam that called the library, so the CLI and the Slack bot can show one clear li
     ├── SourceError          a source cannot be read (missing folder, Confluence auth, ...)
     │   └── SourceUnavailable    network error, 5xx or 429 after retries
     ├── StoreError           the SQLite store cannot be opened or used
+    │   ├── StoreFull            the disk holding it is full
+    │   ├── StoreReadOnly        it, or its folder, cannot be written
     │   ├── EmbedderMismatch     store built by another embedding model
     │   └── SourceBusy           another process is syncing that source (ingest/locks.py)
     ├── EmbedderError        embedding failed (model missing, API error)
     └── LLMError             the chat model failed
         ├── LLMUnavailable       timeout, connection error, 5xx
+        │   └── LLMTimeout           no answer within the question's deadline
         └── LLMRateLimited       429 after retries
 """
 
@@ -43,6 +46,14 @@ class StoreError(DocbotError):
     pass
 
 
+class StoreFull(StoreError):
+    pass
+
+
+class StoreReadOnly(StoreError):
+    pass
+
+
 class EmbedderMismatch(StoreError):
     pass
 
@@ -57,6 +68,17 @@ class LLMError(DocbotError):
 
 class LLMUnavailable(LLMError):
     pass
+
+
+class LLMTimeout(LLMUnavailable):
+    """The question's overall deadline (``DOCBOT_ANSWER_TIMEOUT``) passed."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        super().__init__(
+            f"the language model did not answer within {seconds:g} s "
+            "(DOCBOT_ANSWER_TIMEOUT), so docbot stopped waiting; try again in a few minutes"
+        )
 
 
 class LLMRateLimited(LLMError):

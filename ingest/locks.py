@@ -15,7 +15,13 @@ Why a file lock (``flock``) rather than a lease row in SQLite:
 
 The holder writes its pid and start time into the file, so the loser can say who
 has it. Lock files are left in place: deleting one races with a process that has
-just opened it. Like SQLite's WAL, this needs a local file system, not NFS.
+just opened it. They sit beside the store under a dotted name
+(``.docbot.db.sync-handbook.lock``), out of sight like ``.git`` and matched by the
+repository's ``.gitignore``. Like SQLite's WAL, this needs a local file system, not NFS.
+
+:func:`lock_held` answers "is a sync of this source running?" for a run that the
+store still lists as ``running``: if nobody holds its lock, its process is gone
+(``interrupted``). A PostgreSQL store would ask its advisory lock the same question.
 """
 
 from __future__ import annotations
@@ -24,8 +30,8 @@ import os
 import re
 import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Iterator, Sequence
+from contextlib import ExitStack, contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO
@@ -68,9 +74,41 @@ class SourceBusy(StoreError):
 
 
 def lock_path(db_path: str | Path, source: str) -> Path:
-    """``docbot.db-sync-handbook.lock``: beside the store, named like its ``-wal`` file."""
+    """``.docbot.db.sync-handbook.lock``: beside the store, hidden (a dotted name)."""
     safe = re.sub(r"[^A-Za-z0-9_.-]", "_", source)
-    return Path(f"{db_path}-sync-{safe}.lock")
+    db = Path(db_path)
+    return db.with_name(f".{db.name}.sync-{safe}.lock")
+
+
+def lock_held(db_path: str | Path, source: str) -> bool | None:
+    """Whether some process (this one included) holds the sync lock of ``source``;
+    ``None`` when that cannot be told (the lock file cannot be opened)."""
+    if str(db_path) == ":memory:":
+        return None
+    path = lock_path(db_path, source)
+    if not path.exists():
+        return False
+    try:
+        fh = open(path, encoding="utf-8")  # noqa: SIM115 - closed below
+    except OSError:
+        return None
+    try:
+        if _try_lock(fh):
+            _unlock(fh)
+            return False
+        return True
+    finally:
+        fh.close()
+
+
+@contextmanager
+def source_locks(db_path: str | Path, sources: Sequence[str]) -> Iterator[None]:
+    """Hold the sync locks of several sources (a rebuild), or raise :class:`SourceBusy`
+    for the first one another sync holds, holding none."""
+    with ExitStack() as stack:
+        for source in dict.fromkeys(sources):
+            stack.enter_context(source_lock(db_path, source))
+        yield
 
 
 def _holder(path: Path) -> str:
@@ -97,7 +135,11 @@ def source_lock(db_path: str | Path, source: str, *, timeout: float = 0.0) -> It
     try:
         fh = open(path, "a+", encoding="utf-8")  # noqa: SIM115 - closed in finally below
     except OSError as exc:
-        raise StoreError(f"cannot create the sync lock file {path}: {exc}") from exc
+        raise StoreError(
+            f"cannot create the sync lock file {path} ({exc.strerror}): the folder "
+            f"{path.parent} must be writable by docbot; fix its permissions or set "
+            "DOCBOT_DB to a store in a writable folder"
+        ) from exc
     try:
         deadline = time.monotonic() + timeout
         while not _try_lock(fh):

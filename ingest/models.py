@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -100,6 +101,20 @@ class Document:
 
 
 @dataclass(frozen=True)
+class StoredDocument(Document):
+    """A document read back from the store, to carry it into a rebuilt index when its
+    source cannot give it again (it failed to read, or the source is no longer
+    configured). Its body is not stored, so its hash is the stored one: the next sync
+    that can read it compares against that, as it would have against the old index."""
+
+    stored_sha: str = ""
+
+    @property
+    def sha(self) -> str:
+        return self.stored_sha
+
+
+@dataclass(frozen=True)
 class Chunk:
     """A heading-scoped passage of a document, the unit that is embedded and cited.
 
@@ -149,6 +164,9 @@ class Hit:
     space: str | None = None
     restricted: bool = False
     """Not every asker may read this page: it may only be shown privately."""
+    breadcrumbs: tuple[str, ...] = ()
+    """The titles above the page (folders, Confluence ancestors) that start
+    ``heading_path``: context for the embedder, not part of a citation."""
 
     @property
     def link(self) -> str:
@@ -159,5 +177,26 @@ class Hit:
 
     @property
     def section(self) -> str:
-        """'Page > Section' label for a citation."""
-        return " > ".join(self.heading_path) if self.heading_path else self.title
+        """'Page > Section' label for a citation: the page and its headings, without
+        the folders or ancestors above it, and without Markdown emphasis."""
+        path = self.heading_path
+        crumbs = self.breadcrumbs
+        if crumbs and path[: len(crumbs)] == crumbs:
+            path = path[len(crumbs) :]
+        elif self.title in path:  # a hit from before breadcrumbs were kept with it
+            path = path[len(path) - path[::-1].index(self.title) - 1 :]
+        parts = [plain_heading(p) for p in path]
+        return " > ".join(p for p in parts if p) or plain_heading(self.title)
+
+
+_EMPHASIS = re.compile(r"(\*\*|__)(.+?)\1|(?<![\w*])\*(?!\s)(.+?)(?<!\s)\*(?!\w)|`([^`]*)`")
+_LINK = re.compile(r"!?\[([^\]]*)\]\([^)]*\)")
+
+
+def plain_heading(text: str) -> str:
+    """A heading as a reader sees it: ``**Set up** the `vpn` [client](url)`` ->
+    ``Set up the vpn client`` (links, emphasis and code marks removed)."""
+    text = _LINK.sub(r"\1", text)
+    for _ in range(3):  # nested emphasis: ***bold italic***
+        text = _EMPHASIS.sub(lambda m: next(g for g in m.groups()[1:] if g is not None), text)
+    return " ".join(text.split())

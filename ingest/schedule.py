@@ -56,7 +56,7 @@ RunSync = Callable[[str], object]
 
 JOB_PREFIX = "sync:"
 DEFAULT_MAX_CONCURRENT = 1
-_SEVERITY = {"ok": 0, "partial": 1, "failed": 2, "error": 3}
+_SEVERITY = {"ok": 0, "skipped": 0, "partial": 1, "held": 2, "failed": 3, "error": 4}
 
 
 @dataclass(frozen=True)
@@ -82,7 +82,8 @@ class SyncOutcome:
 
     @property
     def status(self) -> str:
-        """``error`` if ``run_sync`` raised, else the worst report status (``ok`` if none)."""
+        """``error`` if ``run_sync`` raised, else the worst report status (``ok`` if none;
+        ``skipped``, another sync holding the source, counts as ``ok``)."""
         if self.exception is not None:
             return "error"
         return max((r.status for r in self.reports), key=_SEVERITY.__getitem__, default="ok")
@@ -92,7 +93,7 @@ class SyncOutcome:
         """One line saying what went wrong, or ``None``."""
         if self.exception is not None:
             return f"{type(self.exception).__name__}: {self.exception}"
-        errors = [r.error for r in self.reports if r.error]
+        errors = [r.reason for r in self.reports if r.reason and r.status != "skipped"]
         return "; ".join(errors) or None
 
 
@@ -258,7 +259,7 @@ def _log_outcome(outcome: SyncOutcome) -> None:
         for r in outcome.reports
     )
     status = outcome.status
-    level = logging.INFO if status == "ok" else logging.WARNING
+    level = logging.INFO if status in ("ok", "skipped") else logging.WARNING
     log.log(
         level,
         "scheduled sync of source %s: %s in %.1fs%s%s",

@@ -8,11 +8,13 @@ lists sources. Every variable is documented in the README's configuration table
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
+from string import Formatter
 from typing import Any
 
 from ingest.errors import ConfigError
@@ -23,6 +25,15 @@ DEFAULT_CONTEXT_TOKENS = 3000
 DEFAULT_PORT = 3000
 DEFAULT_ANSWER_CACHE_SIZE = 1000
 DEFAULT_ANSWER_CACHE_TTL = 24 * 3600.0
+DEFAULT_HOST = "0.0.0.0"  # container platforms route to the container's interface
+DEFAULT_ACK_THREADS = 16
+DEFAULT_REPLY_THREADS = 8
+DEFAULT_ANSWER_WORKERS = 8
+DEFAULT_ANSWER_QUEUE = 32
+DEFAULT_API_WORKERS = 4
+DEFAULT_API_QUEUE = 16
+DEFAULT_MASS_DELETE_SHARE = 0.5
+DEFAULT_ANSWER_TIMEOUT = 60.0
 
 SOURCE_TYPES = ("markdown", "confluence", "git")
 _SOURCE_KEYS = {
@@ -107,6 +118,12 @@ class Settings:
     """Answers kept for repeated questions (0 turns the answer cache off)."""
     answer_cache_ttl: float = DEFAULT_ANSWER_CACHE_TTL
     """Seconds a cached answer may be served, even when its sources are unchanged."""
+    mass_delete_share: float = DEFAULT_MASS_DELETE_SHARE
+    """A sync that would delete more than this share of a source's documents (or all
+    of them) keeps them and is held, unless ``--allow-mass-delete``."""
+    answer_timeout: float = DEFAULT_ANSWER_TIMEOUT
+    """Seconds a question may take in all (model retries included) before the asker is
+    told the model did not answer."""
     config_path: Path | None = None
     scopes: tuple[ScopeConfig, ...] = ()
     redact_pii: bool = False
@@ -119,6 +136,23 @@ class Settings:
         """The scope that lists ``channel``, if any (else the ``default`` one applies)."""
         return next((s for s in self.scopes if channel and channel in s.channels), None)
 
+    host: str = DEFAULT_HOST
+    """Address ``docbot serve --http`` (and the metrics port) listens on."""
+    trusted_proxies: tuple[str, ...] = ()
+    """Networks whose ``X-Forwarded-For`` names the client (default: none)."""
+    slack_ack_threads: int = DEFAULT_ACK_THREADS
+    """Threads that verify, ack and admit Slack requests (HTTP mode)."""
+    slack_reply_threads: int = DEFAULT_REPLY_THREADS
+    """Threads for short Slack calls: first reactions, busy replies, help, Home tab."""
+    answer_workers: int = DEFAULT_ANSWER_WORKERS
+    """Slack questions answered at once."""
+    answer_queue: int = DEFAULT_ANSWER_QUEUE
+    """Slack questions waiting for a worker; past that, a "busy" reply."""
+    api_workers: int = DEFAULT_API_WORKERS
+    """``POST /api/ask`` calls answered at once."""
+    api_queue: int = DEFAULT_API_QUEUE
+    """``POST /api/ask`` calls waiting; past that, 503 with ``Retry-After``."""
+
     @property
     def llm_enabled(self) -> bool:
         """A chat model is used when a key (or a compatible server) is configured."""
@@ -130,6 +164,75 @@ class Settings:
                 return source
         known = ", ".join(s.name for s in self.sources) or "none"
         raise ConfigError(f"no source named {name!r} (configured: {known})")
+
+
+URL_PLACEHOLDERS = ("path", "stem")
+GIT_PROTOCOLS = ("https", "ssh", "file")
+"""The only transports git may use for a git source (ext::, fd::, git://, http:// never)."""
+_TRANSPORT_PREFIX = re.compile(r"^([A-Za-z0-9][A-Za-z0-9+.-]*)::")
+_WILDCARDS = re.compile(r"[*?\[]")
+
+
+def check_url_template(template: str, key: str) -> str:
+    """``template`` if it is a citation URL template docbot can fill: ``{path}`` and
+    ``{stem}`` only, no attribute or index access, conversion or format spec; ``{{``
+    and ``}}`` stand for braces. Anything else is a ConfigError naming ``key``."""
+    hint = "use {path} or {stem}, and {{ }} for literal braces"
+    try:
+        fields = list(Formatter().parse(template))
+    except ValueError as exc:
+        raise ConfigError(
+            f"{key}: {template!r} is not a valid URL template ({exc}; {hint})"
+        ) from None
+    for _literal, name, spec, conversion in fields:
+        if name is None:
+            continue
+        if name not in URL_PLACEHOLDERS or spec or conversion:
+            shown = "{" + name + (f"!{conversion}" if conversion else "")
+            shown += (f":{spec}" if spec else "") + "}"
+            raise ConfigError(f"{key}: unknown placeholder {shown} in the URL template ({hint})")
+    return template
+
+
+def check_glob(pattern: str, key: str) -> str:
+    """A glob may not climb with ``..`` once it has a wildcard: what it matches stays
+    inside the folder before its first wildcard."""
+    parts = PurePosixPath(pattern.replace("\\", "/")).parts
+    wild = next((i for i, part in enumerate(parts) if _WILDCARDS.search(part)), len(parts))
+    if ".." in parts[wild:]:
+        raise ConfigError(
+            f"{key}: '..' after a wildcard in {pattern!r} would leave the glob's folder; "
+            "put the folder before the first wildcard"
+        )
+    return pattern
+
+
+def check_inside(path: str, key: str, where: str) -> str:
+    """A relative path that stays inside ``where`` (no leading ``/``, no ``..``)."""
+    parts = PurePosixPath(path.replace("\\", "/")).parts
+    if path.startswith(("/", "\\", "~")) or ".." in parts or re.match(r"^[A-Za-z]:", path):
+        raise ConfigError(f"{key}: {path!r} must be a path inside {where}, without '..'")
+    return path
+
+
+def check_repo_url(repo: str, key: str) -> str:
+    """A git repository docbot may fetch: an https://, ssh:// or file:// URL, an
+    scp-like ``user@host:path`` (ssh) or a local path (file). Transports such as
+    ``ext::`` (runs a command) or ``fd::`` are refused here, and git itself is run
+    with only these protocols allowed (``ingest.sources.git``)."""
+    allowed = ", ".join(f"{p}://" for p in GIT_PROTOCOLS)
+    helper = _TRANSPORT_PREFIX.match(repo)
+    if helper:
+        raise ConfigError(
+            f"{key}: the git transport {helper.group(1)}:: is not allowed (use {allowed})"
+        )
+    if "://" in repo:
+        scheme = repo.split("://", 1)[0].lower()
+        if scheme not in GIT_PROTOCOLS:
+            raise ConfigError(f"{key}: {scheme}:// is not allowed for git (use {allowed})")
+    if repo.startswith("-"):
+        raise ConfigError(f"{key}: a repository URL cannot start with '-'")
+    return repo
 
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$")
@@ -172,6 +275,20 @@ def _bool(env: Mapping[str, str], key: str) -> bool:
     raise ConfigError(f"{key}: {raw!r} is not true or false (use 1 or 0)")
 
 
+def _share(env: Mapping[str, str], key: str, default: float) -> float:
+    """A share of a whole: ``0.5`` or ``50%``, more than 0 and at most 1."""
+    raw = (env.get(key) or "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw[:-1]) / 100 if raw.endswith("%") else float(raw)
+    except ValueError:
+        raise ConfigError(f"{key}: {raw!r} is not a share (use e.g. 0.5 or 50%)") from None
+    if not 0 < value <= 1:
+        raise ConfigError(f"{key}: must be more than 0 and at most 1 (100%), not {raw!r}")
+    return value
+
+
 def _str(env: Mapping[str, str], key: str) -> str | None:
     value = env.get(key)
     return value.strip() if value and value.strip() else None
@@ -179,6 +296,26 @@ def _str(env: Mapping[str, str], key: str) -> str | None:
 
 def _csv(value: str | None) -> tuple[str, ...]:
     return tuple(p.strip() for p in (value or "").split(",") if p.strip())
+
+
+def _networks(value: str | None, key: str) -> tuple[str, ...]:
+    """Comma-separated IP addresses or CIDR networks, normalised (``10.0.0.0/8``)."""
+    networks = []
+    for part in _csv(value):
+        try:
+            networks.append(str(ipaddress.ip_network(part, strict=False)))
+        except ValueError:
+            raise ConfigError(
+                f"{key}: {part!r} is not an IP address or network (e.g. 10.0.0.0/8, 127.0.0.1)"
+            ) from None
+    return tuple(networks)
+
+
+def _host(value: str | None, key: str) -> str:
+    host = (value or "").strip() or DEFAULT_HOST
+    if any(c.isspace() for c in host) or "/" in host:
+        raise ConfigError(f"{key}: {host!r} is not an address to listen on (e.g. 0.0.0.0, ::1)")
+    return host
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
@@ -222,6 +359,18 @@ def _source_from_toml(raw: Any, index: int, path: Path) -> SourceConfig:
         raise ConfigError(f"{where}.path: a markdown source needs a folder or glob")
     if kind == "git" and not raw.get("repo"):
         raise ConfigError(f"{where}.repo: a git source needs a repository URL")
+    if kind == "git":
+        check_repo_url(raw["repo"].strip(), f"{where}.repo")
+        for key in ("path", "glob"):
+            if raw.get(key):
+                check_inside(raw[key], f"{where}.{key}", "the repository")
+    if kind == "markdown":
+        if raw.get("glob"):
+            check_inside(raw["glob"], f"{where}.glob", "the source's path")
+        elif _WILDCARDS.search(raw["path"]):
+            check_glob(raw["path"], f"{where}.path")
+    if kind in ("markdown", "git") and raw.get("url"):
+        check_url_template(raw["url"], f"{where}.url")
     if kind == "confluence":
         if not raw.get("url"):
             raise ConfigError(f"{where}.url: a confluence source needs the site URL")
@@ -330,10 +479,13 @@ def load_settings(env: Mapping[str, str], config_path: Path | None = None) -> Se
         sources = [_source_from_toml(raw, i, config_path) for i, raw in enumerate(raw_sources)]
 
     docs = _str(env, "DOCBOT_DOCS")
+    docs_url = _str(env, "DOCBOT_DOCS_URL")
+    if docs_url:
+        check_url_template(docs_url, "DOCBOT_DOCS_URL")
+    if docs and _WILDCARDS.search(docs):
+        check_glob(docs, "DOCBOT_DOCS")
     if docs and not any(s.name == "docs" for s in sources):
-        sources.append(
-            SourceConfig(name="docs", type="markdown", path=docs, url=_str(env, "DOCBOT_DOCS_URL"))
-        )
+        sources.append(SourceConfig(name="docs", type="markdown", path=docs, url=docs_url))
     confluence_url = _str(env, "CONFLUENCE_URL")
     if confluence_url and not any(s.type == "confluence" for s in sources):
         spaces = _csv(env.get("CONFLUENCE_SPACES"))
@@ -360,6 +512,7 @@ def load_settings(env: Mapping[str, str], config_path: Path | None = None) -> Se
         slack_api_url += "/"
     metrics_port = _int(env, "DOCBOT_METRICS_PORT", 0, minimum=0) or None
     cache_ttl = env.get("DOCBOT_ANSWER_CACHE_TTL")
+    answer_timeout = env.get("DOCBOT_ANSWER_TIMEOUT")
 
     return Settings(
         db_path=Path(_str(env, "DOCBOT_DB") or "docbot.db"),
@@ -388,7 +541,19 @@ def load_settings(env: Mapping[str, str], config_path: Path | None = None) -> Se
         answer_cache_ttl=parse_duration(cache_ttl, "DOCBOT_ANSWER_CACHE_TTL")
         if cache_ttl and cache_ttl.strip()
         else DEFAULT_ANSWER_CACHE_TTL,
+        mass_delete_share=_share(env, "DOCBOT_MASS_DELETE_SHARE", DEFAULT_MASS_DELETE_SHARE),
+        answer_timeout=parse_duration(answer_timeout, "DOCBOT_ANSWER_TIMEOUT")
+        if answer_timeout and answer_timeout.strip()
+        else DEFAULT_ANSWER_TIMEOUT,
         config_path=config_path,
         scopes=tuple(scopes),
         redact_pii=_bool(env, "DOCBOT_REDACT_PII"),
+        host=_host(env.get("DOCBOT_HOST"), "DOCBOT_HOST"),
+        trusted_proxies=_networks(env.get("DOCBOT_TRUSTED_PROXIES"), "DOCBOT_TRUSTED_PROXIES"),
+        slack_ack_threads=_int(env, "DOCBOT_SLACK_ACK_THREADS", DEFAULT_ACK_THREADS, minimum=1),
+        slack_reply_threads=_int(env, "DOCBOT_SLACK_REPLY_THREADS", DEFAULT_REPLY_THREADS, 1),
+        answer_workers=_int(env, "DOCBOT_ANSWER_WORKERS", DEFAULT_ANSWER_WORKERS, minimum=1),
+        answer_queue=_int(env, "DOCBOT_ANSWER_QUEUE", DEFAULT_ANSWER_QUEUE),
+        api_workers=_int(env, "DOCBOT_API_WORKERS", DEFAULT_API_WORKERS, minimum=1),
+        api_queue=_int(env, "DOCBOT_API_QUEUE", DEFAULT_API_QUEUE),
     )

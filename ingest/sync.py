@@ -1,132 +1,131 @@
-"""Sync one source into the store: list, diff by content hash, embed only what
-changed, replace each document in one transaction, prune what disappeared, record
-the run.
+"""Keep the store in step with the sources: ``docbot sync``, the scheduler and
+``docbot eval`` all come through here.
 
-Safety rules, in order of importance:
-- What was stored before survives any failure. Each document is replaced in its
-  own transaction; pruning happens only after a complete scan; a source that
-  fails (unreachable, bad credentials) prunes nothing.
-- A second run over unchanged documents embeds nothing: unchanged documents are
-  skipped by hash, and chunks whose text is already in the store reuse their
-  vectors (``Store.cached_vectors``).
-- The incremental cursor advances only after a successful run.
-- A document is re-chunked when the way documents are cut changed (a new release's
-  chunk size or overlap, ``chunking.signature``): the first sync after such a change
-  scans the whole source and re-chunks every page, embedding only chunk texts not
-  already stored, and the new signature is kept once that sync succeeds.
+Per source, a plain sync lists the documents, embeds what changed and prunes what
+vanished, in place (``ingest/indexing.py``), each document replaced in its own
+transaction so the index is whole at every moment. A change that would rewrite every
+document instead builds a new index beside the live one and switches to it at the
+end (``ingest/rebuild.py``):
 
-Chunks of several documents are embedded together (``EMBED_BATCH_CHUNKS``), since
-the local model is several times faster on full batches than on one small page.
+- ``rebuild=True`` (``docbot sync --rebuild``);
+- a new way of cutting pages (``chunking.signature`` differs from the one the
+  source was indexed with, e.g. after an upgrade);
+- an unfinished rebuild for the configured embedding model (one that was killed):
+  the next sync resumes it.
+
+Each source is synced under its lock file (``ingest/locks.py``), so a manual
+``docbot sync`` and the scheduler never sync the same source at once: the one that
+finds it taken is ``skipped``, which is no failure. A run that would delete more
+than ``DeleteGuard.share`` of a source's documents, or all of them, keeps them and is
+``held`` unless the guard is lifted (``--allow-mass-delete``).
 """
 
 from __future__ import annotations
 
 import logging
-import time
-from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
-from typing import Any, Protocol
+from collections.abc import Callable, Sequence
 
 from ingest.chunking import LEGACY_SIGNATURE, signature, split_markdown
 from ingest.embedding import Embedder
 from ingest.errors import DocbotError
+from ingest.indexing import index_source, record_run
 from ingest.locks import SourceBusy, source_lock
 from ingest.models import Chunk, Document
-from ingest.redact import kinds_summary, redact_document
+from ingest.rebuild import rebuild_index
+from ingest.runs import DeleteGuard, Progress, SyncProgress, SyncReport
 from ingest.sources import Source
 from ingest.store import Store
 
 log = logging.getLogger(__name__)
 
-EMBED_BATCH_CHUNKS = 512
+__all__ = [
+    "DeleteGuard",
+    "Progress",
+    "SyncProgress",
+    "SyncReport",
+    "needs_rebuild",
+    "sync_source",
+    "sync_sources",
+]
 
 
-class Progress(Protocol):
-    """What sync reports to a progress bar (the CLI's, or none)."""
-
-    def start(self, source: str, total: int | None) -> None: ...
-
-    def advance(self, documents: int) -> None: ...
-
-    def finish(self) -> None: ...
+def needs_rebuild(store: Store, source: str, chunker: Callable[[Document], list[Chunk]]) -> bool:
+    """True when ``source``'s documents were cut differently than ``chunker`` cuts."""
+    current = signature(chunker)
+    if current is None or not store.count(source):
+        return False
+    return (store.get_meta(f"chunking:{source}") or LEGACY_SIGNATURE) != current
 
 
-@dataclass
-class SyncReport:
-    """Per-source outcome; its dict form is the ``sync --json`` contract."""
-
-    source: str
-    added: int = 0
-    updated: int = 0
-    deleted: int = 0
-    unchanged: int = 0
-    failed: int = 0
-    chunks_embedded: int = 0
-    access_changed: int = 0
-    secrets_removed: int = 0
-    """Secret-shaped strings replaced by a marker before indexing (``ingest/redact.py``)."""
-    """Unchanged documents whose readers changed (a restriction added or lifted)."""
-    seconds: float = 0.0
-    error: str | None = None
-    failures: list[tuple[str, str]] = field(default_factory=list)
-
-    @property
-    def status(self) -> str:
-        if self.error:
-            return "failed"
-        return "partial" if self.failures else "ok"
-
-    def as_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["failures"] = [{"doc_id": d, "error": e} for d, e in self.failures]
-        data["status"] = self.status
-        data["seconds"] = round(self.seconds, 3)
-        return data
+def sync_sources(
+    store: Store,
+    sources: Sequence[Source],
+    embedder: Embedder,
+    *,
+    full: bool = False,
+    rebuild: bool = False,
+    progress: Progress | None = None,
+    chunker: Callable[[Document], list[Chunk]] = split_markdown,
+    guard: DeleteGuard | None = None,
+    pii: bool = False,
+) -> list[SyncReport]:
+    """Sync ``sources``, rebuilding beside the live index when asked or needed (see
+    the module doc). One report per source, in order, then any carried over. Secrets
+    (and with ``pii`` personal data) are removed from every document first."""
+    reports = _sync_sources(store, sources, embedder, full, rebuild, progress, chunker, guard, pii)
+    if any(r.added or r.updated or r.deleted for r in reports):
+        _measure_vectors(store)
+    return reports
 
 
-@dataclass
-class _Pending:
-    doc: Document
-    chunks: list[Chunk]
-    is_new: bool
+def _measure_vectors(store: Store) -> None:
+    """Vectors changed: measure how well the coarse pass finds them now
+    (``ingest/store/vector_plan.py``); a failure here only leaves the last plan."""
+    try:
+        plan = store.refresh_vector_plan()
+    except Exception:
+        log.warning("could not measure the vector search after a sync", exc_info=True)
+        return
+    log.info("vector search now: %s", plan.describe())
 
 
-class _Writer:
-    """Buffers changed documents so their chunks are embedded in large batches."""
-
-    def __init__(self, store: Store, embedder: Embedder, report: SyncReport) -> None:
-        self.store, self.embedder, self.report = store, embedder, report
-        self.pending: list[_Pending] = []
-        self.size = 0
-
-    def add(self, doc: Document, chunks: list[Chunk], is_new: bool) -> None:
-        self.pending.append(_Pending(doc, chunks, is_new))
-        self.size += len(chunks)
-        if self.size >= EMBED_BATCH_CHUNKS:
-            self.flush()
-
-    def flush(self) -> None:
-        if not self.pending:
-            return
-        chunks = [c for p in self.pending for c in p.chunks]
-        cached = self.store.cached_vectors(c.sha for c in chunks)
-        missing: dict[str, str] = {}
-        for chunk in chunks:
-            if chunk.sha not in cached:
-                missing.setdefault(chunk.sha, chunk.embed_text)
-        if missing:
-            vectors = self.embedder.embed(list(missing.values()))
-            self.store.bind_embedder(self.embedder.model_id, int(vectors.shape[1]))
-            for sha, vector in zip(missing, vectors, strict=True):
-                cached[sha] = vector.tobytes()
-            self.report.chunks_embedded += len(missing)
-        for item in self.pending:
-            self.store.replace_document(item.doc, item.chunks, [cached[c.sha] for c in item.chunks])
-            if item.is_new:
-                self.report.added += 1
-            else:
-                self.report.updated += 1
-        self.pending, self.size = [], 0
+def _sync_sources(
+    store: Store,
+    sources: Sequence[Source],
+    embedder: Embedder,
+    full: bool,
+    rebuild: bool,
+    progress: Progress | None,
+    chunker: Callable[[Document], list[Chunk]],
+    guard: DeleteGuard | None,
+    pii: bool,
+) -> list[SyncReport]:
+    guard = guard or DeleteGuard()
+    try:
+        store.drop_retired()  # left behind if a process died right after a switch
+    except DocbotError as exc:  # the syncs below will say what is wrong with the store
+        log.warning("could not drop the retired index: %s", exc)
+    state = store.build_state()
+    if rebuild or (state is not None and state.embed_model == embedder.model_id):
+        return rebuild_index(
+            store, sources, embedder, progress=progress, chunker=chunker, guard=guard, pii=pii
+        )
+    changed = [s for s in sources if needs_rebuild(store, s.name, chunker)]
+    rebuilt = (
+        rebuild_index(
+            store, changed, embedder, progress=progress, chunker=chunker, guard=guard, pii=pii
+        )
+        if changed
+        else []
+    )
+    by_name = {r.source: r for r in rebuilt[: len(changed)]}
+    reports = [
+        by_name.get(source.name)
+        or _sync_in_place(store, source, embedder, full, progress, chunker, guard, pii)
+        for source in sources
+    ]
+    names = {s.name for s in sources}
+    return [*reports, *(r for r in rebuilt[len(changed) :] if r.source not in names)]
 
 
 def sync_source(
@@ -135,106 +134,36 @@ def sync_source(
     embedder: Embedder,
     *,
     full: bool = False,
+    rebuild: bool = False,
     progress: Progress | None = None,
     chunker: Callable[[Document], list[Chunk]] = split_markdown,
+    guard: DeleteGuard | None = None,
     pii: bool = False,
 ) -> SyncReport:
-    """Bring the store up to date with ``source``; never raises for source faults.
-    Secrets (and with ``pii`` personal data) are removed from every document first.
-
-    A per-source lock file next to the store keeps a manual ``docbot sync`` and the
-    scheduler from syncing the same source at once; a busy source is skipped and
-    not recorded as a failed run.
-    """
-    try:
-        with source_lock(store.path, source.name):
-            return _sync_locked(store, source, embedder, full, progress, chunker, pii)
-    except SourceBusy as exc:
-        return SyncReport(source=source.name, error=str(exc))
+    """Bring the store up to date with ``source``; never raises for source faults."""
+    return sync_sources(
+        store, [source], embedder, full=full, rebuild=rebuild, progress=progress,
+        chunker=chunker, guard=guard, pii=pii,
+    )[0]  # fmt: skip
 
 
-def _sync_locked(
+def _sync_in_place(
     store: Store,
     source: Source,
     embedder: Embedder,
     full: bool,
     progress: Progress | None,
     chunker: Callable[[Document], list[Chunk]],
+    guard: DeleteGuard,
     pii: bool = False,
 ) -> SyncReport:
-    report = SyncReport(source=source.name)
-    started = time.monotonic()
-    run_id = store.start_run(source.name)
-    cursor: str | None = None
-    chunking_key, chunking = f"chunking:{source.name}", signature(chunker)
     try:
-        store.check_embedder(embedder.model_id)
-        existing = store.document_shas(source.name)
-        stored = store.get_meta(chunking_key) or LEGACY_SIGNATURE
-        rechunk = bool(existing) and chunking is not None and stored != chunking
-        if rechunk:
-            log.info("source %s: chunking changed; re-chunking every document", source.name)
-            existing = {doc_id: "" for doc_id in existing}  # nothing matches: all re-chunked
-        full = full or rechunk
-        scan = source.scan(None if full else store.get_cursor(source.name), full=full)
-        if progress:
-            progress.start(source.name, scan.total)
-        writer = _Writer(store, embedder, report)
-        seen: set[str] = set()
-        access = {}  # readers of unchanged documents, which may change on their own
-        for doc in scan.documents:
-            seen.add(doc.doc_id)
-            doc, removed = redact_document(doc, pii=pii)
-            if removed:
-                report.secrets_removed += len(removed)
-                log.warning("source %s: %s: removed %s before indexing; fix the page",
-                            source.name, doc.doc_id, kinds_summary(removed))  # fmt: skip
-            if existing.get(doc.doc_id) == doc.sha:
-                report.unchanged += 1
-                access[doc.doc_id] = doc.access
-            else:
-                writer.add(doc, chunker(doc), is_new=doc.doc_id not in existing)
-            if progress:
-                progress.advance(1)
-        writer.flush()
-        report.access_changed = store.set_access(source.name, {**scan.access, **access})
-        cursor = scan.cursor  # read after the scan: a source may hold it back for failed pages
-        failed_ids = {doc_id for doc_id, _ in scan.failures}
-        present = scan.all_ids if scan.all_ids is not None else seen
-        present = present | failed_ids
-        if scan.all_ids is not None:
-            # Incremental scans only yield changed documents; the rest are unchanged.
-            report.unchanged += len(present & set(existing) - seen - failed_ids)
-        gone = sorted(set(existing) - present)
-        store.delete_documents(source.name, gone)
-        report.deleted = len(gone)
-        report.failures = list(scan.failures)
-        report.failed = len(scan.failures)
-    except DocbotError as exc:
-        report.error = str(exc)
-    except Exception as exc:  # a sync must end recorded, whatever broke
-        log.exception("sync of source %s crashed", source.name)
-        report.error = f"internal error: {type(exc).__name__}: {exc}"
-    finally:
-        if progress:
-            progress.finish()
-    report.seconds = time.monotonic() - started
-    if chunking is not None and report.status in ("ok", "partial"):
-        store.set_meta(chunking_key, chunking)
-    store.finish_run(
-        run_id,
-        status=report.status,
-        counts={
-            "added": report.added,
-            "updated": report.updated,
-            "deleted": report.deleted,
-            "unchanged": report.unchanged,
-            "failed": report.failed,
-            "chunks_embedded": report.chunks_embedded,
-        },
-        seconds=report.seconds,
-        error=report.error,
-        failures=report.failures,
-        cursor=cursor,
-    )
-    return report
+        with source_lock(store.path, source.name):
+            report = index_source(
+                store, source, embedder, store, full=full, progress=progress,
+                chunker=chunker, guard=guard, pii=pii,
+            )  # fmt: skip
+            record_run(store, report)
+            return report
+    except SourceBusy as exc:
+        return SyncReport(source=source.name, skipped=str(exc))

@@ -42,15 +42,15 @@ def chat(server: FakeOpenAI, retries: int = 0) -> OpenAIChat:
 def test_llm_answer_streams_with_numbered_sources(
     retriever: Retriever, fake_openai: FakeOpenAI
 ) -> None:
-    fake_openai.reply = "Connect with TunnelGate to vpn.acme.example [1]."
+    reply = "Use TunnelGate [1]: connect to vpn.acme.example and approve the push in time."
+    fake_openai.reply = reply
     stream = Answerer(retriever, chat(fake_openai)).ask("How do I connect to the VPN?")
     assert stream.sources[0].doc_id == "vpn.md"  # known before any text
     pieces = list(stream)
-    assert len(pieces) > 1  # streamed, not one blob
+    assert len(pieces) > 1  # streamed once it cites a source, not one blob
+    assert pieces[0].endswith("[1]") or "[1]" in pieces[0]  # held until the first citation
     answer = stream.answer
-    assert (
-        answer.mode == "llm" and answer.text == "Connect with TunnelGate to vpn.acme.example [1]."
-    )
+    assert answer.mode == "llm" and answer.text == reply
     assert answer.cited == [1] and answer.cited_sources[0][1].doc_id == "vpn.md"
     (request,) = fake_openai.chat_requests()
     body = request.json

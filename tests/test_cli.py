@@ -183,3 +183,13 @@ def test_a_source_that_cannot_be_built_is_a_failed_run_in_status(
     assert sources["docs"]["last_run"]["status"] == "ok"
     wiki = sources["wiki"]["last_run"]
     assert wiki["status"] == "failed" and "page_limit" in wiki["error"]
+
+
+def test_a_bad_url_template_is_one_line_before_anything_syncs(
+    workdir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("DOCBOT_DOCS_URL", "https://github.com/acme/h/blob/main/{path.__class__}")
+    code, _, err = run(capsys, "sync")
+    assert code == 2 and "Traceback" not in err and err.count("\n") == 1
+    assert "DOCBOT_DOCS_URL: unknown placeholder {path.__class__}" in err
+    assert not (workdir / "docbot.db").exists()  # refused at load, before any sync

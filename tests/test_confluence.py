@@ -177,6 +177,21 @@ def test_real_storage_bodies_convert(fake_confluence: FakeConfluence, shared_dat
     assert docs["2002"].body.strip() and docs["2003"].body.strip()
 
 
+def test_own_storage_bodies_convert_through_the_source(fake_confluence: FakeConfluence) -> None:
+    """The project's own storage-format pages (tests/fixtures) served as real pages."""
+    root = Path(__file__).resolve().parent / "fixtures" / "storage_format"
+    names = sorted(p.name for p in root.glob("*.xhtml"))
+    for i, name in enumerate(names):
+        fake_confluence.add_page("ENG", str(2100 + i), name, (root / name).read_text("utf-8"))
+    scan = make_source(fake_confluence).scan()
+    docs = {d.title: d for d in scan.documents}
+
+    assert scan.failures == [] and set(names) <= set(docs)
+    assert "```python\ndef previous_tag(tags):" in docs["deploy_runbook.xhtml"].body
+    assert "| 11 | Search | Identity |" in docs["oncall_rota.xhtml"].body
+    assert "[deploy runbook](" in docs["onboarding_guide.xhtml"].body  # a link to a page
+
+
 @pytest.mark.parametrize("cloud", [True, False], ids=["cloud-cursor", "dc-start"])
 def test_pagination_follows_next_links(confluence_factory: Factory, cloud: bool) -> None:
     fake = confluence_factory(cloud=cloud)
@@ -482,3 +497,34 @@ def test_a_page_that_fails_to_convert_is_reported_and_keeps_its_old_content(
 
 def test_cql_quoting() -> None:
     assert quote_cql('A"B\\C') == '"A\\"B\\\\C"'
+
+
+def test_an_oversized_page_is_skipped_before_converting_and_keeps_its_old_content(
+    fake_confluence: FakeConfluence, store: Store
+) -> None:
+    from ingest.sources.confluence.pages import MAX_PAGE_BYTES
+
+    converted: list[int] = []
+
+    def measured(xhtml: str, **options: Any) -> str:
+        converted.append(len(xhtml.encode()))
+        return storage_to_markdown(xhtml, **options)
+
+    run(store, make_source(fake_confluence, convert=measured))
+    before = store.document_shas("wiki")["1004"]
+    huge = "<p>" + "Ünïcode padding. " * (MAX_PAGE_BYTES // 19 + 1) + "</p>"
+    size = len(huge.encode())
+    assert size > MAX_PAGE_BYTES > len(huge)  # the limit is on UTF-8 bytes, not characters
+    fake_confluence.edit_page("1004", body=huge)
+    fake_confluence.add_page("ENG", "1006", "Huge and new", huge)
+    converted.clear()
+
+    report = run(store, make_source(fake_confluence, convert=measured), full=True)
+
+    assert report.status == "partial" and report.error is None
+    assert sorted(doc_id for doc_id, _ in report.failures) == ["1004", "1006"]
+    limit = f"{size:,} bytes, over the {MAX_PAGE_BYTES:,}-byte limit"
+    assert all(limit in reason for _, reason in report.failures), report.failures
+    assert max(converted) < MAX_PAGE_BYTES  # the big bodies were never converted
+    assert store.document_shas("wiki")["1004"] == before and report.deleted == 0
+    assert "1006" not in store.document_shas("wiki")

@@ -1,11 +1,12 @@
 """Confluence storage format -> Markdown (``ingest.convert``).
 
-The first half feeds small hand-written XHTML snippets, one rule at a time, so
-the suite runs in a clone without ``../shared``. The second half converts the
-real storage-format fixtures in ``shared/data`` and checks properties that must
-hold for any page (no ``ac:``/``ri:`` leftovers, code intact with its language,
-every heading, table row and callout accounted for), then compares md2conf's
-fixtures with the Markdown they were generated from.
+The first half feeds small hand-written XHTML snippets, one rule at a time. The
+second half converts whole pages and checks properties that must hold for any page
+(no ``ac:``/``ri:`` leftovers, code intact with its language, every heading, table
+row and callout accounted for), in two layers: the project's own pages in
+``tests/fixtures/storage_format`` (written for docbot; a clone always has them), and
+the larger third-party captures in ``shared/data`` when present, whose md2conf
+fixtures are also compared with the Markdown they were generated from.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import pytest
 
 from ingest.convert import storage_to_markdown, tidy_markdown
 from ingest.convert_macros import NO_TEXT_MACROS, Macro, render_macro
+from tests.conftest import SHARED_DATA, shared_path
 
 # -- helpers --------------------------------------------------------------------
 
@@ -534,9 +536,16 @@ def test_render_macro_is_usable_without_a_parser() -> None:
     assert render_macro(Macro("jira", {"key": "OPS-1"}, body="OPS-1")) == ""
 
 
-# == the shared fixtures ===============================================================
+# == whole pages: the project's own, then the shared captures ===========================
 
+OWN = Path(__file__).resolve().parent / "fixtures" / "storage_format"
+OWN_FIXTURES = sorted(p.name for p in OWN.glob("*.xhtml"))
 STORAGE = Path("confluence/storage_format")
+SHARED_ROOT = SHARED_DATA / STORAGE
+SHARED_MISSING = (
+    f"the shared storage-format captures (the second layer of these tests) need "
+    f"{SHARED_ROOT}, which is not part of a clone"
+)
 MCP_FIXTURES = [
     "mcp_atlassian/meeting_notes_page.storage.xhtml",
     "mcp_atlassian/pages_from_space_0.storage.xhtml",
@@ -591,7 +600,28 @@ _CDATA = re.compile(r"<!\[CDATA\[(.*?)\]\]>", re.DOTALL)
 
 
 def load(shared_data: Path, name: str) -> tuple[str, str]:
-    xhtml = (shared_data / STORAGE / name).read_text(encoding="utf-8")
+    xhtml = shared_path(str(STORAGE / name)).read_text(encoding="utf-8")
+    return xhtml, storage_to_markdown(xhtml)
+
+
+def own(name: str) -> tuple[str, str]:
+    xhtml = (OWN / name).read_text(encoding="utf-8")
+    return xhtml, storage_to_markdown(xhtml)
+
+
+def pages(shared: list[str]) -> list[object]:
+    """Own pages always; the shared ones when present, else one skipped stand-in
+    that says what is missing (not one skip per absent file)."""
+    params: list[object] = [pytest.param(OWN / n, id=f"own/{n}") for n in OWN_FIXTURES]
+    if SHARED_ROOT.is_dir():
+        params += [pytest.param(SHARED_ROOT / n, id=f"shared/{n}") for n in shared]
+    else:
+        params.append(pytest.param(None, id="shared", marks=pytest.mark.skip(SHARED_MISSING)))
+    return params
+
+
+def convert(page: Path) -> tuple[str, str]:
+    xhtml = page.read_text(encoding="utf-8")
     return xhtml, storage_to_markdown(xhtml)
 
 
@@ -606,7 +636,7 @@ def macros(xhtml: str) -> list[tuple[str, dict[str, str], str]]:
 
 
 def test_fixture_list_covers_the_shared_folder(shared_data: Path) -> None:
-    root = shared_data / STORAGE
+    root = shared_path(str(STORAGE))
     on_disk = sorted(
         path.relative_to(root).as_posix()
         for path in root.rglob("*")
@@ -615,9 +645,9 @@ def test_fixture_list_covers_the_shared_folder(shared_data: Path) -> None:
     assert on_disk == sorted(ALL_FIXTURES)
 
 
-@pytest.mark.parametrize("name", ALL_FIXTURES)
-def test_fixture_leaves_no_storage_markup(shared_data: Path, name: str) -> None:
-    _, out = load(shared_data, name)
+@pytest.mark.parametrize("page", pages(ALL_FIXTURES))
+def test_fixture_leaves_no_storage_markup(page: Path) -> None:
+    _, out = convert(page)
     assert out.strip()
     assert not re.search(r"</?(ac|ri):", out)
     assert not re.search(r"\b(ac|ri):[a-z-]+=", out)
@@ -626,9 +656,9 @@ def test_fixture_leaves_no_storage_markup(shared_data: Path, name: str) -> None:
     assert all(line == line.rstrip() for line in out.split("\n"))
 
 
-@pytest.mark.parametrize("name", ALL_FIXTURES)
-def test_fixture_keeps_every_heading(shared_data: Path, name: str) -> None:
-    xhtml, out = load(shared_data, name)
+@pytest.mark.parametrize("page", pages(ALL_FIXTURES))
+def test_fixture_keeps_every_heading(page: Path) -> None:
+    xhtml, out = convert(page)
     headings = re.findall(r"<h([1-6])>(.*?)</h\1>", xhtml, re.DOTALL)
     assert headings
     lines = out.split("\n")
@@ -641,9 +671,9 @@ def test_fixture_keeps_every_heading(shared_data: Path, name: str) -> None:
         )
 
 
-@pytest.mark.parametrize("name", ALL_FIXTURES)
-def test_fixture_keeps_code_with_its_language(shared_data: Path, name: str) -> None:
-    xhtml, out = load(shared_data, name)
+@pytest.mark.parametrize("page", pages(ALL_FIXTURES))
+def test_fixture_keeps_code_with_its_language(page: Path) -> None:
+    xhtml, out = convert(page)
     blocks = fenced_blocks(out)
     expected = []
     for macro, params, inner in macros(xhtml):
@@ -655,25 +685,25 @@ def test_fixture_keeps_code_with_its_language(shared_data: Path, name: str) -> N
     assert blocks == expected
 
 
-@pytest.mark.parametrize("name", ALL_FIXTURES)
-def test_fixture_keeps_every_table_row(shared_data: Path, name: str) -> None:
-    xhtml, out = load(shared_data, name)
+@pytest.mark.parametrize("page", pages(ALL_FIXTURES))
+def test_fixture_keeps_every_table_row(page: Path) -> None:
+    xhtml, out = convert(page)
     assert len(table_rows(out)) == xhtml.count("<tr>")
     for cell in re.findall(r"<t[dh][^>]*>\s*<p>([^<]+)</p>", xhtml):
         assert any(f" {cell} " in row for row in table_rows(out)), cell
 
 
-@pytest.mark.parametrize("name", ALL_FIXTURES)
-def test_fixture_labels_every_callout(shared_data: Path, name: str) -> None:
-    xhtml, out = load(shared_data, name)
+@pytest.mark.parametrize("page", pages(ALL_FIXTURES))
+def test_fixture_labels_every_callout(page: Path) -> None:
+    xhtml, out = convert(page)
     callouts = re.findall(rf'<ac:structured-macro ac:name="({"|".join(CALLOUTS)})"', xhtml)
     quoted = re.findall(r"^> \*\*[^*\n]+\*\*", out, re.MULTILINE)
     assert len(quoted) == len(callouts)
 
 
-@pytest.mark.parametrize("name", ALL_FIXTURES)
-def test_fixture_images_and_statuses_survive(shared_data: Path, name: str) -> None:
-    xhtml, out = load(shared_data, name)
+@pytest.mark.parametrize("page", pages(ALL_FIXTURES))
+def test_fixture_images_and_statuses_survive(page: Path) -> None:
+    xhtml, out = convert(page)
     assert out.count("![") == xhtml.count("<ac:image")
     for filename in re.findall(r'<ri:attachment ri:filename="([^"]+)"', xhtml):
         assert filename in out
@@ -682,9 +712,9 @@ def test_fixture_images_and_statuses_survive(shared_data: Path, name: str) -> No
             assert f"[{params['title'].upper()}]" in out
 
 
-@pytest.mark.parametrize("name", ALL_FIXTURES)
-def test_fixture_drops_configuration_of_textless_macros(shared_data: Path, name: str) -> None:
-    xhtml, out = load(shared_data, name)
+@pytest.mark.parametrize("page", pages(ALL_FIXTURES))
+def test_fixture_drops_configuration_of_textless_macros(page: Path) -> None:
+    xhtml, out = convert(page)
     silent = NO_TEXT_MACROS | {"mermaid-cloud", "plantumlcloud"}
     for macro, params, _ in macros(xhtml):
         if macro in silent:
@@ -694,7 +724,104 @@ def test_fixture_drops_configuration_of_textless_macros(shared_data: Path, name:
         assert leak not in out
 
 
-# -- specific fixtures ------------------------------------------------------------------
+# -- the project's own pages, one behaviour each ---------------------------------------
+
+
+def test_own_fixtures_cover_every_kind_of_element() -> None:
+    """The own layer keeps exercising what the shared captures do."""
+    text = "".join((OWN / n).read_text(encoding="utf-8") for n in OWN_FIXTURES)
+    for needle in (
+        "<h1>",
+        "<h3>",
+        "<table>",
+        "colspan",
+        "ac:task-list",
+        "ri:user",
+        "ri:page",
+        "ri:attachment",
+        "ri:url",
+        "<time",
+        "ac:emoticon",
+        "ac:layout",
+        "CDATA",
+    ):
+        assert needle in text, needle
+    for macro in ("code", "noformat", "info", "note", "tip", "warning", "panel", "expand",
+                  "status", "toc", "anchor", "children", "jira"):  # fmt: skip
+        assert f'ac:name="{macro}"' in text, macro
+
+
+def test_own_meeting_notes_mentions_emoticons_and_dates() -> None:
+    xhtml, out = own("incident_review.xhtml")
+    assert out.split("\n\n")[:4] == [
+        "## 📅 Date",
+        "2025-02-03",
+        "## Participants",
+        "- @user\n- @user",
+    ]
+    names = {"712020:aa11bb22": "Grace Hopper", "712020:cc33dd44": "Alan Turing"}.get
+    named = storage_to_markdown(xhtml, user_name=names)
+    assert "- @Grace Hopper\n- @Alan Turing" in named and "712020" not in named
+    assert "1. Validate config changes in staging\n   - add a schema check" in out
+
+
+def test_own_code_keeps_indentation_languages_and_titles() -> None:
+    _, out = own("deploy_runbook.xhtml")
+    assert '        raise SystemExit("nothing to roll back to")' in out.split("\n")
+    assert [info for info, _ in fenced_blocks(out)] == ["bash", "python", "", ""]
+    assert "**Tag a release**\n\n```bash\ngit tag -a v2.14.0" in out
+    assert "ROLLBACK_TOKEN=<ask the on-call lead> & keep it secret" in out
+
+
+def test_own_callouts_carry_their_titles() -> None:
+    assert (
+        "> **Info: Before you start**\n>\n> Ask IT for a laptop" in own("onboarding_guide.xhtml")[1]
+    )
+    assert (
+        "> **Warning: Freeze window**\n>\n> No deploys on Fridays" in own("deploy_runbook.xhtml")[1]
+    )
+    architecture = own("architecture_overview.xhtml")[1]
+    assert "> **Why queues:** Orders are written to a queue first" in architecture
+    assert "> **Tip:** The full design record is attached" in architecture
+    assert "> **Note:** Pages go to the primary first" in own("oncall_rota.xhtml")[1]
+
+
+def test_own_expand_sections_keep_their_title_and_content() -> None:
+    rota = own("oncall_rota.xhtml")[1]
+    assert "**Who to call when both are unreachable**\n\nCall the engineering manager" in rota
+    api = own("api_reference.xhtml")[1]
+    assert ("json", '{\n  "sku": "ACME-42",\n  "quantity": 2\n}') in fenced_blocks(api)
+
+
+def test_own_task_list_tables_and_links() -> None:
+    guide = own("onboarding_guide.xhtml")[1]
+    assert "- [x] **Set up** single sign-on\n- [ ] Clone the `acme/platform` repository" in guide
+    assert "walk you through the deploy runbook." in guide
+    assert "- Ask in [#eng-help](https://acme.example/slack/eng-help)." in guide
+    rota = own("oncall_rota.xhtml")[1]
+    assert "| 12 | Identity<br>(handover on Tuesday) | Payments |" in rota
+    assert "| Holidays swap by agreement with the rota owner. | | |" in rota
+    assert "| GET | `/orders/{id}` | One order |" in own("api_reference.xhtml")[1]
+
+
+def test_own_images_attachments_and_silent_macros() -> None:
+    _, out = own("architecture_overview.xhtml")
+    lines = out.split("\n")
+    assert "![Service diagram](services-2025.png)" in lines
+    assert "Vendor logo: ![gateway-logo.svg](https://cdn.acme.example/gateway-logo.svg)" in lines
+    assert "design record 7 (design-record-7.pdf)" in out
+    assert out.endswith("### Child pages\n\nOpen work:")  # children and jira leave nothing
+    assert "PLAT" not in out and "creation" not in out
+    runbook = own("deploy_runbook.xhtml")[1]
+    assert runbook.startswith("# Deploy runbook")  # the toc macro leaves nothing
+    assert "## Before you deploy" in runbook and "before-you-deploy" not in runbook
+
+
+def test_own_unknown_macro_keeps_its_body() -> None:
+    assert "100 requests per minute per key" in own("api_reference.xhtml")[1]
+
+
+# -- specific shared fixtures -----------------------------------------------------------
 
 
 def test_meeting_notes_mentions_emoticons_and_dates(shared_data: Path) -> None:
@@ -868,10 +995,16 @@ MD2CONF_WITH_SOURCE = [
 ]
 
 
-@pytest.mark.parametrize("name", MD2CONF_WITH_SOURCE)
+def md2conf_with_source() -> list[object]:
+    if SHARED_ROOT.is_dir():
+        return [pytest.param(n, id=n) for n in MD2CONF_WITH_SOURCE]
+    return [pytest.param(None, id="shared", marks=pytest.mark.skip(SHARED_MISSING))]
+
+
+@pytest.mark.parametrize("name", md2conf_with_source())
 def test_md2conf_source_content_survives(shared_data: Path, name: str) -> None:
     stem = name.removeprefix("md2conf/").removesuffix(".xml")
-    source = (shared_data / STORAGE / "md2conf/source_md" / f"{stem}.md").read_text("utf-8")
+    source = shared_path(str(STORAGE / "md2conf/source_md" / f"{stem}.md")).read_text("utf-8")
     _, out = load(shared_data, name)
     headings, code, prose = source_parts(source)
     assert headings or code or prose, "nothing to compare"

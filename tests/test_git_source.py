@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from ingest.errors import ConfigError, SourceError, SourceUnavailable
-from ingest.settings import Settings, SourceConfig
+from ingest.settings import Settings, SourceConfig, load_settings
 from ingest.sources import build_source
 from ingest.sources.git import GitSource, blob_template, web_url
 from ingest.store import Store
@@ -247,3 +247,49 @@ def test_from_config_keeps_the_checkout_next_to_the_database(tmp_path: Path) -> 
         GitSource.from_config(
             SourceConfig("h", "git", options={**options, "branch": "--upload-pack=x"}), settings
         )
+
+
+# -- transports: https, ssh and file only (issue 11) ----------------------------------------
+
+
+def ext_url(marker: Path) -> str:
+    """A real ``ext::`` URL: if git ever ran it, ``marker`` would exist."""
+    return f"ext::sh -c touch% {marker}"
+
+
+def test_ext_urls_are_refused_when_configured(tmp_path: Path) -> None:
+    marker = tmp_path / "pwned"
+    for repo in (ext_url(marker), "fd::3", "http://git.acme.io/h.git", "git://acme.io/h.git"):
+        with pytest.raises(ConfigError, match=r"source 'h'\.repo: .*not allowed"):
+            GitSource("h", repo, cache_dir=tmp_path / "cache")
+        config = tmp_path / "docbot.toml"
+        config.write_text(f'[[sources]]\nname = "h"\ntype = "git"\nrepo = "{repo}"\n')
+        with pytest.raises(ConfigError, match=r"sources\[0\]\.repo: .*not allowed") as caught:
+            load_settings({}, config)
+        assert "\n" not in str(caught.value)
+    for repo in ("https://github.com/a/b.git", "ssh://git@github.com/a/b", "git@github.com:a/b",
+                 "file:///srv/git/b.git", "/srv/git/b.git"):  # fmt: skip
+        GitSource("h", repo, cache_dir=tmp_path / "cache")
+    assert not marker.exists()
+
+
+def test_ext_never_runs_even_when_the_environment_allows_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    marker = tmp_path / "pwned"
+    global_config = tmp_path / "gitconfig"
+    global_config.write_text('[protocol "ext"]\n\tallow = always\n[protocol]\n\tallow = always\n')
+    monkeypatch.setenv("GIT_ALLOW_PROTOCOL", "ext:fd:https:ssh:file")
+    monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(global_config))
+    plain = subprocess.run(["git", "clone", ext_url(marker), str(tmp_path / "control")],
+                           capture_output=True, text=True, env=os.environ.copy())  # fmt: skip
+    if not marker.exists():
+        pytest.skip(f"this git does not run ext:: even when allowed: {plain.stderr[-200:]}")
+    marker.unlink()
+
+    # Past the config check (a URL that slipped in some other way): git itself refuses.
+    source = GitSource("h", "https://github.com/acme/handbook.git", cache_dir=tmp_path / "c")
+    source.repo = ext_url(marker)
+    with pytest.raises(SourceError, match="transport 'ext' not allowed"):
+        source.update()
+    assert not marker.exists()

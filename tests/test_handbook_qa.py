@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from bot.eval.evaluate import load_dataset
+from tests.conftest import shared_path
 
 REPO = Path(__file__).resolve().parent.parent
 JUDGED = REPO / "benchmarks" / "handbook-qa"
@@ -34,7 +35,7 @@ def test_every_question_is_judged_and_every_judgment_has_a_question() -> None:
 
 
 def test_the_built_dataset_loads_with_every_judged_page(shared_data: Path, tmp_path: Path) -> None:
-    handbook = shared_data / "markdown" / "sourcegraph-handbook"
+    handbook = shared_path("markdown", "sourcegraph-handbook")
     out = tmp_path / "handbook-qa"
     subprocess.run(
         [sys.executable, str(REPO / "scripts" / "build_handbook_eval.py"), str(handbook), str(out)],

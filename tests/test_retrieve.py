@@ -132,3 +132,52 @@ def test_dense_scores_are_similarities_to_the_question_itself(tmp_path: Path) ->
         (vector,) = store.vectors([hit.chunk_id])[1]
         assert hit.scores["dense"] == pytest.approx(float(vector @ question), abs=1e-6)
     assert result.best_similarity == pytest.approx(max(h.scores["dense"] for h in result.hits))
+
+
+def _many_documents(tmp_path: Path) -> Store:
+    """A store of 400 small pages sharing a 60-word vocabulary, so both rankers return
+    far more than 50 candidates for a question and fusion's pool depth matters."""
+    from ingest.sources.markdown import MarkdownSource
+    from ingest.sync import sync_source
+    from tests.fakes.embedders import HashEmbedder
+
+    rng = np.random.default_rng(7)
+    vocabulary = [f"term{i}" for i in range(60)]
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    for n in range(400):
+        words = rng.choice(vocabulary, size=12)
+        (folder / f"page{n}.md").write_text(f"# Page {n}\n\n{' '.join(words)}.\n")
+    store = Store(tmp_path / "kb.db")
+    report = sync_source(store, MarkdownSource("docs", folder), HashEmbedder())
+    assert report.error is None
+    return store
+
+
+def test_the_first_results_do_not_depend_on_k(tmp_path: Path) -> None:
+    """`search -k 5` and the first five of `search -k 50` are the same ranking: fusion
+    normalises each list over a fixed head, not over a pool that grows with k."""
+    from bot.retrieve import Retriever
+    from tests.fakes.embedders import HashEmbedder
+
+    retriever = Retriever(_many_documents(tmp_path), HashEmbedder())
+    for query in ("term1 term2 term3", "term10 term44", "term5 term6 term7 term8", "term59"):
+        deep = retriever.search(query, k=60).hits
+        assert len(deep) == 60
+        for k in (1, 3, 5, 10, 12, 20, 40):
+            shallow = retriever.search(query, k=k).hits
+            assert [h.chunk_id for h in shallow] == [h.chunk_id for h in deep[:k]], (query, k)
+            assert [h.score for h in shallow] == [h.score for h in deep[:k]]
+        several = retriever.search(query, k=30, per_document=3).hits
+        assert [h.chunk_id for h in retriever.search(query, k=5, per_document=3).hits] == [
+            h.chunk_id for h in several[:5]
+        ]
+
+
+def test_fusion_over_a_fixed_head_ignores_what_lies_below_it() -> None:
+    dense = [(1, 0.9), (2, 0.5), (3, 0.4), (4, 0.3)]
+    lexical = [(3, 10.0), (2, 5.0), (4, 4.0)]
+    short = fuse(dense[:2], lexical[:2], 0.7, 0.3, head=2)
+    long = fuse(dense, lexical, 0.7, 0.3, head=2)
+    assert long[: len(short)] == short
+    assert dict(long)[4] == 0.0  # below both heads: placed after, scored 0

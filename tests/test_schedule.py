@@ -427,7 +427,7 @@ def test_source_lock_excludes_a_second_holder_in_the_same_process(tmp_path: Path
             pass
     with source_lock(db, "handbook"):  # released on exit
         pass
-    assert lock_path(db, "handbook") == tmp_path / "docbot.db-sync-handbook.lock"
+    assert lock_path(db, "handbook") == tmp_path / ".docbot.db.sync-handbook.lock"
 
 
 HOLDER = """

@@ -162,3 +162,75 @@ def test_malformed_permission_options(tmp_path: Path) -> None:
     config.write_text('[[sources]]\nname = "h"\npath = "d/"\nshareable = "yes"\n', "utf-8")
     with pytest.raises(ConfigError, match=r"sources\[0\].shareable: must be true or false"):
         load_settings({}, config)
+
+
+# -- citation URL templates are checked at load (issue 11) ----------------------------------
+
+BAD_TEMPLATES = {
+    "https://x/{nope}": "unknown placeholder {nope}",
+    "https://x/{path.__class__}": "unknown placeholder {path.__class__}",
+    "https://x/{path[0]}": "unknown placeholder {path[0]}",
+    "https://x/{}": "unknown placeholder {}",
+    "https://x/{0}": "unknown placeholder {0}",
+    "https://x/{path!r}": "unknown placeholder {path!r}",
+    "https://x/{path:>40}": "unknown placeholder {path:>40}",
+    "https://x/{path": "is not a valid URL template",
+    "https://x/}{path}": "is not a valid URL template",
+}
+
+
+def test_bad_url_templates_are_config_errors_naming_the_key(tmp_path: Path) -> None:
+    config = tmp_path / "docbot.toml"
+    for template, message in BAD_TEMPLATES.items():
+        with pytest.raises(ConfigError) as env_error:
+            load_settings({"DOCBOT_DOCS": "docs", "DOCBOT_DOCS_URL": template})
+        assert str(env_error.value).startswith("DOCBOT_DOCS_URL: ") and message in str(
+            env_error.value
+        )
+        for kind, extra in (("markdown", 'path = "docs"'), ("git", 'repo = "https://g/a/b"')):
+            config.write_text(
+                f'[[sources]]\nname = "h"\ntype = "{kind}"\n{extra}\nurl = "{template}"\n'
+            )
+            with pytest.raises(ConfigError, match=r"sources\[0\]\.url: ") as toml_error:
+                load_settings({}, config)
+            assert message in str(toml_error.value) and "\n" not in str(toml_error.value)
+
+
+def test_good_url_templates_load_and_render_safely(tmp_path: Path) -> None:
+    from ingest.sources.markdown import MarkdownSource
+
+    template = "https://docs.acme.io/{{v2}}/{stem}.html?src={path}"
+    settings = load_settings({"DOCBOT_DOCS": str(tmp_path), "DOCBOT_DOCS_URL": template})
+    assert settings.sources[0].url == template
+    (tmp_path / "How to #1.md").write_text("# H\n")
+    (doc,) = MarkdownSource("docs", tmp_path, url_template=template).scan().documents
+    assert doc.url == "https://docs.acme.io/{v2}/How%20to%20%231.html?src=How%20to%20%231.md"
+    with pytest.raises(ConfigError, match=r"source 'docs'\.url: unknown placeholder"):
+        MarkdownSource("docs", tmp_path, url_template="https://x/{path.__class__}")
+
+
+@pytest.mark.parametrize(
+    ("env", "says"),
+    [
+        ({"DOCBOT_HOST": "my host"}, "DOCBOT_HOST"),
+        ({"DOCBOT_TRUSTED_PROXIES": "10.0.0.0/8, proxy.local"}, "DOCBOT_TRUSTED_PROXIES"),
+        ({"DOCBOT_ANSWER_WORKERS": "0"}, "DOCBOT_ANSWER_WORKERS"),
+        ({"DOCBOT_API_QUEUE": "-1"}, "DOCBOT_API_QUEUE"),
+        ({"DOCBOT_SLACK_ACK_THREADS": "many"}, "DOCBOT_SLACK_ACK_THREADS"),
+    ],
+)
+def test_bad_serving_settings_name_the_key(env: dict[str, str], says: str) -> None:
+    with pytest.raises(ConfigError, match=says):
+        load_settings(env)
+
+
+def test_serving_settings_are_read() -> None:
+    s = load_settings({
+        "DOCBOT_HOST": "::1", "DOCBOT_TRUSTED_PROXIES": "10.0.0.1, 192.168.0.0/16",
+        "DOCBOT_SLACK_ACK_THREADS": "4", "DOCBOT_SLACK_REPLY_THREADS": "3",
+        "DOCBOT_ANSWER_WORKERS": "2", "DOCBOT_ANSWER_QUEUE": "0",
+        "DOCBOT_API_WORKERS": "1", "DOCBOT_API_QUEUE": "5",
+    })  # fmt: skip
+    assert s.host == "::1" and s.trusted_proxies == ("10.0.0.1/32", "192.168.0.0/16")
+    assert (s.slack_ack_threads, s.slack_reply_threads) == (4, 3)
+    assert (s.answer_workers, s.answer_queue, s.api_workers, s.api_queue) == (2, 0, 1, 5)

@@ -59,7 +59,8 @@ def test_llm_failure_is_shown_in_the_thread_with_the_pages_found(
 def test_a_stream_cut_mid_answer_ends_with_the_error_appended(
     llm_bot: Bot, fake_openai: FakeOpenAI
 ) -> None:
-    fake_openai.reply = "Open TunnelGate and connect to vpn.acme.example, then approve it [1]."
+    # Cited early: model text is shown only once it cites a source (bot/answer.py).
+    fake_openai.reply = "[1] Open TunnelGate and connect to vpn.acme.example, then approve it [1]."
     fake_openai.fail_next(drop_stream_after=3)
 
     ts = _mention(llm_bot)
@@ -67,7 +68,7 @@ def test_a_stream_cut_mid_answer_ends_with_the_error_appended(
     stop = llm_bot.slack.wait_for("chat.stopStream")
     assert "can't reach the language model" in stop.params["markdown_text"]
     streamed = llm_bot.slack.message(P.CHANNEL_ID, stop.params["ts"])
-    assert streamed is not None and streamed["text"].startswith("Open")
+    assert streamed is not None and streamed["text"].startswith("[1]")
     assert _no_placeholder_left(llm_bot, ts)
 
 

@@ -7,9 +7,11 @@ and for programs with ``--json`` (the shapes in DESIGN.md's interface contract).
 from __future__ import annotations
 
 import argparse
+import time
 from datetime import UTC, datetime
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from bot.access import Audience
@@ -19,7 +21,16 @@ from bot.cli.progress import TerminalProgress
 from ingest.errors import ConfigError, InputError
 
 out = Console(soft_wrap=True)
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)
+
+
+STATUS_STYLE = {
+    "ok": "[green]ok[/]",
+    "partial": "[yellow]partial[/]",
+    "held": "[red]held[/]",
+    "failed": "[red]failed[/]",
+    "skipped": "[cyan]skipped[/]",
+}
 
 
 def sync(args: argparse.Namespace, app: Docbot) -> int:
@@ -28,66 +39,85 @@ def sync(args: argparse.Namespace, app: Docbot) -> int:
             "no sources configured: set DOCBOT_DOCS to a folder of Markdown files, "
             "or list [[sources]] in docbot.toml"
         )
-    if args.rebuild:
-        app.store.reset_index()
-    reports = app.sync(args.source, full=args.full or args.rebuild, progress=TerminalProgress())
+    if args.rebuild and args.source:
+        raise ConfigError(
+            "--rebuild rebuilds every configured source together (the new index goes live "
+            "only once it is complete); run `docbot sync --rebuild` without --source"
+        )
+    reports = app.sync(
+        args.source,
+        full=args.full,
+        rebuild=args.rebuild,
+        allow_mass_delete=args.allow_mass_delete,
+        progress=TerminalProgress(),
+    )
     if args.json:
         print_json([r.as_dict() for r in reports])
     else:
-        table = Table(title="docbot sync")
-        for column in (
-            "source",
-            "added",
-            "updated",
-            "deleted",
-            "unchanged",
-            "chunks embedded",
-            "seconds",
-            "status",
-        ):
+        table = Table(title="docbot rebuild" if args.rebuild else "docbot sync")
+        columns = ("source", "added", "updated", "deleted", "unchanged", "chunks embedded",
+                   "seconds", "status")  # fmt: skip
+        for column in columns:
             table.add_column(column, justify="left" if column in ("source", "status") else "right")
         for r in reports:
-            status = (
-                "[red]failed[/]"
-                if r.error
-                else ("[yellow]partial[/]" if r.failures else "[green]ok[/]")
-            )
             table.add_row(
-                r.source,
-                str(r.added),
-                str(r.updated),
-                str(r.deleted),
-                str(r.unchanged),
-                str(r.chunks_embedded),
-                f"{r.seconds:.1f}",
-                status,
-            )
+                r.source, str(r.added), str(r.updated), str(r.deleted), str(r.unchanged),
+                str(r.chunks_embedded), f"{r.seconds:.1f}", STATUS_STYLE[r.status],
+            )  # fmt: skip
         out.print(table)
         for r in reports:
-            if r.error:
-                err.print(f"[red]docbot: source {r.source!r} failed:[/] {r.error}", highlight=False)
+            if r.reason:
+                colour = {"skipped": "cyan", "held": "red", "failed": "red"}[r.status]
+                err.print(
+                    f"[{colour}]docbot: source {r.source!r} {r.status}:[/] {r.reason}",
+                    highlight=False,
+                )
             for doc_id, reason in r.failures:
                 err.print(
                     f"[yellow]docbot: {r.source}: skipped {doc_id}:[/] {reason}", highlight=False
                 )
-    return EXIT_FAILED if any(r.error for r in reports) else EXIT_OK
+            for path, reason in r.refused:
+                err.print(  # file names are the repository's: never rich markup
+                    f"[yellow]docbot: {r.source}: not read {escape(path)}:[/] {escape(reason)}",
+                    highlight=False,
+                )
+    return EXIT_FAILED if any(r.needs_attention for r in reports) else EXIT_OK
 
 
 def ask(args: argparse.Namespace, app: Docbot) -> int:
-    # The answer a channel without a scope of its own would get: public pages only.
-    stream = app.answerer.ask(args.question, scope=app.decide(Audience("cli")).scope)
-    if args.json:
-        print_json(stream.answer.as_json())
+    """Answer like the bot, and record the question like every other surface does
+    (surface ``cli``), so ``docbot status`` and ``docbot feedback`` count it."""
+    from bot.records import AnswerRecord, error_kind, new_answer_id
+
+    started = time.perf_counter()
+    record = AnswerRecord(id=new_answer_id(), surface="cli", question=args.question)
+    stream = None
+    try:
+        # The answer a channel without a scope of its own would get: public pages only.
+        stream = app.answerer.ask(args.question, scope=app.decide(Audience("cli")).scope)
+        if args.json:
+            answer = stream.answer
+            record.fill(answer)
+            print_json(answer.as_json())
+            return EXIT_OK
+        for piece in stream:
+            out.print(piece, end="", markup=False, highlight=False)
+        answer = stream.answer
+        record.fill(answer)
+        out.print()
+        if answer.cited_sources and not answer.abstained:
+            out.print("\nSources:", style="bold")
+            for n, hit in answer.cited_sources:
+                out.print(f"  [{n}] {hit.section} — {hit.link}", markup=False, highlight=False)
         return EXIT_OK
-    for piece in stream:
-        out.print(piece, end="", markup=False, highlight=False)
-    answer = stream.answer
-    out.print()
-    if answer.cited_sources and not answer.abstained:
-        out.print("\nSources:", style="bold")
-        for n, hit in answer.cited_sources:
-            out.print(f"  [{n}] {hit.section} — {hit.link}", markup=False, highlight=False)
-    return EXIT_OK
+    except Exception as exc:
+        record.outcome, record.error = "failed", error_kind(exc)
+        if stream is not None:
+            record.note_attempt(stream.partial)
+        raise
+    finally:
+        record.latency_ms = round((time.perf_counter() - started) * 1000, 1)
+        app.observer.finish_question(record)
 
 
 def search(args: argparse.Namespace, app: Docbot) -> int:
@@ -148,9 +178,15 @@ def serve(args: argparse.Namespace, app: Docbot) -> int:
 
 
 def evaluate(args: argparse.Namespace, app: Docbot) -> int:
-    """``docbot eval DATASET_DIR [-k N] [--run FILE] [--json] [--chunk-chars N] [--overlap N]``."""
+    """``docbot eval DATASET_DIR [-k N] [--run FILE] [--json] [--chunk-chars N] [--overlap N]``,
+    or ``docbot eval --answers FILE --docs FOLDER [--store PATH] [--run FILE] [--json]``."""
     from bot.eval.evaluate import evaluate, load_dataset, render, write_run
     from ingest import chunking
+
+    if getattr(args, "answers", None):
+        return _evaluate_answers(args, app)
+    if not args.dataset:
+        raise InputError("give a dataset folder (docbot eval DATASET_DIR), or --answers FILE")
 
     if args.k < 1:
         raise InputError("-k must be at least 1")
@@ -174,6 +210,32 @@ def evaluate(args: argparse.Namespace, app: Docbot) -> int:
         print_json(report.as_json())
     else:
         render(report, dataset, args.run)
+    return EXIT_OK
+
+
+def _evaluate_answers(args: argparse.Namespace, app: Docbot) -> int:
+    from bot.eval.answers import evaluate_answers, load_answer_set, render_answers, write_details
+
+    if args.dataset:
+        raise InputError("--answers judges answers over --docs; do not give DATASET_DIR too")
+    if not args.docs:
+        raise InputError(
+            "--answers needs --docs FOLDER: the Markdown pages the questions ask about"
+        )
+    questions = load_answer_set(args.answers)
+    report = evaluate_answers(
+        questions,
+        args.docs,
+        app.embedder,
+        store_path=args.store,
+        progress=TerminalProgress("indexing"),
+    )
+    if args.run:
+        write_details(args.run, report)
+    if args.json:
+        print_json(report.as_json())
+    else:
+        render_answers(report, args.answers)
     return EXIT_OK
 
 

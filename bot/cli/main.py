@@ -45,6 +45,28 @@ def config_path(arg: str | None, env: Mapping[str, str], cwd: Path | None = None
     return default if default.is_file() else None
 
 
+def installed_version() -> str:
+    """The installed docbot release (a source checkout that is not installed: 'dev')."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("docbot")
+    except PackageNotFoundError:
+        return "dev"
+
+
+COMMANDS = {
+    "sync": "sync every configured source once",
+    "ask": "answer a question the way the bot would",
+    "search": "show the ranked passages for a query",
+    "status": "sources, their last runs, the index and how questions fared",
+    "serve": "run the Slack bot and the sync scheduler",
+    "eval": "retrieval quality on a BEIR-format dataset, or answers on a judged set",
+    "feedback": "👎 and unanswered questions, for doc owners",
+}
+"""Each subcommand's one-line description (in ``docbot --help`` and its own ``--help``)."""
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="docbot",
@@ -52,43 +74,75 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--config", metavar="PATH", help="docbot.toml with the source list")
     parser.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
+    parser.add_argument(
+        "--version", action="version", version=f"docbot {installed_version()}",
+        help="print the installed version and exit",
+    )  # fmt: skip
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
 
-    p = sub.add_parser("sync", help="sync every configured source once")
+    def command(name: str) -> argparse.ArgumentParser:
+        text = COMMANDS[name]
+        return sub.add_parser(name, help=text, description=f"{text[0].upper()}{text[1:]}.")
+
+    p = command("sync")
     p.add_argument("--source", metavar="NAME", help="sync only this source")
     p.add_argument("--full", action="store_true", help="ignore incremental cursors; rescan all")
     p.add_argument(
         "--rebuild",
         action="store_true",
-        help="drop the index and re-embed everything (after changing the embedding model)",
+        help="build a new index of every source beside the live one and switch to it when "
+        "complete (after changing the embedding model); a killed rebuild resumes",
+    )
+    p.add_argument(
+        "--allow-mass-delete",
+        action="store_true",
+        help="let this run delete more than DOCBOT_MASS_DELETE_SHARE of a source's documents",
     )
     p.add_argument("--json", action="store_true", help="print the per-source summary as JSON")
 
-    p = sub.add_parser("ask", help="answer a question the way the bot would")
+    p = command("ask")
     p.add_argument("question", help="the question, in quotes")
     p.add_argument("--json", action="store_true", help="print the answer as JSON")
 
-    p = sub.add_parser("search", help="show the ranked passages for a query")
+    p = command("search")
     p.add_argument("query", help="the search text, in quotes")
     p.add_argument("-k", type=int, default=5, metavar="N", help="how many results (default 5)")
     p.add_argument("--json", action="store_true", help="print results as JSON")
 
-    p = sub.add_parser("status", help="sources, last syncs and store size")
+    p = command("status")
     p.add_argument("--json", action="store_true", help="print status as JSON")
 
-    p = sub.add_parser("serve", help="run the Slack bot and the sync scheduler")
+    p = command("serve")
     p.add_argument(
         "--http", action="store_true", help="serve HTTP (Events API) instead of Socket Mode"
     )
     p.add_argument("--port", type=int, metavar="N", help="HTTP port (default $PORT or 3000)")
 
-    p = sub.add_parser("eval", help="retrieval quality on a BEIR-format dataset")
+    p = command("eval")
     p.add_argument(
-        "dataset", metavar="DATASET_DIR", help="folder with corpus.jsonl, queries.jsonl, qrels/"
+        "dataset",
+        metavar="DATASET_DIR",
+        nargs="?",
+        help="folder with corpus.jsonl, queries.jsonl, qrels/ (not with --answers)",
+    )
+    p.add_argument(
+        "--answers",
+        metavar="FILE",
+        help="judge answers instead: a question set (JSONL) over the folder given by --docs",
+    )
+    p.add_argument("--docs", metavar="FOLDER", help="with --answers: the Markdown pages")
+    p.add_argument(
+        "--store",
+        metavar="PATH",
+        help="with --answers: index into this store and reuse it next time (default: temporary)",
     )
     p.add_argument("-k", type=int, default=10, metavar="N", help="ranking depth (default 10)")
-    p.add_argument("--run", metavar="FILE", help="write a TREC run file")
+    p.add_argument(
+        "--run",
+        metavar="FILE",
+        help="write a TREC run file (with --answers: one JSON line per judged answer)",
+    )
     p.add_argument("--json", action="store_true", help="print metrics as JSON")
     p.add_argument(
         "--chunk-chars",
@@ -103,7 +157,7 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"chunk overlap to measure (default {chunking.DEFAULT_OVERLAP_CHARS} characters)",
     )
 
-    p = sub.add_parser("feedback", help="👎 and unanswered questions, for doc owners")
+    p = command("feedback")
     p.add_argument("--since", default="7d", metavar="AGE", help="how far back (default 7d)")
     p.add_argument("--json", action="store_true", help="print as JSON")
     return parser

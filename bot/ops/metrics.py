@@ -19,8 +19,10 @@ feedback`` read, so the three never disagree about what happened. Names:
 - ``docbot_embedding_calls_total{kind}``, ``docbot_embedding_texts_total{kind}``,
   ``docbot_embedding_tokens_total{kind}`` (kind: query | document; tokens estimated
   as characters / 4);
-- ``docbot_sync_runs_total{source,status}``, ``docbot_sync_duration_seconds{source}``,
+- ``docbot_sync_runs_total{source,status}`` (ok | partial | held | skipped | failed |
+  error), ``docbot_sync_duration_seconds{source}``,
   ``docbot_sync_documents_total{source,change}``, ``docbot_sync_chunks_embedded_total``,
+  ``docbot_sync_held_deletions_total{source}`` (documents the mass-deletion guard kept),
   ``docbot_sync_last_success_timestamp_seconds{source}``;
 - ``docbot_answer_cache_lookups_total{result}`` (hit | miss | stale),
   ``docbot_answer_cache_purged_total``; ``docbot_rate_limited_total{surface,scope}``.
@@ -128,6 +130,11 @@ class Metrics:
         self.sync_chunks = Counter(
             "docbot_sync_chunks_embedded", "Chunks embedded by syncs.", ["source"], registry=r
         )
+        self.sync_held_deletions = Counter(
+            "docbot_sync_held_deletions",
+            "Documents a sync would have deleted but kept (the mass-deletion guard held it).",
+            ["source"], registry=r,
+        )  # fmt: skip
         self.sync_last_success = Gauge(
             "docbot_sync_last_success_timestamp_seconds",
             "Unix time of the source's last successful sync.", ["source"], registry=r,
@@ -189,8 +196,11 @@ class Metrics:
         self.sync_seconds.labels(source).observe(report.seconds)
         for change in ("added", "updated", "deleted", "unchanged", "failed"):
             self.sync_documents.labels(source, change).inc(getattr(report, change))
+        self.sync_documents.labels(source, "skipped").inc(len(report.refused))
         self.sync_chunks.labels(source).inc(report.chunks_embedded)
-        if report.status != "failed":
+        if report.held:
+            self.sync_held_deletions.labels(source).inc(report.would_delete)
+        if report.status in ("ok", "partial"):
             self.sync_last_success.labels(source).set(time.time())
 
     def observe_sync_error(self, source: str, seconds: float) -> None:

@@ -24,6 +24,7 @@ from typing import Any
 from bot.ops.metrics import Metrics
 from bot.ops.pricing import PriceTable
 from bot.records import AnswerRecord, Records
+from ingest.errors import DocbotError
 from ingest.sync import SyncReport
 
 log = logging.getLogger(__name__)
@@ -57,6 +58,8 @@ class Observer:
             record.cost_usd, cost_known = cost.usd, cost.known
         try:
             self.records.record_answer(record)
+        except DocbotError as exc:  # the store's own one-line reason (a full disk, say)
+            log.warning("could not record answer %s: %s", record.id, exc)
         except Exception:
             log.exception("could not record answer %s", record.id)
         try:
@@ -102,17 +105,22 @@ class Observer:
             self.metrics.observe_sync(report)
         except Exception:
             log.exception("could not count the sync of %s in metrics", report.source)
-        # INFO even for failures: the scheduler and the CLI already report those loudly.
-        sync_log.info(
+        # INFO even for failures (the scheduler and the CLI already report those loudly);
+        # WARNING when the mass-deletion guard held a run: nobody else says so.
+        level = logging.WARNING if report.status == "held" else logging.INFO
+        sync_log.log(
+            level,
             "sync of source %s: %s in %.1fs (+%d ~%d -%d =%d, %d chunks embedded)%s",
             report.source, report.status, report.seconds, report.added, report.updated,
             report.deleted, report.unchanged, report.chunks_embedded,
-            f": {report.error}" if report.error else "",
+            f": {report.reason}" if report.reason else "",
             extra={
                 "event": "sync", "source": report.source, "status": report.status,
                 "added": report.added, "updated": report.updated, "deleted": report.deleted,
                 "unchanged": report.unchanged, "failed": report.failed,
                 "chunks_embedded": report.chunks_embedded, "seconds": round(report.seconds, 3),
-                "error": report.error, "answers_purged": purged,
+                "error": report.error, "reason": report.reason, "rebuild": report.rebuild,
+                "would_delete": report.would_delete, "answers_purged": purged,
+                "skipped": len(report.refused),
             },
         )  # fmt: skip

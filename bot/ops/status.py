@@ -1,5 +1,7 @@
-"""``docbot status``: what the knowledge base holds, how its syncs went, and how
-questions fared (last 24 hours: outcomes, latency, answer cache; feedback of 7 days).
+"""``docbot status``: what the knowledge base holds, how its syncs went (the current
+run's progress, and per source the last runs with the documents each added, changed,
+deleted or failed to read, and why a run was held or interrupted), and how questions
+fared (last 24 hours: outcomes, latency, answer cache; feedback of 7 days).
 
 One function collects a plain dict (the ``--json`` shape, also used by the Slack
 health view) and one renders it for a terminal. Question figures come from the
@@ -16,8 +18,10 @@ from typing import Any
 
 from bot.answer_cache import AnswerCache
 from bot.records import Records
+from ingest.runs import settle_runs
 from ingest.settings import Settings
-from ingest.store import Store
+from ingest.store import Store, SyncRun
+from ingest.store.history import CHANGE_KINDS
 
 QUESTION_WINDOW = timedelta(hours=24)
 FEEDBACK_WINDOW = timedelta(days=7)
@@ -74,18 +78,62 @@ def feedback_summary(records: Records, now: datetime | None = None) -> dict[str,
     }
 
 
+RECENT_RUNS = 5
+"""Runs per source in ``docbot status --json`` (the text shows the last three)."""
+
+
+def run_json(run: SyncRun) -> dict[str, Any]:
+    """One sync run as ``docbot status --json`` shows it, with the documents it changed."""
+    return {
+        "id": run.id,
+        "kind": run.kind,
+        "started_at": _iso(run.started_at),
+        "finished_at": _iso(run.finished_at),
+        "status": run.status,
+        "added": run.added,
+        "updated": run.updated,
+        "deleted": run.deleted,
+        "unchanged": run.unchanged,
+        "failed": run.failed,
+        "chunks_embedded": run.chunks_embedded,
+        "seconds": run.seconds,
+        "error": run.error,
+        "reason": run.reason,
+        "progress": run.progress if run.status == "running" else None,
+        "changes": {
+            kind: [c.as_dict() for c in run.changes if c.change == kind] for kind in CHANGE_KINDS
+        },
+    }
+
+
+def rebuild_json(store: Store) -> dict[str, Any] | None:
+    """The index being built beside the live one, if any (running, or left by a kill)."""
+    state = store.build_state()
+    if state is None:
+        return None
+    running = any(r.kind == "rebuild" for r in store.running_runs())
+    return {
+        "running": running,
+        "embed_model": state.embed_model,
+        "started_at": _iso(state.started_at),
+        "documents": sum(state.documents.values()),
+        "documents_per_source": state.documents,
+    }
+
+
 def collect_status(
     settings: Settings, store: Store, records: Records, answer_cache: AnswerCache
 ) -> dict[str, Any]:
     """The ``docbot status --json`` shape (also App Home and ``/ask status``)."""
-    runs = store.last_runs()
+    settle_runs(store)  # runs whose process died are shown as interrupted, not running
     configured = {s.name: s for s in settings.sources}
     stats = store.stats()
     questions = question_summary(records)
     sources = []
-    for name in sorted(set(configured) | set(runs)):
-        run = runs.get(name)
+    for name in sorted(set(configured) | set(store.last_runs())):
+        runs = store.recent_runs(name, RECENT_RUNS)
         config = configured.get(name)
+        current = next((r for r in runs if r.status == "running"), None)
         sources.append(
             {
                 "name": name,
@@ -94,21 +142,9 @@ def collect_status(
                 "every_seconds": (config.every or settings.sync_interval) if config else None,
                 "documents": stats["documents_per_source"].get(name, 0),
                 "last_success_at": _iso(store.last_success(name)),
-                "last_run": None
-                if run is None
-                else {
-                    "started_at": _iso(run.started_at),
-                    "finished_at": _iso(run.finished_at),
-                    "status": run.status,
-                    "added": run.added,
-                    "updated": run.updated,
-                    "deleted": run.deleted,
-                    "unchanged": run.unchanged,
-                    "failed": run.failed,
-                    "chunks_embedded": run.chunks_embedded,
-                    "seconds": run.seconds,
-                    "error": run.error,
-                },
+                "last_run": run_json(runs[0]) if runs else None,
+                "running": run_json(current) if current else None,
+                "runs": [run_json(r) for r in runs],
             }
         )
     return {
@@ -119,7 +155,9 @@ def collect_status(
             "bytes": stats["bytes"],
             "embed_model": stats["embed_model"],
             "embed_dim": stats["embed_dim"],
+            "vector_search": _vector_search(store),
         },
+        "rebuild": rebuild_json(store),
         "chat_model": settings.chat_model if settings.llm_enabled else None,
         "sources": sources,
         "questions": questions,
@@ -133,8 +171,74 @@ def collect_status(
     }
 
 
+def _vector_search(store: Store) -> dict[str, Any]:
+    plan = store.vector_plan()
+    return {
+        "mode": plan.mode,
+        "pool_factor": plan.pool_factor,
+        "coarse_recall_at_10": round(plan.recall, 3) if plan.recall is not None else None,
+        "healthy": plan.healthy,
+        "summary": plan.describe(),
+    }
+
+
 def _iso(value: Any) -> str | None:
     return value.isoformat(timespec="seconds") if value else None
+
+
+TEXT_RUNS = 3
+TEXT_TITLES = 5
+
+
+def progress_text(progress: dict[str, Any] | None) -> str:
+    """``1,234/~5,000 chunks · 120/884 documents · ETA 1:12`` from a run's progress."""
+    if not progress:
+        return "starting"
+    parts = []
+    total, seen = progress.get("documents_total"), progress.get("documents_seen") or 0
+    estimate = progress.get("chunks_estimate") or 0
+    if estimate:
+        approx = "~" if total and seen < total else ""
+        parts.append(f"{progress.get('chunks_done', 0):,}/{approx}{estimate:,} chunks")
+    parts.append(
+        f"{progress.get('documents_done', 0):,}"
+        + (f"/{total:,}" if total is not None else "")
+        + " documents"
+    )
+    eta = progress.get("eta_seconds")
+    if eta is not None:
+        minutes, seconds = divmod(round(eta), 60)
+        parts.append(f"ETA {minutes}:{seconds:02d}")
+    return " · ".join(parts)
+
+
+def _titles(items: list[dict[str, Any]], limit: int = TEXT_TITLES) -> str:
+    names = [
+        str(i.get("title") or i["doc_id"]) + (f" ({i['reason']})" if i.get("reason") else "")
+        for i in items[:limit]
+    ]
+    more = f" … and {len(items) - limit} more" if len(items) > limit else ""
+    return "; ".join(names) + more
+
+
+def _run_lines(run: dict[str, Any]) -> list[str]:
+    kind = " rebuild" if run.get("kind") == "rebuild" else ""
+    if run["status"] == "running":
+        return [f"  {run['started_at']}{kind} running: {progress_text(run.get('progress'))}"]
+    lines = [
+        f"  {run['started_at']}{kind} {run['status']}: +{run['added']} ~{run['updated']} "
+        f"-{run['deleted']} ={run['unchanged']}, {run['chunks_embedded']} chunks embedded, "
+        f"{(run['seconds'] or 0):.1f}s"
+    ]
+    reason = run.get("reason") or run.get("error")
+    if reason:
+        lines.append(f"    {'why' if run['status'] != 'failed' else 'error'}: {reason}")
+    for kind_name, label in (("added", "added"), ("updated", "changed"), ("deleted", "deleted"),
+                             ("failed", "failed"), ("held", "kept (held)")):  # fmt: skip
+        items = (run.get("changes") or {}).get(kind_name) or []
+        if items:
+            lines.append(f"    {label}: {_titles(items)}")
+    return lines
 
 
 def render_status(data: dict[str, Any]) -> str:
@@ -143,27 +247,36 @@ def render_status(data: dict[str, Any]) -> str:
         f"store       {data['db']}  ({index['bytes'] / 1e6:.1f} MB)",
         f"index       {index['documents']} documents, {index['chunks']} chunks",
         f"embeddings  {index['embed_model'] or 'none yet (run docbot sync)'}",
+        *(
+            [f"vectors     {index['vector_search']['summary']}"]
+            if index.get("vector_search") and index["embed_model"]
+            else []
+        ),
         f"answers     {data['chat_model'] or 'extractive (no OPENAI_API_KEY)'}",
         *_activity_lines(data),
-        "",
     ]
+    rebuild = data.get("rebuild")
+    if rebuild:
+        state = "running" if rebuild["running"] else "unfinished (resume: docbot sync --rebuild)"
+        lines.append(
+            f"rebuild     {state}: {rebuild['documents']} documents built with "
+            f"{rebuild['embed_model']} since {rebuild['started_at']}; answers come from the "
+            "current index until it is complete"
+        )
+    lines.append("")
     if not data["sources"]:
         lines.append("sources     none configured (set DOCBOT_DOCS or add docbot.toml)")
     for s in data["sources"]:
-        run = s["last_run"]
         kind = s["type"] or "no longer configured"
         lines.append(f"source {s['name']} ({kind}): {s['documents']} documents")
-        if run is None:
+        runs = s.get("runs") or ([s["last_run"]] if s.get("last_run") else [])
+        if not runs:
             lines.append("  never synced")
             continue
-        lines.append(
-            f"  last run {run['started_at']}: {run['status']}; +{run['added']} ~{run['updated']} "
-            f"-{run['deleted']} ={run['unchanged']}, {run['chunks_embedded']} chunks embedded, "
-            f"{(run['seconds'] or 0):.1f}s"
-        )
-        if run["error"]:
-            lines.append(f"  error: {run['error']}")
-        if s["last_success_at"] and run["status"] == "failed":
+        for run in runs[:TEXT_RUNS]:
+            lines.extend(_run_lines(run))
+        last = runs[0]
+        if s["last_success_at"] and last["status"] in ("failed", "interrupted", "held"):
             lines.append(f"  last success {s['last_success_at']} (still searchable)")
     return "\n".join(lines)
 

@@ -2,8 +2,11 @@
 
 Socket Mode when ``SLACK_APP_TOKEN`` is set (and ``--http`` is not given): one
 outbound websocket, no public URL. Otherwise HTTP mode: uvicorn serves
-:mod:`bot.server.web` on ``--port`` / ``PORT`` / 3000. Both stop cleanly on SIGTERM or
-SIGINT (a platform's restart), stopping the scheduler too.
+:mod:`bot.server.web` on ``DOCBOT_HOST`` (default 0.0.0.0) and ``--port`` / ``PORT`` /
+3000. Both stop cleanly on SIGTERM or SIGINT (a platform's restart), stopping the
+scheduler too. uvicorn's own ``X-Forwarded-For`` handling is off: it trusts
+127.0.0.1 by default, and which proxies to trust is ``DOCBOT_TRUSTED_PROXIES``'s call
+(:mod:`bot.server.intake`).
 
 Metrics: ``GET /metrics`` on the HTTP port; in either mode also on
 ``DOCBOT_METRICS_PORT`` when set (Socket Mode has no other HTTP port). Every log
@@ -85,18 +88,25 @@ def run_socket_mode(bolt_app: App, settings: Settings, stop: threading.Event) ->
         handler.close()
 
 
-def run_http(docbot: Docbot, bolt_app: App, port: int, stop: threading.Event | None = None) -> None:
-    """Serve until SIGTERM/SIGINT (uvicorn's own handlers: stop accepting, finish the
-    requests in flight, exit) or until ``stop`` is set."""
+def http_server(docbot: Docbot, bolt_app: App, port: int) -> Any:
+    """The uvicorn server of HTTP mode, on ``settings.host``:``port``."""
     import uvicorn
 
     from bot.server.web import create_web_app
 
     config = uvicorn.Config(
-        create_web_app(docbot, bolt_app), host="0.0.0.0", port=port, log_level="warning",
-        lifespan="off", log_config=None,  # uvicorn's records go to our (redacting) handlers
+        create_web_app(docbot, bolt_app), host=docbot.settings.host, port=port,
+        log_level="warning", lifespan="off",
+        log_config=None,  # uvicorn's records go to our (redacting) handlers
+        proxy_headers=False,  # X-Forwarded-For only from DOCBOT_TRUSTED_PROXIES
     )  # fmt: skip
-    server = uvicorn.Server(config)
+    return uvicorn.Server(config)
+
+
+def run_http(docbot: Docbot, bolt_app: App, port: int, stop: threading.Event | None = None) -> None:
+    """Serve until SIGTERM/SIGINT (uvicorn's own handlers: stop accepting, finish the
+    requests in flight, exit) or until ``stop`` is set."""
+    server = http_server(docbot, bolt_app, port)
     if stop is not None:
 
         def watch() -> None:
@@ -104,7 +114,8 @@ def run_http(docbot: Docbot, bolt_app: App, port: int, stop: threading.Event | N
             server.should_exit = True
 
         threading.Thread(target=watch, name="docbot-stop", daemon=True).start()
-    log.info("docbot is serving HTTP on port %d (POST /slack/events)", port)
+    log.info("docbot is serving HTTP on %s port %d (POST /slack/events)", docbot.settings.host,
+             port)  # fmt: skip
     server.run()
 
 
@@ -123,7 +134,7 @@ def run(
     stop_metrics = None
     if settings.metrics_port:
         try:
-            stop_metrics = app.metrics.serve(settings.metrics_port)
+            stop_metrics = app.metrics.serve(settings.metrics_port, settings.host)
         except OSError as exc:
             raise ConfigError(
                 f"DOCBOT_METRICS_PORT: cannot serve metrics on port {settings.metrics_port} "

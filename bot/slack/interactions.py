@@ -1,4 +1,8 @@
-"""The App Home tab (docbot's health) and the 👍/👎 buttons under answers."""
+"""The App Home tab (docbot's health) and the 👍/👎 buttons under answers.
+
+The listeners run in Slack's ack path: they ack and hand the work (the status, the
+vote, the Slack calls) to the reply pool.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +14,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot.app import Docbot
+from bot.ops.admission import BoundedPool
 from bot.records import Records
 from bot.slack import status_view, ui
 from bot.slack.stream import slack_error
@@ -20,13 +25,17 @@ log = logging.getLogger(__name__)
 class HomeTab:
     """Publishes the health summary whenever someone opens docbot's Home tab."""
 
-    def __init__(self, docbot: Docbot) -> None:
+    def __init__(self, docbot: Docbot, replies: BoundedPool) -> None:
         self.docbot = docbot
+        self.replies = replies
 
     def on_app_home_opened(self, event: dict[str, Any], client: WebClient) -> None:
         """Publish the health summary whenever someone opens docbot's Home tab."""
         if event.get("tab", "home") != "home" or not event.get("user"):
             return
+        self.replies.submit(self._publish, event, client)
+
+    def _publish(self, event: dict[str, Any], client: WebClient) -> None:
         try:
             view = status_view.home_view(self.docbot.status())
             client.views_publish(user_id=event["user"], view=view)
@@ -39,14 +48,20 @@ class HomeTab:
 class FeedbackButtons:
     """Records a vote and thanks the voter privately."""
 
-    def __init__(self, records: Records) -> None:
+    def __init__(self, records: Records, replies: BoundedPool) -> None:
         self.records = records
+        self.replies = replies
 
     def on_feedback(
         self, ack: Ack, body: dict[str, Any], action: dict[str, Any], client: WebClient,
         respond: Respond,
     ) -> None:  # fmt: skip
         ack()
+        self.replies.submit(self._record, body, action, client, respond)
+
+    def _record(
+        self, body: dict[str, Any], action: dict[str, Any], client: WebClient, respond: Respond
+    ) -> None:
         vote = "up" if action.get("action_id") == ui.FEEDBACK_UP else "down"
         user = (body.get("user") or {}).get("id", "")
         container = body.get("container") or {}

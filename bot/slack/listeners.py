@@ -5,6 +5,10 @@ Thin: each parses an event into an :class:`~bot.slack.answering.Ask` and hands i
 the plain functions of :mod:`bot.slack.conversation`. Every event is claimed once in
 the store first, so Slack's redeliveries (and the ``app_mention`` + ``message`` pair
 one mention produces) are answered once.
+
+These run in Slack's ack path (the Bolt app uses ``process_before_response``): they
+decide, claim and admit, and never call Slack themselves. Every Slack call (help,
+the first reaction, a follow-up's ``conversations.replies``) runs on the reply pool.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from slack_bolt import BoltContext
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
+from bot.ops.admission import BoundedPool
 from bot.records import Records
 from bot.slack import conversation as conv
 from bot.slack import ui
@@ -49,12 +54,23 @@ def _event_keys(body: dict[str, Any], event: dict[str, Any]) -> list[str]:
     return keys
 
 
+def post_help(client: WebClient, channel: str, thread_ts: str) -> None:
+    text = ui.usage_text()
+    try:
+        client.chat_postMessage(
+            channel=channel, thread_ts=thread_ts, text=text, blocks=[ui.section(text)]
+        )
+    except SlackApiError as exc:
+        log.warning("could not post the help text (%s)", slack_error(exc))
+
+
 class MessageListeners:
     """Bolt listeners for messages (thin: parse, decide, delegate)."""
 
     def __init__(self, answerer: SlackAnswerer, records: Records) -> None:
         self.answerer = answerer
         self.records = records
+        self.replies: BoundedPool = answerer.replies
         self._not_ours: dict[tuple[str, str], float] = {}
         self._not_ours_lock = threading.Lock()  # listeners run on several threads
 
@@ -65,10 +81,7 @@ class MessageListeners:
         return False
 
     def _help(self, client: WebClient, channel: str, thread_ts: str) -> None:
-        text = ui.usage_text()
-        client.chat_postMessage(
-            channel=channel, thread_ts=thread_ts, text=text, blocks=[ui.section(text)]
-        )
+        self.replies.submit(post_help, client, channel, thread_ts)
 
     # --- mentions, DMs, follow-ups ----------------------------------------------
 
@@ -90,7 +103,7 @@ class MessageListeners:
             history_thread=event["thread_ts"] if in_thread else None,
             shared=_shared(body),
         )  # fmt: skip
-        self.answerer.answer(client, ask, me)
+        self.answerer.take(client, ask, me)
 
     def on_message(
         self, event: dict[str, Any], body: dict[str, Any], client: WebClient, context: BoltContext
@@ -125,7 +138,7 @@ class MessageListeners:
             history_thread=thread_ts if in_thread else None,
             shared=_shared(body),
         )  # fmt: skip
-        self.answerer.answer(client, ask, me)
+        self.answerer.take(client, ask, me)
 
     def _on_channel_message(
         self, event: dict[str, Any], body: dict[str, Any], client: WebClient, me: conv.BotIdentity
@@ -137,32 +150,51 @@ class MessageListeners:
         if conv.mentions_someone_else(text, me):
             return
         channel, thread_ts = event["channel"], event["thread_ts"]
-        replies = None
         if self.records.thread_kind(channel, thread_ts) is None:
-            if event.get("parent_user_id") != me.user_id:
-                replies = self._replies_if_ours(client, channel, thread_ts, me)
-                if replies is None:
-                    return
+            if event.get("parent_user_id") != me.user_id:  # ask Slack, off the ack path
+                if not self._known_not_ours(channel, thread_ts):
+                    self.replies.submit(self._follow_up_if_ours, event, body, client, me)
+                return
             self.records.remember_thread(channel, thread_ts)
+        self._follow_up(event, body, client, me, None)
+
+    def _follow_up_if_ours(
+        self, event: dict[str, Any], body: dict[str, Any], client: WebClient, me: conv.BotIdentity
+    ) -> None:
+        channel, thread_ts = event["channel"], event["thread_ts"]
+        replies = self._replies_if_ours(client, channel, thread_ts, me)
+        if replies is None:
+            return
+        self.records.remember_thread(channel, thread_ts)
+        self._follow_up(event, body, client, me, replies)
+
+    def _follow_up(
+        self, event: dict[str, Any], body: dict[str, Any], client: WebClient,
+        me: conv.BotIdentity, replies: list[dict[str, Any]] | None,
+    ) -> None:  # fmt: skip
         if not self._claim(body, event):
             return
-        question = conv.clean_text(text, me.user_id)
+        channel, thread_ts = event["channel"], event["thread_ts"]
+        question = conv.clean_text(event.get("text", ""), me.user_id)
         target = Target(channel, thread_ts, event.get("user"), body.get("team_id"))
         ask = Ask(
             question, "thread", target, event_ts=event["ts"], history_thread=thread_ts,
             replies=replies, shared=_shared(body),
         )  # fmt: skip
-        self.answerer.answer(client, ask, me)
+        self.answerer.take(client, ask, me)
+
+    def _known_not_ours(self, channel: str, thread_ts: str) -> bool:
+        with self._not_ours_lock:
+            return self._not_ours.get((channel, thread_ts), 0.0) > time.monotonic()
 
     def _replies_if_ours(
         self, client: WebClient, channel: str, thread_ts: str, me: conv.BotIdentity
     ) -> list[dict[str, Any]] | None:
         """The thread's messages if docbot posted in it (the store may not know, e.g. a
         new database); None otherwise. Negative answers are cached to spare the API."""
+        if self._known_not_ours(channel, thread_ts):
+            return None
         now = time.monotonic()
-        with self._not_ours_lock:
-            if self._not_ours.get((channel, thread_ts), 0.0) > now:
-                return None
         try:
             replies = fetch_replies(client, channel, thread_ts)
         except SlackApiError as exc:
@@ -186,6 +218,9 @@ class MessageListeners:
         if not channel or not thread_ts or not self.records.claim(f"event:{body.get('event_id')}"):
             return
         self.records.remember_thread(channel, thread_ts, "assistant")
+        self.replies.submit(self._suggest_prompts, client, channel, thread_ts)
+
+    def _suggest_prompts(self, client: WebClient, channel: str, thread_ts: str) -> None:
         try:
             client.assistant_threads_setSuggestedPrompts(
                 channel_id=channel,

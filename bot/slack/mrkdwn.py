@@ -8,7 +8,10 @@ Pure functions, so every rule is unit-tested without a server.
 from __future__ import annotations
 
 import re
+import textwrap
 from collections.abc import Mapping, Sequence
+
+from bot.slack.defuse import is_web_link
 
 MAX_SECTION_CHARS = 3000
 MAX_TEXT_CHARS = 40_000
@@ -39,7 +42,15 @@ def escape(text: str) -> str:
 
 
 def link(url: str, label: str) -> str:
-    """``<url|label>``; characters that would end the link early are encoded."""
+    """``<url|label>``; characters that would end the link early are encoded.
+
+    Only http(s) and mailto targets become links: ``[x](!channel)`` in a document or
+    an answer would otherwise be ``<!channel|x>``, a live @channel. Anything else
+    (``!…``, ``@…``, ``#…``, ``file:``, ``javascript:``) leaves the label as plain text.
+    """
+    if not is_web_link(url):
+        return escape(label.replace("|", "¦")).strip() or escape(url)
+    url = url.strip()
     safe = url.replace(" ", "%20").replace("|", "%7C").replace("<", "%3C").replace(">", "%3E")
     label = escape(label.replace("|", "¦")).strip() or escape(safe)
     return f"<{safe.replace('&', '&amp;')}|{label}>"
@@ -86,26 +97,48 @@ def _cells(line: str) -> list[str]:
 
 
 def _cell_text(cell: str) -> str:
+    """A cell as plain text (links to their labels, emphasis marks dropped), unescaped:
+    widths are measured as Slack shows the text, and each line is escaped when set."""
     cell = _LINK.sub(lambda m: _plain_label(m.group(1)), cell)
-    return escape(re.sub(r"(\*\*|__|`|~~)", "", cell))
+    return re.sub(r"(\*\*|__|`|~~)", "", cell)
+
+
+def _wrap(text: str, width: int) -> list[str]:
+    """A cell's text in lines of at most ``width`` characters, nothing cut off."""
+    return textwrap.wrap(text, width, break_on_hyphens=False) or [""]
 
 
 def table(rows: Sequence[str], max_width: int = 40) -> list[str]:
-    """A Markdown table as an aligned code block: Slack has no table syntax in mrkdwn."""
+    """A Markdown table as an aligned code block: Slack has no table syntax in mrkdwn.
+
+    A column is at most ``max_width`` characters wide; a longer cell wraps onto more
+    lines within its column (rows are then set apart by a blank line), so no text is
+    lost from a table, however wide."""
     grid = [[_cell_text(c) for c in _cells(r)] for r in rows if not _TABLE_SEP.match(r)]
     columns = max(len(r) for r in grid)
     grid = [r + [""] * (columns - len(r)) for r in grid]
-    widths = [min(max_width, max(len(r[i]) for r in grid)) for i in range(columns)]
+    widths = [max(1, min(max_width, max(len(r[i]) for r in grid))) for i in range(columns)]
 
-    def fmt(row: list[str]) -> str:
-        cut = [c if len(c) <= w else c[: w - 1] + "…" for c, w in zip(row, widths, strict=True)]
-        parts = [c.ljust(w) for c, w in zip(cut, widths, strict=True)]
-        return "  ".join(parts).rstrip()
+    def fmt(row: list[str]) -> list[str]:
+        cells = [_wrap(c, w) for c, w in zip(row, widths, strict=True)]
+        height = max(len(c) for c in cells)
+        return [
+            "  ".join(
+                escape(c[k]).ljust(w + len(escape(c[k])) - len(c[k])) if k < len(c) else " " * w
+                for c, w in zip(cells, widths, strict=True)
+            ).rstrip()
+            for k in range(height)
+        ]
 
-    out = ["```", fmt(grid[0])]
+    formatted = [fmt(r) for r in grid]
+    spaced = any(len(lines) > 1 for lines in formatted)
+    out = ["```", *formatted[0]]
     if len(grid) > 1:
         out.append("  ".join("-" * w for w in widths))
-        out.extend(fmt(r) for r in grid[1:])
+        for i, lines in enumerate(formatted[1:]):
+            if spaced and i:
+                out.append("")
+            out.extend(lines)
     return [*out, "```"]
 
 

@@ -180,7 +180,15 @@ class Reply:
         """Show the final answer with its footer (sources, buttons); returns its ts."""
         if not self.text.strip():
             self.text = self._unsent = markdown  # nothing was written piece by piece
+        # The answer to show is not what was written (a model answer found unsupported
+        # once complete): the streamed text must not stay; the message is edited.
+        replaced = self.text.strip() != markdown.strip()
         self._choose_mode()
+        if self.mode == "stream" and replaced and self.stream.ts is not None:
+            self._unsent = ""
+            self._stop_stream(())
+            self.placeholder_ts, self.stream.ts = self.stream.ts, None
+            self.mode = "update"
         if self.mode == "stream" and self._stream_unsent() and self._stop_stream(footer):
             return self.message_ts
         blocks = [*self.header, *ui.text_blocks(markdown, self.citations), *footer]
@@ -207,8 +215,9 @@ class Reply:
         return True
 
     def fail(self, message: str, footer: Sequence[ui.Block] = ()) -> None:
-        """End visibly with what went wrong (never raises: it is the last resort)."""
-        text = f":warning: {message}"
+        """End visibly with what went wrong (never raises: it is the last resort).
+        ``message`` may quote the model provider or a document: escaped here."""
+        text = f":warning: {md.escape(message)}"
         nothing_posted = self.placeholder_ts is None and self.stream.ts is None
         if self.respond is not None and nothing_posted and self.message_ts is None:
             try:  # /ask: an error nobody else saw the question for stays private

@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from bot.ops.status import progress_text
 from bot.slack import mrkdwn as md
 from bot.slack import ui
 from bot.slack.ui import Block
@@ -60,17 +61,59 @@ def _feedback_and_cache(data: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+STATUS_MARKS = {"ok": "✅", "partial": "⚠️", "held": "✋", "failed": "❌", "interrupted": "⏹️"}
+TITLES = 3
+
+
+def _changed(run: dict[str, Any]) -> str:
+    """``added: A, B · deleted: C`` (a few titles per kind) for one run."""
+    parts = []
+    for kind, label in (("added", "added"), ("updated", "changed"), ("deleted", "deleted"),
+                        ("failed", "failed"), ("held", "kept")):  # fmt: skip
+        items = (run.get("changes") or {}).get(kind) or []
+        if items:
+            names = ", ".join(md.escape(str(i.get("title") or i["doc_id"]))[:80]
+                              for i in items[:TITLES])  # fmt: skip
+            more = f" +{len(items) - TITLES}" if len(items) > TITLES else ""
+            parts.append(f"{label}: {names}{more}")
+    return " · ".join(parts)
+
+
 def _source_line(source: dict[str, Any]) -> str:
     name = md.escape(str(source["name"]))
     line = f"• *{name}* ({source['type'] or 'no longer configured'}): {source['documents']} pages"
-    run = source.get("last_run")
-    if run is None:
-        return line + " — never synced"
-    status = {"ok": "✅", "partial": "⚠️", "failed": "❌"}.get(run["status"], run["status"])
-    line += f" — last sync {status} {run['started_at']} UTC"
-    if run.get("error"):
-        line += f"\n    {md.escape(str(run['error']))[:300]}"
+    running = source.get("running")
+    if running:
+        line += f"\n    ⏳ syncing now: {progress_text(running.get('progress'))}"
+    runs = [r for r in source.get("runs") or [source.get("last_run")] if r]
+    done = next((r for r in runs if r["status"] != "running"), None)
+    if done is None:
+        return line if running else line + " — never synced"
+    status = STATUS_MARKS.get(done["status"], done["status"])
+    line += (
+        f"\n    last sync {status} {done['started_at']} UTC: +{done['added']} ~{done['updated']} "
+    )
+    line += f"-{done['deleted']}"
+    reason = done.get("reason") or done.get("error")
+    if reason:
+        line += f"\n    {md.escape(str(reason))[:300]}"
+    changed = _changed(done)
+    if changed:
+        line += f"\n    {changed}"
     return line
+
+
+def _rebuild(data: dict[str, Any]) -> str:
+    rebuild = data.get("rebuild")
+    if not rebuild:
+        return ""
+    state = (
+        "in progress" if rebuild["running"] else "unfinished (`docbot sync --rebuild` resumes it)"
+    )
+    return (
+        f"*Rebuild {state}*: {rebuild['documents']} pages built so far; answers come from the "
+        "current index until the new one is complete"
+    )
 
 
 def status_blocks(data: dict[str, Any], now: datetime | None = None) -> list[Block]:
@@ -88,6 +131,9 @@ def status_blocks(data: dict[str, Any], now: datetime | None = None) -> list[Blo
     extra = _feedback_and_cache(data)
     if extra:
         blocks.append(ui.section(extra))
+    rebuild = _rebuild(data)
+    if rebuild:
+        blocks.append(ui.section(rebuild))
     sources = data.get("sources") or []
     lines = [_source_line(s) for s in sources[:MAX_SOURCES]]
     if len(sources) > MAX_SOURCES:

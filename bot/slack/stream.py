@@ -1,6 +1,10 @@
 """Slack's chat streaming API for one answer: ``chat.startStream``, ``appendStream``,
 ``stopStream``, within the size one streamed message may hold.
 
+Slack renders ``markdown_text`` itself, where entities cannot be relied on, so every
+piece passes through a :class:`~bot.slack.defuse.MarkdownGuard` first: no mention,
+labelled link or non-web link target from a document or the model reaches Slack live.
+
 The raw methods are called rather than slack_sdk's ``ChatStream`` helper because a
 refusal of the *first* call must fall back cleanly (to editing a placeholder, in
 :mod:`bot.slack.reply`). A workspace that refuses streaming (``unknown_method``,
@@ -19,6 +23,7 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot.slack import ui
+from bot.slack.defuse import MarkdownGuard, defuse_markdown
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +75,8 @@ class Target:
 
 class ChatStream:
     """One streamed message. Text beyond what it may hold is kept as ``overflow``,
-    for the caller to post in a message of its own when the stream stops."""
+    for the caller to post in a message of its own when the stream stops (as mrkdwn,
+    escaped there)."""
 
     def __init__(self, client: WebClient, target: Target, support: StreamSupport) -> None:
         self.client = client
@@ -79,16 +85,23 @@ class ChatStream:
         self.ts: str | None = None
         self.overflow = ""
         self._sent = 0  # characters sent so far
+        self._guard = MarkdownGuard()
+
+    def _room(self) -> int:
+        return max(ui.MAX_STREAM_CHARS - self._sent, 0)
 
     def send(self, text: str) -> str | None:
-        """Stream ``text``. None when it is shown (or kept as overflow); when Slack
-        refuses, the text not shown (with any overflow), for the caller to show
-        another way."""
+        """Stream ``text``, made inert. None when it is shown (or held back, or kept as
+        overflow); when Slack refuses, the text not shown (with any overflow), for the
+        caller to show another way."""
         if self.overflow:
             self.overflow += text
             return None
-        room = max(ui.MAX_STREAM_CHARS - self._sent, 0)
-        text, self.overflow = text[:room], text[room:]
+        safe = self._guard.feed(text)
+        room = self._room()
+        text, self.overflow = safe[:room], safe[room:]
+        if self.overflow:  # what the guard holds comes after it, in the overflow message
+            self.overflow += self._guard.take()
         if not text:
             return None
         t = self.target
@@ -111,21 +124,27 @@ class ChatStream:
             if error in STREAM_REFUSALS:
                 self.support.disable(error)
             log.warning("chat streaming failed (%s); editing a message instead", error)
-            rest, self.overflow = text + self.overflow, ""
+            rest, self.overflow = text + self.overflow + self._guard.take(), ""
             return rest
 
     def stop(self, footer: Sequence[ui.Block]) -> bool:
-        """End the stream, with the footer when nothing overflowed; True when the
-        footer was sent with it."""
+        """End the stream (with the text still held back), with the footer when
+        nothing overflowed; True when the footer was sent with it."""
         assert self.ts is not None
+        tail = self._guard.flush()
+        room = self._room()
+        tail, self.overflow = tail[:room], tail[room:] + self.overflow
         try:
             self.client.chat_stopStream(
                 channel=self.target.channel,
                 ts=self.ts,
+                markdown_text=tail or None,
                 blocks=list(footer) if footer and not self.overflow else None,
             )
+            self._sent += len(tail)
             return not self.overflow
         except SlackApiError as exc:
+            self.overflow = tail + self.overflow
             log.warning("chat.stopStream failed (%s); posting the rest separately",
                         slack_error(exc))  # fmt: skip
             return False
@@ -137,7 +156,7 @@ class ChatStream:
             self.client.chat_stopStream(
                 channel=self.target.channel,
                 ts=self.ts,
-                markdown_text=f"\n\n⚠️ {message}",
+                markdown_text=f"{self._guard.flush()}\n\n⚠️ {defuse_markdown(message)}",
                 blocks=list(footer) or None,
             )
             return True

@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from bot.slack.defuse import defuse_markdown
 from bot.slack.mrkdwn import (
     MAX_SECTION_CHARS,
     escape,
@@ -23,7 +24,14 @@ from bot.slack.mrkdwn import (
     to_mrkdwn,
     truncate,
 )
-from ingest.errors import DocbotError, InputError, LLMError, LLMRateLimited, LLMUnavailable
+from ingest.errors import (
+    DocbotError,
+    InputError,
+    LLMError,
+    LLMRateLimited,
+    LLMTimeout,
+    LLMUnavailable,
+)
 from ingest.models import Hit
 
 Block = dict[str, Any]
@@ -43,6 +51,10 @@ RESTRICTED_NOTE = (
     "Think twice before sharing it."
 )
 INTERNAL_ERROR = "Something went wrong on my side, sorry. The error is logged; please try again."
+BUSY = (
+    "I'm busy answering other questions right now, so I couldn't take yours. "
+    "Please try again shortly."
+)
 
 
 def split_messages(blocks: Sequence[Block], limit: int = MAX_BLOCKS) -> list[list[Block]]:
@@ -86,16 +98,28 @@ def updated_ago(when: datetime | None, now: datetime | None = None) -> str:
 
 
 def sources_block(cited: Sequence[tuple[int, Hit]], now: datetime | None = None) -> Block | None:
-    """Numbered links to the exact sections used, with their path and age."""
+    """Numbered links to the exact sections used, with their path and age: one line
+    per page, its sections named (and linked) when several of them were used."""
     if not cited:
         return None
-    lines = ["*Sources*"]
+    pages: dict[tuple[str, str], list[tuple[int, Hit]]] = {}
     for n, hit in cited:
-        details = [escape(hit.section)] if hit.section and hit.section != hit.title else []
+        pages.setdefault((hit.source, hit.doc_id), []).append((n, hit))
+    lines = ["*Sources*"]
+    for group in pages.values():
+        n, hit = group[0]
+        numbers = "".join(f"*[{m}]*" for m, _ in group)
+        if len(group) == 1:
+            details = [escape(hit.section)] if hit.section and hit.section != hit.title else []
+            line = f"{numbers} {link(hit.link, hit.title or hit.link)}"
+        else:
+            details = [
+                link(h.link, h.heading_path[-1] if h.heading_path else h.title) for _, h in group
+            ]
+            line = f"{numbers} {link(hit.url, hit.title or hit.url)}"
         age = updated_ago(hit.updated_at, now)
         if age:
             details.append(age)
-        line = f"*[{n}]* {link(hit.link, hit.title or hit.link)}"
         if hit.restricted:
             details.insert(0, "🔒 restricted")
         if details:
@@ -177,11 +201,12 @@ def usage_text(command: str = "/ask") -> str:
 
 
 def suggested_prompts(titles: Sequence[str]) -> list[dict[str, str]]:
-    """Prompts for a new assistant thread, from page titles (at most 4, Slack's limit)."""
+    """Prompts for a new assistant thread, from page titles (at most 4, Slack's limit).
+    A title is a document's text, and a prompt is posted as the user's message: defused."""
+    safe = [defuse_markdown(t) for t in titles[:3] if t]
     prompts = [
         {"title": truncate(f"About {t}", 75), "message": f"What do the docs say about {t}?"}
-        for t in titles[:3]
-        if t
+        for t in safe
     ]
     prompts.append({"title": "What can you do?", "message": "help"})
     return prompts[:4]
@@ -193,6 +218,11 @@ def error_message(exc: BaseException) -> str:
         return (
             "The language model is rate-limiting me right now, so I couldn't write an answer. "
             "Please try again in a minute."
+        )
+    if isinstance(exc, LLMTimeout):
+        return (
+            f"The language model did not answer within {exc.seconds:g} seconds, so I stopped "
+            "waiting. Please try again in a few minutes."
         )
     if isinstance(exc, LLMUnavailable):
         return (

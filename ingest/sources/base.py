@@ -8,7 +8,10 @@ A scan may be *incremental* (Confluence with a cursor: only pages modified since
 the last good run are fetched) as long as ``all_ids`` still lists every document
 that exists, so deletions are pruned on every run. Documents that could not be
 read are reported in ``failures`` and also kept in ``all_ids``: a page that fails
-to convert today keeps its previous content rather than being deleted.
+to convert today keeps its previous content rather than being deleted. Documents
+deliberately not read (a symlink leaving the source root, ...) are reported in
+``skipped`` and left out of ``all_ids``: they are not legitimate content, so a copy
+indexed before is pruned.
 """
 
 from __future__ import annotations
@@ -32,6 +35,8 @@ class Scan:
     """Opaque position to pass to the next scan; stored only after a successful sync."""
     failures: list[tuple[str, str]] = field(default_factory=list)
     """(doc_id, reason) of documents that could not be read; filled while iterating."""
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+    """(path, reason) of files deliberately not read, e.g. a symlink out of the root."""
     total: int | None = None
     """How many documents ``documents`` will yield, when known (for the progress bar)."""
     access: dict[str, Access] = field(default_factory=dict)

@@ -17,6 +17,14 @@ Citations point at the hosted file: ``https://github.com/o/r/blob/<branch>/<path
 (``{path}`` = the file's path relative to the scanned folder). A repository with no
 web address (``file://``, a local path) cites the checked-out file.
 
+Only the https, ssh and file transports ever run, whatever the environment or git
+config allow: the URL is checked when the source is configured (``ext::`` would run a
+command), and every git command runs with ``GIT_ALLOW_PROTOCOL`` set to those three
+and ``protocol.allow=never`` for the rest. A repository's symlinks are its content:
+the scanned folder must resolve inside the checkout, and files are read only inside
+that folder (``ingest.sources.confine``), so ``env.md -> /proc/self/environ`` or a
+link into ``.git`` is reported as skipped, never read.
+
 Failures become ``SourceError`` (bad URL, unknown branch, authentication) or
 ``SourceUnavailable`` (network, timeout); messages never show a password or token
 that was written into the repository URL.
@@ -35,8 +43,15 @@ from pathlib import Path
 from urllib.parse import quote, urlsplit
 
 from ingest.errors import ConfigError, SourceError, SourceUnavailable
-from ingest.settings import Settings, SourceConfig
+from ingest.settings import (
+    GIT_PROTOCOLS,
+    Settings,
+    SourceConfig,
+    check_inside,
+    check_repo_url,
+)
 from ingest.sources.base import Scan, Source
+from ingest.sources.confine import dotted
 from ingest.sources.markdown import MarkdownSource
 
 log = logging.getLogger(__name__)
@@ -46,6 +61,11 @@ CACHE_DIR = ".docbot-cache"
 _USERINFO = re.compile(r"(?<=://)[^/@\s]+@")
 _SCP_LIKE = re.compile(r"^(?:[\w.-]+@)?(?P<host>[\w.-]+):(?P<path>(?!/)[^\s]+)$")
 _WILDCARD = re.compile(r"[*?\[]")
+_PROTOCOL_CONFIG = (
+    "-c",
+    "protocol.allow=never",
+    *(arg for name in GIT_PROTOCOLS for arg in ("-c", f"protocol.{name}.allow=always")),
+)
 _UNAVAILABLE = (
     "could not resolve host",
     "connection refused",
@@ -131,6 +151,10 @@ class GitSource(Source):
     ) -> None:
         if branch is not None and (not branch.strip() or branch.startswith("-")):
             raise ConfigError(f"source {name!r}: branch {branch!r} is not a branch name")
+        check_repo_url(repo, f"source {name!r}.repo")
+        for key, value in (("path", path), ("glob", glob)):
+            if value:
+                check_inside(value, f"source {name!r}.{key}", "the repository")
         local = Path(repo).expanduser()
         if "://" not in repo and not _SCP_LIKE.match(repo) and local.exists():
             repo = local.resolve().as_uri()  # a local path: file:// keeps --depth working
@@ -169,8 +193,13 @@ class GitSource(Source):
     # -- scanning ---------------------------------------------------------------------
     def scan(self, cursor: str | None = None, *, full: bool = False) -> Scan:
         branch, commit = self.update()
-        checkout = self.cache_dir
-        folder = checkout / self.subdir if self.subdir else checkout
+        checkout = self.cache_dir.resolve()
+        folder = (checkout / self.subdir).resolve() if self.subdir else checkout
+        if not folder.is_relative_to(checkout) or dotted(folder.relative_to(checkout).parts):
+            raise SourceError(
+                f"source {self.name!r}: the folder {self.subdir!r} is a symlink that leads "
+                f"outside the repository (or into .git) on branch {branch!r}; it is not read"
+            )
         if not folder.is_dir():
             raise SourceError(
                 f"source {self.name!r}: the repository has no folder {self.subdir!r} on branch "
@@ -178,7 +207,9 @@ class GitSource(Source):
             )
         pattern = str(folder / self.glob) if self.glob else str(folder)
         template = self.citation_template(branch)
-        markdown = MarkdownSource(self.name, pattern, url_template=template, exclude=self.exclude)
+        markdown = MarkdownSource(
+            self.name, pattern, url_template=template, exclude=self.exclude, boundary=folder
+        )
         scan = markdown.scan()
         scan.cursor = commit
         log.info(
@@ -236,12 +267,14 @@ class GitSource(Source):
             return None
 
     def _run(self, *args: str, cwd: Path | None = None) -> str:
-        """Run git; stdout on success, our errors on failure (no prompt, bounded time)."""
+        """Run git; stdout on success, our errors on failure (no prompt, bounded time,
+        and only the https, ssh and file transports, whatever the environment says)."""
         env = {**os.environ, "GIT_TERMINAL_PROMPT": "0", "LC_ALL": "C", "LANGUAGE": "C"}
         env.setdefault("GIT_SSH_COMMAND", "ssh -o BatchMode=yes")
+        env["GIT_ALLOW_PROTOCOL"] = ":".join(GIT_PROTOCOLS)
         try:
             proc = subprocess.Popen(
-                [self.git, *args],
+                [self.git, *_PROTOCOL_CONFIG, *args],
                 cwd=cwd,
                 env=env,
                 stdin=subprocess.DEVNULL,

@@ -25,8 +25,17 @@ from ingest.sources.confluence.client import ConfluenceClient
 
 log = logging.getLogger(__name__)
 
+MAX_PAGE_BYTES = 2_000_000
+"""The largest storage-format body converted (UTF-8 bytes of XHTML). 2 MB is about
+1.2 MB of text and 1,240 chunks, far more than any page people read, and about a
+minute of sync on 2 cores with the bundled model; 5 MB took 3.5 minutes and 10 MB
+over 9 (``scripts/bench_page_size.py --embed``). Markdown files have ``MAX_FILE_BYTES``."""
 MAX_USER_LOOKUPS = 500
 MAX_LOOKUP_FAILURES = 5
+
+
+class PageTooLarge(ValueError):
+    """A page whose storage body is over ``MAX_PAGE_BYTES``; it is skipped, not read."""
 
 
 class PageReader:
@@ -61,6 +70,12 @@ class PageReader:
         storage = ((page.get("body") or {}).get("storage") or {}).get("value")
         if not isinstance(storage, str):
             raise ValueError("the response carries no storage-format body")
+        size = len(storage.encode("utf-8", "surrogatepass"))
+        if size > MAX_PAGE_BYTES:
+            raise PageTooLarge(
+                f"the page body is {size:,} bytes, over the {MAX_PAGE_BYTES:,}-byte limit for "
+                "a Confluence page; split the page to have it indexed"
+            )
         space_key = (page.get("space") or {}).get("key")
 
         def page_url(space: str | None, title: str) -> str | None:

@@ -21,8 +21,8 @@ written in the user's time zone, since that is how CQL reads dates (see
 ``confluence_cql``). Fetching a page twice is cheap: sync skips it by content hash.
 
 Pages are converted with ``ingest.convert.storage_to_markdown``; a page that fails to
-convert is reported in ``Scan.failures`` (and keeps its previous content) instead of
-failing the run.
+convert, or whose storage body is over ``MAX_PAGE_BYTES``, is reported in
+``Scan.failures`` (and keeps its previous content) instead of failing the run.
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ from ingest.sources.confluence.client import (
     redact_url,
 )
 from ingest.sources.confluence.cql import Cursor, cql_since, quote_cql
-from ingest.sources.confluence.pages import PageReader
+from ingest.sources.confluence.pages import PageReader, PageTooLarge
 from ingest.sources.confluence.permissions import (
     DEFAULT_EVERYONE_GROUPS,
     RESTRICTIONS_EXPAND,
@@ -337,10 +337,15 @@ class ConfluenceSource(Source):
                     if self._excluded(page):
                         continue
                     try:
-                        yield reader.document(page, site, permissions.access(page))
+                        document = reader.document(page, site, permissions.access(page))
+                    except PageTooLarge as exc:  # refused before any conversion work
+                        reason = str(exc)
                     except Exception as exc:  # one bad page must not stop a sync
                         reason = f"cannot read the page: {type(exc).__name__}: {exc}"[:300]
-                        log.warning("source %s: page %s skipped: %s", self.name, page_id, reason)
-                        scan.failures.append((page_id, reason))
+                    else:
+                        yield document
+                        continue
+                    log.warning("source %s: page %s skipped: %s", self.name, page_id, reason)
+                    scan.failures.append((page_id, reason))
         finally:
             client.close()

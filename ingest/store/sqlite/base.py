@@ -1,5 +1,5 @@
 """What every part of the SQLite store shares: per-thread connections, the ``meta``
-table and the embedding model the vectors came from."""
+table and the embedding model the live vectors came from."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from ingest.errors import EmbedderMismatch
 from ingest.store.codes import VectorCodes
 from ingest.store.sqlite import db, migrations
 
@@ -77,36 +76,14 @@ class SQLiteBase:
         dim = self.get_meta("embed_dim")
         return int(dim) if dim else None
 
-    def check_embedder(self, model_id: str, dim: int | None = None) -> None:
-        """Raise :class:`EmbedderMismatch` when vectors here come from another model."""
-        current = self.embed_model
-        if current is not None and current != model_id:
-            raise EmbedderMismatch(
-                f"the store {self.path} was built with the embedding model {current!r}, "
-                f"but {model_id!r} is configured; vectors from two models cannot be mixed. "
-                "Rebuild it with `docbot sync --rebuild` (re-embeds every document), "
-                "or set DOCBOT_EMBEDDER / DOCBOT_EMBED_MODEL back."
-            )
-        if dim is not None and self.embed_dim is not None and dim != self.embed_dim:
-            raise EmbedderMismatch(
-                f"the store {self.path} holds {self.embed_dim}-dimensional vectors but the "
-                f"embedder returned {dim}; rebuild it with `docbot sync --rebuild`."
-            )
-
-    def bind_embedder(self, model_id: str, dim: int) -> None:
-        """Record the model and create the vector index on first use."""
-        self.check_embedder(model_id, dim)
-        if self.embed_model is None:
-            with self.transaction():
-                self.set_meta("embed_model", model_id)
-                self.set_meta("embed_dim", str(dim))
-                self.conn.execute(
-                    "CREATE VIRTUAL TABLE IF NOT EXISTS chunks_vec USING vec0("
-                    f"chunk_id INTEGER PRIMARY KEY, embedding float[{dim}] distance_metric=cosine)"
-                )
-
     def _has_vectors(self) -> bool:
-        return self.embed_model is not None
+        return self.embed_dim is not None
+
+    @property
+    def vec_table(self) -> str:
+        """The live generation's sqlite-vec table (named per generation: sqlite-vec
+        cannot rename one; ``documents.py``)."""
+        return self.get_meta("vec_table") or "chunks_vec"
 
     def _bump_vectors_version(self) -> None:
         self.conn.execute(

@@ -236,7 +236,45 @@ def m004_answer_cache(conn: Connection) -> None:
     )
 
 
-def m005_document_access(conn: Connection) -> None:
+def m005_sync_integrity(conn: Connection) -> None:
+    """What makes syncs and rebuilds visible and safe (issue 13):
+
+    - ``sync_runs``: ``kind`` (``sync`` or ``rebuild``), the ``pid`` and ``host`` of the
+      process running it (``interrupted`` runs are told apart from running ones by
+      their lock, else by that pid), ``progress`` (JSON, updated while it runs) and
+      ``reason`` (why a run was held, skipped, not switched or interrupted);
+    - ``sync_run_changes``: the documents a run added, updated, deleted, failed to read
+      or would have deleted (held), with their titles and reasons, for ``docbot status``;
+    - ``sources.generation``: bumped in the transaction of every write that adds,
+      changes or deletes a document of the source, so anything derived from the index
+      (cached answers) knows when it may be out of date;
+    - ``answer_cache.stamp``: the generations of the sources an answer could draw on
+      when it was made (``bot/freshness.py``).
+    """
+    run_script(
+        conn,
+        """
+        ALTER TABLE sync_runs ADD COLUMN kind TEXT NOT NULL DEFAULT 'sync';
+        ALTER TABLE sync_runs ADD COLUMN pid INTEGER;
+        ALTER TABLE sync_runs ADD COLUMN host TEXT;
+        ALTER TABLE sync_runs ADD COLUMN progress TEXT;
+        ALTER TABLE sync_runs ADD COLUMN reason TEXT;
+        CREATE TABLE sync_run_changes (
+            run_id INTEGER NOT NULL REFERENCES sync_runs(id) ON DELETE CASCADE,
+            change TEXT NOT NULL
+                CHECK (change IN ('added', 'updated', 'deleted', 'failed', 'held')),
+            doc_id TEXT NOT NULL,
+            title TEXT,
+            reason TEXT
+        );
+        CREATE INDEX sync_run_changes_run ON sync_run_changes(run_id);
+        ALTER TABLE sources ADD COLUMN generation INTEGER NOT NULL DEFAULT 0;
+        ALTER TABLE answer_cache ADD COLUMN stamp TEXT
+        """,
+    )
+
+
+def m006_document_access(conn: Connection) -> None:
     """Who may read each document, and the space it belongs to (issue: permissions).
 
     - ``documents.space``: a Confluence space key (NULL for files), which channel
@@ -266,7 +304,8 @@ MIGRATIONS: list[Migration] = [
     m002_slack_records,
     m003_search_indexes,
     m004_answer_cache,
-    m005_document_access,
+    m005_sync_integrity,
+    m006_document_access,
 ]
 
 

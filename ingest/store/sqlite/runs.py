@@ -1,16 +1,26 @@
-"""Sync history in the SQLite store: runs, incremental cursors and sizes."""
+"""Sync history in the SQLite store: runs, what each changed, cursors and sizes."""
 
 from __future__ import annotations
 
 import json
 import os
+import socket
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from ingest.store.history import SyncRun
+from ingest.store.history import DocumentChange, SyncRun
 from ingest.store.sqlite.base import SQLiteBase, _parse_time, utcnow
+
+KEEP_CHANGES_RUNS = 20
+"""Runs per source whose document lists are kept (counts are kept for every run)."""
+
+_RUN_COLUMNS = (
+    "id, source, started_at, finished_at, status, added, updated, deleted, unchanged, failed, "
+    "chunks_embedded, seconds, error, failures, kind, pid, host, progress, reason"
+)
 
 
 class Runs(SQLiteBase):
@@ -20,12 +30,37 @@ class Runs(SQLiteBase):
         row = self.conn.execute("SELECT cursor FROM sources WHERE name = ?", (source,)).fetchone()
         return row[0] if row else None
 
-    def start_run(self, source: str) -> int:
-        cur = self.conn.execute(
-            "INSERT INTO sync_runs (source, started_at) VALUES (?, ?)",
-            (source, utcnow().isoformat()),
-        )
+    def start_run(self, source: str, kind: str = "sync") -> int:
+        """Record a run as started by this process. The caller holds the source's sync
+        lock, so any run of it still marked ``running`` belongs to a process that died."""
+        now = utcnow().isoformat()
+        with self.transaction() as conn:
+            conn.execute(
+                "UPDATE sync_runs SET status = 'interrupted', finished_at = coalesce("
+                "finished_at, ?), reason = coalesce(reason, 'its process ended before the run "
+                "did (killed or crashed)') WHERE source = ? AND status = 'running'",
+                (now, source),
+            )
+            cur = conn.execute(
+                "INSERT INTO sync_runs (source, started_at, kind, pid, host) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (source, now, kind, os.getpid(), socket.gethostname()),
+            )
         return int(cur.lastrowid)
+
+    def update_run_progress(self, run_id: int, progress: dict[str, Any]) -> None:
+        """Where a running sync has got to (read by ``docbot status``)."""
+        self.conn.execute(
+            "UPDATE sync_runs SET progress = ? WHERE id = ? AND status = 'running'",
+            (json.dumps(progress), run_id),
+        )
+
+    def mark_interrupted(self, run_id: int, reason: str) -> None:
+        self.conn.execute(
+            "UPDATE sync_runs SET status = 'interrupted', reason = ?, "
+            "finished_at = coalesce(finished_at, ?) WHERE id = ? AND status = 'running'",
+            (reason, utcnow().isoformat(), run_id),
+        )
 
     def finish_run(
         self,
@@ -37,17 +72,20 @@ class Runs(SQLiteBase):
         error: str | None = None,
         failures: Sequence[tuple[str, str]] = (),
         cursor: str | None = None,
+        reason: str | None = None,
+        changes: Sequence[DocumentChange] = (),
+        install_cursor: bool = True,
     ) -> None:
-        """Record the outcome; advance the source's cursor only on success."""
+        """Record the outcome. The source's cursor advances after a run that read the
+        whole source (``ok``, ``partial``, ``held``), and its last success is set after
+        ``ok`` and ``partial``; a rebuild's run leaves both to the switch."""
         now = utcnow().isoformat()
-        with self.transaction():
-            row = self.conn.execute(
-                "SELECT source FROM sync_runs WHERE id = ?", (run_id,)
-            ).fetchone()
-            self.conn.execute(
+        with self.transaction() as conn:
+            row = conn.execute("SELECT source FROM sync_runs WHERE id = ?", (run_id,)).fetchone()
+            conn.execute(
                 "UPDATE sync_runs SET finished_at = ?, status = ?, added = ?, updated = ?, "
                 "deleted = ?, unchanged = ?, failed = ?, chunks_embedded = ?, seconds = ?, "
-                "error = ?, failures = ? WHERE id = ?",
+                "error = ?, failures = ?, reason = ? WHERE id = ?",
                 (
                     now,
                     status,
@@ -60,30 +98,89 @@ class Runs(SQLiteBase):
                     seconds,
                     error,
                     json.dumps([list(f) for f in failures]),
+                    reason,
                     run_id,
                 ),
             )
-            if status in ("ok", "partial") and row is not None:
-                self.conn.execute(
-                    "INSERT INTO sources (name, cursor, last_success_at) VALUES (?, ?, ?) "
-                    "ON CONFLICT (name) DO UPDATE SET cursor = excluded.cursor, "
-                    "last_success_at = excluded.last_success_at",
-                    (row[0], cursor, now),
+            conn.executemany(
+                "INSERT INTO sync_run_changes (run_id, change, doc_id, title, reason) "
+                "VALUES (?, ?, ?, ?, ?)",
+                [(run_id, c.change, c.doc_id, c.title, c.reason) for c in changes],
+            )
+            if row is None:
+                return
+            source = row[0]
+            if install_cursor and status in ("ok", "partial", "held"):
+                conn.execute(
+                    "INSERT INTO sources (name, cursor) VALUES (?, ?) "
+                    "ON CONFLICT (name) DO UPDATE SET cursor = excluded.cursor",
+                    (source, cursor),
                 )
+            if install_cursor and status in ("ok", "partial"):
+                conn.execute("UPDATE sources SET last_success_at = ? WHERE name = ?", (now, source))
+            conn.execute(
+                "DELETE FROM sync_run_changes WHERE run_id IN (SELECT id FROM sync_runs "
+                "WHERE source = ? ORDER BY id DESC LIMIT -1 OFFSET ?)",
+                (source, KEEP_CHANGES_RUNS),
+            )
 
     def last_runs(self) -> dict[str, SyncRun]:
         """The most recent run of every source."""
         rows = self.conn.execute(
-            "SELECT * FROM sync_runs WHERE id IN (SELECT max(id) FROM sync_runs GROUP BY source) "
-            "ORDER BY source"
+            f"SELECT {_RUN_COLUMNS} FROM sync_runs WHERE id IN "
+            "(SELECT max(id) FROM sync_runs GROUP BY source) ORDER BY source"
         )
         return {run.source: run for run in map(_run_from_row, rows)}
+
+    def recent_runs(self, source: str, limit: int = 5, *, changes: bool = True) -> list[SyncRun]:
+        """The last ``limit`` runs of ``source``, newest first, with the documents each
+        changed (``changes``)."""
+        rows = self.conn.execute(
+            f"SELECT {_RUN_COLUMNS} FROM sync_runs WHERE source = ? ORDER BY id DESC LIMIT ?",
+            (source, limit),
+        ).fetchall()
+        runs = [_run_from_row(row) for row in rows]
+        if not changes or not runs:
+            return runs
+        by_run: dict[int, list[DocumentChange]] = {run.id: [] for run in runs}
+        marks = ",".join("?" * len(by_run))
+        for run_id, change, doc_id, title, reason in self.conn.execute(
+            "SELECT run_id, change, doc_id, title, reason FROM sync_run_changes "
+            f"WHERE run_id IN ({marks}) ORDER BY rowid",
+            list(by_run),
+        ):
+            by_run[run_id].append(DocumentChange(change, doc_id, title, reason))
+        return [_with_changes(run, by_run[run.id]) for run in runs]
+
+    def running_runs(self) -> list[SyncRun]:
+        rows = self.conn.execute(
+            f"SELECT {_RUN_COLUMNS} FROM sync_runs WHERE status = 'running' ORDER BY id"
+        )
+        return [_run_from_row(row) for row in rows]
 
     def last_success(self, source: str) -> datetime | None:
         row = self.conn.execute(
             "SELECT last_success_at FROM sources WHERE name = ?", (source,)
         ).fetchone()
         return _parse_time(row[0]) if row else None
+
+    # --- what cached answers are checked against ----------------------------------
+
+    def source_generations(self) -> dict[str, int]:
+        """Each source's generation: it moves on with every write that adds, changes
+        or deletes one of its documents, and with every switch to a rebuilt index."""
+        rows = self.conn.execute("SELECT name, generation FROM sources")
+        return {name: int(generation) for name, generation in rows}
+
+    def incomplete_sources(self) -> set[str]:
+        """Sources whose documents in the live index are known to be only part of
+        what the source holds: indexed, but never synced to the end (a first sync
+        still running, killed, or failed half-way)."""
+        rows = self.conn.execute(
+            "SELECT DISTINCT d.source FROM documents d LEFT JOIN sources s ON s.name = d.source "
+            "WHERE s.last_success_at IS NULL"
+        )
+        return {row[0] for row in rows}
 
     # --- size ----------------------------------------------------------------
 
@@ -107,6 +204,10 @@ class Runs(SQLiteBase):
         }
 
 
+def _with_changes(run: SyncRun, changes: list[DocumentChange]) -> SyncRun:
+    return replace(run, changes=changes)
+
+
 def _run_from_row(row: Sequence[Any]) -> SyncRun:
     return SyncRun(
         id=row[0],
@@ -123,4 +224,9 @@ def _run_from_row(row: Sequence[Any]) -> SyncRun:
         seconds=row[11],
         error=row[12],
         failures=[tuple(f) for f in json.loads(row[13])],
+        kind=row[14] or "sync",
+        pid=row[15],
+        host=row[16],
+        progress=json.loads(row[17]) if row[17] else None,
+        reason=row[18],
     )

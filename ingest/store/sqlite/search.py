@@ -4,7 +4,7 @@ chunk ids back into citable hits (``bot/retrieve.py`` fuses them)."""
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 
@@ -12,6 +12,13 @@ from ingest.models import Hit
 from ingest.store.codes import VectorCodes, coarse_pool
 from ingest.store.scope import Scope
 from ingest.store.sqlite.base import SQLiteBase, _parse_time
+from ingest.store.vector_plan import (
+    EXACT_MAX_CHUNKS,
+    SAMPLE_QUERIES,
+    VectorPlan,
+    choose,
+    measure,
+)
 
 FTS_WEIGHTS = (3.0, 2.0, 1.0)
 """BM25 weights of the FTS columns (title, heading, body); see docs/BENCHMARKS.md."""
@@ -137,7 +144,8 @@ class Search(SQLiteBase):
         query = np.asarray(vector, dtype=np.float32)
         if exact:
             rows = self.conn.execute(
-                "SELECT chunk_id, distance FROM chunks_vec WHERE embedding MATCH ? AND k = ?",
+                f"SELECT chunk_id, distance FROM {self.vec_table} "
+                "WHERE embedding MATCH ? AND k = ?",
                 (query.tobytes(), limit),
             )
             return [(chunk_id, 1.0 - distance) for chunk_id, distance in rows]
@@ -172,6 +180,68 @@ class Search(SQLiteBase):
             return [], np.zeros((0, 0), dtype=np.float32)
         return ids, np.frombuffer(b"".join(blobs), dtype=np.float32).reshape(len(ids), -1)
 
+    # --- how vectors are searched (ingest/store/vector_plan.py) -----------------
+
+    def vector_plan(self) -> VectorPlan:
+        """The plan measured after the last sync that changed vectors (or, before any
+        measurement, the plan the store's size implies)."""
+        plan = VectorPlan.load(self.get_meta("vector_plan"))
+        if plan is not None:
+            return plan
+        chunks = len(self.vector_codes().ids)
+        return VectorPlan("exact" if chunks <= EXACT_MAX_CHUNKS else "coarse", chunks)
+
+    def refresh_vector_plan(self) -> VectorPlan:
+        """Measure the coarse pass on this store's own vectors and record the plan."""
+        codes = self.vector_codes()
+        rows = self.conn.execute(
+            "SELECT chunk_id, embedding FROM chunk_vectors ORDER BY random() LIMIT ?",
+            (SAMPLE_QUERIES,),
+        ).fetchall()
+        recall: dict[int, float] = {}
+        if rows:
+            ids = np.array([r[0] for r in rows], dtype=np.int64)
+            queries = np.frombuffer(b"".join(r[1] for r in rows), np.float32).reshape(len(rows), -1)
+            recall = measure(codes, queries, ids, self._vector_blocks)
+        plan = choose(len(codes.ids), recall, codes.version)
+        self.set_meta("vector_plan", plan.dump())
+        return plan
+
+    def _vector_blocks(self, size: int = 20_000) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        last = -1
+        while True:
+            rows = self.conn.execute(
+                "SELECT chunk_id, embedding FROM chunk_vectors WHERE chunk_id > ? "
+                "ORDER BY chunk_id LIMIT ?",
+                (last, size),
+            ).fetchall()
+            if not rows:
+                return
+            ids = np.array([r[0] for r in rows], dtype=np.int64)
+            yield (
+                ids,
+                np.frombuffer(b"".join(r[1] for r in rows), np.float32).reshape(len(rows), -1),
+            )
+            last = int(ids[-1])
+
+    def vector_matrix(self) -> tuple[np.ndarray, np.ndarray]:
+        """Every vector in memory (ids, matrix), for exact search on a small store;
+        reloaded when a sync has changed the vectors."""
+        version = self.get_meta("vectors_version") or "0"
+        cached = self.__dict__.get("_matrix")
+        if cached is not None and cached[0] == version:
+            return cached[1], cached[2]
+        with self._codes_lock:
+            blocks = list(self._vector_blocks())
+            ids = np.concatenate([b[0] for b in blocks]) if blocks else np.zeros(0, np.int64)
+            matrix = (
+                np.concatenate([b[1] for b in blocks])
+                if blocks
+                else np.zeros((0, self.embed_dim or 1), np.float32)
+            )
+            self.__dict__["_matrix"] = (version, ids, matrix)
+        return ids, matrix
+
     def vector_codes(self) -> VectorCodes:
         """The in-memory 1-bit codes, reloaded when a sync has changed the vectors."""
         version = self.get_meta("vectors_version") or "0"
@@ -194,7 +264,7 @@ class Search(SQLiteBase):
         marks = ",".join("?" * len(ids))
         rows = self.conn.execute(
             "SELECT c.id, d.source, d.doc_id, d.title, d.url, c.text, c.heading_path, c.anchor, "
-            "d.updated_at, d.space, d.access IS NOT NULL "
+            "d.updated_at, d.space, d.access IS NOT NULL, d.breadcrumbs "
             "FROM chunks c JOIN documents d ON d.id = c.document_id "
             f"WHERE c.id IN ({marks})",
             ids,
@@ -219,6 +289,7 @@ class Search(SQLiteBase):
                     updated_at=_parse_time(row[8]),
                     space=row[9],
                     restricted=bool(row[10]),
+                    breadcrumbs=tuple(json.loads(row[11])),
                 )
             )
         return hits

@@ -8,19 +8,20 @@ a sync that dies half-way leaves each document either fully old or fully new.
 The store remembers which embedding model built its vectors (``meta``) and
 refuses vectors from another model, like simonw/llm's collections do.
 
-Its SQL lives with the concern it serves: ``documents`` (write side), ``search``
-(read side), ``runs`` (sync history); ``base`` holds connections and metadata,
-``db`` opens SQLite and ``migrations`` creates the schema.
+Its SQL lives with the concern it serves: ``documents`` (write side), ``generations``
+(rebuilding beside the live index, then switching), ``search`` (read side), ``runs``
+(sync history); ``base`` holds connections and metadata, ``db`` opens SQLite and
+``migrations`` creates the schema.
 """
 
 from __future__ import annotations
 
-from ingest.store.sqlite.documents import Documents
+from ingest.store.sqlite.generations import Generations
 from ingest.store.sqlite.runs import Runs
 from ingest.store.sqlite.search import FTS_WEIGHTS, Search
 
 __all__ = ["FTS_WEIGHTS", "Store"]
 
 
-class Store(Documents, Search, Runs):
+class Store(Generations, Search, Runs):
     """Access to one docbot SQLite file. Cheap to share between threads."""

@@ -1,0 +1,80 @@
+"""Answer-level settings replayed on one indexed store (docs/BENCHMARKS.md, "Answers").
+
+``docbot eval --answers`` measures the shipped answer path; this script measures the
+alternatives behind each choice: the abstention gate's thresholds, how many passages
+per page and how many quoted, and how much of each passage is quoted. The store is the
+one ``docbot eval --answers ... --store PATH`` kept, so nothing is re-embedded; every
+figure is printed for the even-numbered questions (what the defaults were chosen on),
+the odd ones (held out) and all.
+
+    docbot eval --answers benchmarks/handbook-answers/questions.jsonl \\
+        --docs ../shared/data/markdown/sourcegraph-handbook --store /tmp/handbook-answers.db
+    python scripts/bench_answers.py /tmp/handbook-answers.db \\
+        benchmarks/handbook-answers/questions.jsonl [--grid gate|passages|length]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import bot.extractive as extractive
+from bot.answer import Answerer
+from bot.eval.answers import judge, load_answer_set, summarise
+from bot.retrieve import Retriever
+from ingest.embedding import make_embedder
+from ingest.settings import Settings
+from ingest.store import Store
+
+FIGURES = ("abstention_rate", "false_abstention_rate", "key_fact_rate", "page_cited_rate")
+
+
+def grids(name: str) -> Iterator[dict[str, Any]]:
+    """The settings of one family, each a dict of Answerer (or quote length) values."""
+    if name == "gate":
+        yield {"missing_idf": 2.0}  # no gate: the cosine floor alone (the old behaviour)
+        for rare in (0.0, 0.0005, 0.001, 0.002):
+            for anchor in (0.0, 0.002, 0.005):
+                for missing in (0.2, 0.3, 0.4):
+                    yield {"rare_share": rare, "anchor_share": anchor, "missing_idf": missing}
+    elif name == "passages":
+        for per_document, quoted in ((1, 3), (2, 3), (2, 4), (3, 4), (1, 4)):
+            yield {"per_document": per_document, "quoted": quoted}
+    elif name == "length":
+        for first, other in ((700, 420), (900, 420), (900, 600), (1200, 600), (1600, 800)):
+            yield {"first_chars": first, "other_chars": other}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("store", type=Path, help="a store kept by docbot eval --answers")
+    parser.add_argument("questions", type=Path, help="the judged question set (JSONL)")
+    parser.add_argument("--grid", choices=("gate", "passages", "length"), default="gate")
+    args = parser.parse_args()
+    settings = Settings()
+    embedder = make_embedder(settings.embedder, settings.embed_model)
+    retriever = Retriever(Store(args.store), embedder)
+    questions = load_answer_set(args.questions)
+    print("setting | " + " | ".join(f"{h}: " + " / ".join(FIGURES) for h in ("even", "odd", "all")))
+    for setting in grids(args.grid):
+        values = dict(setting)
+        extractive.FIRST_CHARS = values.pop("first_chars", 900)
+        extractive.OTHER_CHARS = values.pop("other_chars", 600)
+        answerer = Answerer(retriever, **values)
+        judged = [judge(q, answerer.ask(q.question).answer) for q in questions]
+        cells = []
+        for half in ("even", "odd", "all"):
+            part = [j for j in judged if half == "all" or j.question.half == half]
+            figures = summarise(part)
+            cells.append(" / ".join(f"{figures[f]:.3f}" for f in FIGURES))
+        print(f"{setting} | " + " | ".join(cells), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
