@@ -8,7 +8,7 @@ Takes the chunk texts sync would embed (``Chunk.embed_text``) from a Markdown fo
 chunks in the order sync meets them (whole documents, shuffled with a fixed seed), and
 embeds them with each
 variant in turn, interleaved (A B C ... A B C ...), R rounds. Each variant feeds the
-embedder the way ``ingest/sync.py`` does: groups of consecutive chunks, one
+embedder the way ``ingest/indexing.py`` (sync) does: groups of consecutive chunks, one
 ``embed`` call per group. Reported per variant: median chunks/s over the rounds, the
 ratio to the old pipeline's median, and the cosine of its vectors to the old
 pipeline's on the same texts (mean / min), and CPU seconds per 1,000 chunks (all
