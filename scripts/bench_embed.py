@@ -37,7 +37,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import random
 import statistics
 import sys
@@ -54,6 +53,9 @@ from ingest.chunking import split_markdown  # noqa: E402
 from ingest.embedding import DEFAULT_LOCAL_MODEL, MODELS_DIR, LocalEmbedder  # noqa: E402
 from ingest.indexing import EMBED_BATCH_CHUNKS  # noqa: E402
 from ingest.sources.markdown import MarkdownSource  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_sync import machine  # noqa: E402  (one description of the machine for every benchmark)
 
 OLD_GROUP = 128  # EMBED_BATCH_CHUNKS before this change
 
@@ -102,19 +104,6 @@ class OldEmbedder:
             idx = order[start : start + self.batch_size]
             out[idx] = self.embed_batch([texts[i] for i in idx])
         return out
-
-
-def machine() -> str:
-    cpu = "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    return f"{os.cpu_count()} cores, {cpu}, Python {platform.python_version()}, load {load:.1f}"
 
 
 def chunk_texts(docs: Path, limit: int) -> list[str]:

@@ -162,6 +162,7 @@ def test_python_dash_m_bot(workdir: Path) -> None:
         timeout=60,
     )
     assert result.returncode == 2 and "empty" in result.stderr and "Traceback" not in result.stderr
+    assert result.stderr.strip().count("\n") == 0  # one line: no log warning beside it
 
 
 def test_a_source_that_cannot_be_built_is_a_failed_run_in_status(

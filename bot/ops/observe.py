@@ -66,7 +66,10 @@ class Observer:
             self.metrics.observe_answer(record, cost_known=cost_known)
         except Exception:
             log.exception("could not count answer %s in metrics", record.id)
-        level = logging.WARNING if record.outcome == "failed" else logging.INFO
+        # Bad input (an empty or oversized question) is the asker's to fix and was told
+        # them; only real failures are warnings (a CLI user then sees one line, not two).
+        failed = record.outcome == "failed" and record.error != "input"
+        level = logging.WARNING if failed else logging.INFO
         timings = {k: round(v, 1) for k, v in record.timings.items() if v is not None}
         if record.latency_ms is not None:
             timings["total_ms"] = record.latency_ms
