@@ -201,11 +201,10 @@ class AnswerCache:
         deps = []
         for hit in hits:
             chunk = stored.get(hit.chunk_id)
-            if chunk is None or (chunk.text, chunk.url, chunk.title) != (
-                hit.text,
-                hit.url,
-                hit.title,
-            ):
+            unchanged = chunk is not None and (chunk.text, chunk.url, chunk.title) == (
+                hit.text, hit.url, hit.title
+            )  # fmt: skip
+            if chunk is None or not unchanged:
                 return None
             deps.append(chunk)
         return deps
