@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import ingest.store
 from ingest.errors import ConfigError
 from ingest.locks import SourceBusy
 from ingest.models import Chunk, Document
@@ -383,3 +384,13 @@ def test_a_postgres_url_without_the_backend_is_one_clear_error() -> None:
     with pytest.raises(ConfigError, match=r"DOCBOT_DATABASE_URL: .*no PostgreSQL backend") as err:
         open_store(settings)
     assert "\n" not in str(err.value) and "pw" not in str(err.value)
+
+
+def test_a_backend_whose_driver_is_missing_names_it_and_the_setting(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(ingest.store, "POSTGRES_MODULE", "tests.fakes.backend_without_driver")
+    with pytest.raises(ConfigError, match="DOCBOT_DATABASE_URL") as err:
+        open_store(Settings(database_url="postgresql://db/docbot"))
+    assert "docbot_test_driver_that_is_not_installed" in str(err.value)
+    assert "\n" not in str(err.value)

@@ -18,7 +18,8 @@ What every backend must guarantee, beyond each method's docstring:
   other holder of that source's lock in any process and is released when its holder
   dies, and each write is visible to other processes once it returns.
 - **Deterministic rankings.** The same query against the same stored state returns
-  the same (id, score) list in the same order; ties break by chunk id.
+  the same (id, score) list in the same order, best first (a backend whose order of
+  equal scores could vary between runs breaks ties itself, e.g. by chunk id).
 - **Times.** Record and cache times are ISO-8601 UTC strings (as ``bot/records.py``
   writes them); ``since``/``expire_before`` compare against them as text does.
 - **Threads.** One store object is shared by every thread of a process; each
