@@ -3,7 +3,8 @@
 Each test takes the ``store`` fixture, parametrised by ``tests/store_backends.py``: a
 fresh real database per test (a SQLite file today), reached through ``open_store``.
 What is checked is what the code above the store relies on: documents replaced and
-deleted whole, deterministic lexical and vector rankings, sync history, event claims
+deleted whole, deterministic lexical and vector rankings, a rebuild that stays
+invisible until its switch, metadata, sync history, event claims
 that exactly one racer wins, threads, answer records and votes, the answer cache's
 rows, and per-source locks that exclude other holders in this and other processes.
 """
@@ -27,6 +28,7 @@ from ingest.locks import SourceBusy
 from ingest.models import Chunk, Document
 from ingest.settings import Settings, load_settings
 from ingest.store import StoreContract, open_store
+from ingest.store.generations import BuiltSource
 from ingest.store.history import DocumentChange
 from ingest.store.rows import ANSWER_FIELDS, CachedAnswer, FeedbackRecord
 from ingest.store.scope import Scope
@@ -150,6 +152,33 @@ def test_corpus_statistics_match_like_the_lexical_search(store: StoreContract) -
         "zebra": set(),
     }
     assert store.recent_titles(5) == ["A"]
+
+
+# --- rebuilds beside the live index ----------------------------------------------------
+
+
+def test_a_rebuild_stays_invisible_until_the_switch(store: StoreContract) -> None:
+    put(store, "vpn", ["Old VPN page"], [unit(1)])
+    before = store.source_generations()
+    build, resumed = store.begin_build("test:rebuilt")
+    assert resumed is False and store.build_state() is not None
+    build.bind_embedder("test:rebuilt", DIM)
+    doc = Document(source="kb", doc_id="vpn", title="Vpn", url="https://d/vpn", body="")
+    build.replace_document(doc, [Chunk(doc_id="vpn", ordinal=0, text="New VPN page")], [unit(1)])
+    assert ids_of(store, store.fts_search('"old"', 5)) == ["vpn"]  # answers: still the old index
+    assert store.fts_search('"new"', 5) == [] and store.embed_model == MODEL
+    store.switch_build({"kb": BuiltSource(cursor="c2", chunking="sig")})
+    assert store.build_state() is None and store.embed_model == "test:rebuilt"
+    assert store.fts_search('"old"', 5) == [] and ids_of(store, store.fts_search('"new"', 5))
+    assert store.get_cursor("kb") == "c2" and store.get_meta("chunking:kb") == "sig"
+    assert store.source_generations()["kb"] > before.get("kb", 0)
+
+
+def test_meta_values_round_trip(store: StoreContract) -> None:
+    assert store.get_meta("chunking:kb") is None
+    store.set_meta("chunking:kb", "v1")
+    store.set_meta("chunking:kb", "v2")
+    assert store.get_meta("chunking:kb") == second_handle(store).get_meta("chunking:kb") == "v2"
 
 
 # --- sync history ----------------------------------------------------------------------
