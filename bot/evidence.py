@@ -369,3 +369,134 @@ def typed_units(
     finally:
         conn.close()
     return wanted, [candidates[i][0] for i in sorted(held) if held[i] / total >= share]
+
+
+# --- names the question asks about ---------------------------------------------------
+#
+# A rare-term test weighs words one by one: "Microsoft Teams" passes on a page with
+# "Microsoft" in one sentence and "teams" everywhere, "the People Partner for the Data &
+# Analytics team" on the Data & Analytics page that names no People Partner, "the 2024
+# offsite" on a page about the 2022 one. What such questions ask about is a *name*: a
+# run of capitalised words, a code with digits ("FY25", "I-9"), or a year modifying a
+# noun. A name is one thing; its words apart are not evidence for it.
+
+_NAME_TOKEN = re.compile(r"[#@]?[A-Za-z0-9][\w'’-]*|&")
+_NOT_NAME = frozenset({"I", "I'm", "I've", "I'd", "I'll", "I’m", "I’ve", "I’d", "I’ll"})
+_YEAR = re.compile(r"(19|20)\d\d")
+_CODE = re.compile(r"[A-Za-z][A-Za-z-]*\d[\w-]*")
+_POSSESSIVE = re.compile(r"['’]s$")
+
+_AFTER_YEAR = frozenset(
+    """and or but so the a an to of in on at for with by from as is are was were if
+    then than that this""".split()  # noqa: SIM905
+)
+"""Words after a year that show it is not a modifier ("in 2020 and ...")."""
+
+
+@dataclass(frozen=True)
+class Name:
+    """A name in a question: ``kind`` is ``phrase`` (two or more capitalised words),
+    ``word`` (one capitalised word), ``code`` (letters with digits) or ``year`` (a year
+    before a noun: "the 2024 offsite")."""
+
+    text: str
+    kind: str
+
+    @property
+    def match(self) -> str:
+        """The name as an FTS5 phrase (the search's own tokenizer splits it the same)."""
+        return '"' + " ".join(re.findall(r"\w+", self.text.lower())) + '"'
+
+
+def names(question: str) -> list[Name]:
+    """The names ``question`` asks about. A capitalised word opening a sentence is not
+    taken (it may be capitalised only for that), nor "I"; a possessive ends a name
+    ("Sourcegraph's DUNS number": two names); "&" joins ("Data & Analytics"). A year
+    counts only before a content word ("the 2024 offsite", not "I joined in 2020 and")."""
+    tokens = [(m.group(), m.start()) for m in _NAME_TOKEN.finditer(question)]
+    found: list[Name] = []
+    run: list[str] = []
+
+    def close() -> None:
+        while run and run[-1] == "&":
+            run.pop()
+        if len(run) > 1:
+            found.append(Name(" ".join(run), "phrase"))
+        elif run:
+            found.append(Name(run[0], "code" if _CODE.fullmatch(run[0]) else "word"))
+        run.clear()
+
+    for i, (token, at) in enumerate(tokens):
+        before = question[:at].rstrip()
+        opening = not before or before[-1] in '.?!:;"(\n'
+        word = _POSSESSIVE.sub("", token.lstrip("#@"))
+        if _YEAR.fullmatch(word):
+            close()
+            nxt = tokens[i + 1][0].lower() if i + 1 < len(tokens) else ""
+            if nxt and nxt[0].isalpha() and nxt not in _AFTER_YEAR:
+                found.append(Name(word, "year"))
+            continue
+        capital = word[:1].isupper() and not opening and token not in _NOT_NAME
+        if (capital or (_CODE.fullmatch(word) and not word[:1].isdigit())) and word:
+            run.append(word)
+            if word != token.lstrip("#@"):
+                close()  # "Sourcegraph's": the possessive ends the name
+        elif token == "&" and run:
+            run.append("&")
+        else:
+            close()
+    close()
+    return found
+
+
+def unmet_names(store: Store, question: str, hits: Sequence[Hit]) -> list[str]:
+    """The names of ``question`` the passages ``hits`` do not bear out, when that means
+    the docs do not answer it (empty: nothing against answering):
+
+    - a phrase all of whose words the corpus uses, not found as a phrase in any
+      passage ("Microsoft Teams", "People Partner" on a page that names neither);
+    - a code or a year modifying a noun that no passage contains ("FY25", "2024");
+    - a name the corpus never uses ("Gusto"), unless another name of the question is
+      in a passage ("TSA PreCheck or Global Entry": the page may spell one otherwise).
+
+    A phrase with a word the corpus never uses is left to the rare-term gate, which
+    already weighs that word (the page may spell it otherwise: "Pre-Check")."""
+    found = names(question)
+    ids = [h.chunk_id for h in hits]
+    if not found or not ids:
+        return []
+    conn = store.conn
+    marks = ",".join("?" * len(ids))
+
+    def count(match: str) -> int:
+        return int(
+            conn.execute(
+                "SELECT count(*) FROM chunks_fts WHERE chunks_fts MATCH ?", (match,)
+            ).fetchone()[0]
+        )
+
+    def shown(match: str) -> bool:
+        row = conn.execute(
+            f"SELECT 1 FROM chunks_fts WHERE chunks_fts MATCH ? AND rowid IN ({marks}) LIMIT 1",
+            (match, *ids),
+        ).fetchone()
+        return row is not None
+
+    unmet: list[str] = []
+    absent: list[str] = []
+    met = False
+    for name in found:
+        if shown(name.match):
+            met = True
+            continue
+        if name.kind in ("code", "year"):
+            unmet.append(name.text)
+        elif name.kind == "phrase":
+            words = [f'"{w}"' for w in re.findall(r"\w+", name.text.lower())]
+            if all(count(w) for w in words):
+                unmet.append(name.text)
+        elif count(name.match) == 0:
+            absent.append(name.text)
+    if absent and not met:
+        unmet.extend(absent)
+    return unmet

@@ -2,7 +2,7 @@
 
 ``docbot eval --answers`` measures the shipped answer path; this script measures the
 alternatives behind each choice: the abstention gate's thresholds, the answer-type
-check's share (``--grid types``), how many passages
+check's share (``--grid types``), the name check (``--grid names``), how many passages
 per page and how many quoted, and how much of each passage is quoted. The store is the
 one ``docbot eval --answers ... --store PATH`` kept, so nothing is re-embedded; every
 figure is printed for the even-numbered questions (what the defaults were chosen on),
@@ -47,6 +47,9 @@ def grids(name: str) -> Iterator[dict[str, Any]]:
         yield {"type_share": None}  # no answer-type check (the gate before it)
         for share in (0.0, 0.1, 0.2, 0.3, 0.4, 0.5):
             yield {"type_share": share}
+    elif name == "names":
+        yield {"check_names": False}  # the gates before the name check
+        yield {"check_names": True}
     elif name == "passages":
         for per_document, quoted in ((1, 3), (2, 3), (2, 4), (3, 4), (1, 4)):
             yield {"per_document": per_document, "quoted": quoted}
@@ -59,7 +62,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("store", type=Path, help="a store kept by docbot eval --answers")
     parser.add_argument("questions", type=Path, help="the judged question set (JSONL)")
-    parser.add_argument("--grid", choices=("gate", "types", "passages", "length"), default="gate")
+    parser.add_argument(
+        "--grid", choices=("gate", "types", "names", "passages", "length"), default="gate"
+    )
     args = parser.parse_args()
     settings = Settings()
     embedder = make_embedder(settings.embedder, settings.embed_model)
