@@ -48,6 +48,15 @@ FIRST_CHARS = 900
 OTHER_CHARS = 600
 """How much of the best passage, and of each other one, is quoted (before the block a
 ":" introduces is added); measured in docs/BENCHMARKS.md, "Answers"."""
+REFILL = True
+"""When the best window starts with sentences that match nothing, they are dropped and
+the room they took is given to the sentences after the window: the answer usually
+follows the sentence that names its subject ("...phones/tablets. Access is limited to
+Gmail, Calendar, Zoom..."). Not for a number question: one sentence answers it."""
+PREFIX = 4
+"""A question word matches a text word that starts with its first five letters when it
+has at least this many letters ("phone" ~ "phones", "reimburse" ~ "reimbursed"): the
+porter stemming of the search, roughly, without its rules."""
 BLOCK_CHARS = 1500
 """The most a block brought in by its introducing sentence may add (a long table or
 code listing is cut at a line, with an ellipsis)."""
@@ -228,7 +237,7 @@ def best_passage(question: str, text: str, max_chars: int = 420) -> str:
         return {
             t
             for t in terms
-            if t in words or (len(t) > 5 and any(w.startswith(t[:5]) for w in words))
+            if t in words or (len(t) >= PREFIX and any(w.startswith(t[:5]) for w in words))
         }
 
     # The window covering the most distinct question terms wins; among equals the
@@ -250,6 +259,9 @@ def best_passage(question: str, text: str, max_chars: int = 420) -> str:
             best, best_score, best_end = i, score, max(j, i + 1)
     while best < best_end - 1 and not found[best]:
         best += 1  # no filler before the sentences that match
+    if REFILL and kind != "number":  # a number needs its one sentence, not more
+        while best_end < len(spans) and spans[best_end][1] - spans[best][0] <= max_chars:
+            best_end += 1  # the room the filler took goes to what follows
     while best > 0 and text[spans[best][0] : spans[best][0] + 1] in (" ", "\t"):
         best -= 1  # a wrapped continuation line: start at its list item instead
     start, end = spans[best][0], spans[best_end - 1][1]

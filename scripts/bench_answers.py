@@ -50,6 +50,11 @@ def grids(name: str) -> Iterator[dict[str, Any]]:
     elif name == "names":
         yield {"check_names": False}  # the gates before the name check
         yield {"check_names": True}
+    elif name == "quotes":
+        yield {"refill": False, "prefix": 6}  # before: no refill, prefixes from 6 letters
+        yield {"refill": True, "prefix": 6}
+        yield {"refill": False, "prefix": 4}
+        yield {"refill": True, "prefix": 4}
     elif name == "passages":
         for per_document, quoted in ((1, 3), (2, 3), (2, 4), (3, 4), (1, 4)):
             yield {"per_document": per_document, "quoted": quoted}
@@ -63,7 +68,7 @@ def main() -> int:
     parser.add_argument("store", type=Path, help="a store kept by docbot eval --answers")
     parser.add_argument("questions", type=Path, help="the judged question set (JSONL)")
     parser.add_argument(
-        "--grid", choices=("gate", "types", "names", "passages", "length"), default="gate"
+        "--grid", choices=("gate", "types", "names", "quotes", "passages", "length"), default="gate"
     )
     args = parser.parse_args()
     settings = Settings()
@@ -75,6 +80,8 @@ def main() -> int:
         values = dict(setting)
         extractive.FIRST_CHARS = values.pop("first_chars", 900)
         extractive.OTHER_CHARS = values.pop("other_chars", 600)
+        extractive.REFILL = values.pop("refill", True)
+        extractive.PREFIX = values.pop("prefix", 4)
         answerer = Answerer(retriever, **values)
         judged = [judge(q, answerer.ask(q.question).answer) for q in questions]
         cells = []

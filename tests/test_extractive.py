@@ -80,3 +80,27 @@ def test_question_kinds() -> None:
     assert question_kind("How do I set up the VPN?") == "procedure"
     assert question_kind("how many days off do we get?") == "number"
     assert question_kind("Who approves expenses?") == "other"
+
+
+def test_room_left_by_filler_goes_to_the_sentences_after_the_match() -> None:
+    # The earliest best window starts with sentences that match nothing; once they are
+    # dropped, the sentence after the matching one (the answer) fits and is quoted.
+    text = (
+        "Company data is any confidential or sensitive information about clients. "
+        "It includes contracts, audit logs and internal communications of every kind. "
+        "We are improving our policy on device usage, such as mobile phones. "
+        "Access is limited to Gmail, Calendar, Zoom and Slack on your device. "
+        f"{FILLER}"
+    )
+    passage = best_passage("which apps am I allowed to use on my phone?", text, max_chars=300)
+    assert "Access is limited to Gmail, Calendar, Zoom and Slack" in passage
+    assert not passage.startswith("Company data")
+
+
+def test_a_question_word_matches_its_plural_in_the_text() -> None:
+    text = (
+        f"{FILLER} Laptops are refreshed every three years. {FILLER} "
+        "Phones are not provided; expense a plan up to $50 a month."
+    )
+    passage = best_passage("Does the company give me a phone?", text, max_chars=200)
+    assert "Phones are not provided" in passage
