@@ -29,6 +29,7 @@ from bot.evidence import (
     TYPE_SHARE,
     Evidence,
     lead_in,
+    rare_names,
     typed_units,
     unmet_names,
     weigh,
@@ -272,6 +273,7 @@ class Answerer:
         timeout: float | None = None,
         type_share: float | None = TYPE_SHARE,
         check_names: bool = True,
+        typed_names: bool = True,
     ) -> None:
         self.retriever = retriever
         self.llm = llm
@@ -293,6 +295,10 @@ class Answerer:
         its wording asks for (an amount, a date, an identifier); 0 turns the answer-type
         check off."""
         self.check_names = check_names
+        self.typed_names = typed_names
+        """Whether the answer-type check needs the question's rare names (in at most
+        ``anchor_share`` of the chunks) beside the typed text: COBRA's cost, not any
+        amount next to "leave"."""
         """Whether the names the question asks about ("Microsoft Teams", "FY25") must be
         in the passages found (``bot/evidence.py`` ``unmet_names``)."""
 
@@ -331,7 +337,12 @@ class Answerer:
             relevant = []
         if relevant and self.type_share is not None:
             shown = relevant[: self.quoted] if self.llm is None else relevant
-            wanted, found = typed_units(search_query, evidence, shown, self.type_share)
+            about = (
+                rare_names(self.retriever.store, search_query, self.anchor_share)
+                if self.typed_names
+                else []
+            )
+            wanted, found = typed_units(search_query, evidence, shown, self.type_share, about)
             if wanted and not found:
                 # The passages are about the subject but hold nothing of the kind the
                 # question asks for (no amount next to "COBRA"): not covered.

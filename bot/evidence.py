@@ -328,13 +328,19 @@ def holds_type(text: str, wanted: Sequence[str]) -> bool:
 
 
 def typed_units(
-    question: str, evidence: Evidence, hits: Sequence[Hit], share: float = TYPE_SHARE
+    question: str,
+    evidence: Evidence,
+    hits: Sequence[Hit],
+    share: float = TYPE_SHARE,
+    about: Sequence[Name] = (),
 ) -> tuple[list[str], list[str]]:
     """(types wanted, the units of ``hits`` that hold one of them together with
     question subject terms carrying at least ``share`` of the subject terms' IDF mass;
     a unit's section heading counts as part of it). Link targets are not answer text
     (a URL's digits are no identifier). Terms are matched with the FTS5 porter
-    stemming the search uses, in a throwaway in-memory table."""
+    stemming the search uses, in a throwaway in-memory table. With ``about`` (the
+    question's rare names: "COBRA"), the unit's context must also hold one of them: an
+    amount next to "leave" and "month" is not COBRA's cost."""
     wanted = wanted_types(question)
     if not wanted:
         return [], []
@@ -366,6 +372,12 @@ def typed_units(
         for term in subject:
             for (rowid,) in conn.execute("SELECT rowid FROM u WHERE u MATCH ?", (f'"{term}"',)):
                 held[int(rowid)] = held.get(int(rowid), 0.0) + evidence.idf(term)
+        if about:
+            named: set[int] = set()
+            for name in about:
+                rows = conn.execute("SELECT rowid FROM u WHERE u MATCH ?", (name.match,))
+                named |= {int(rowid) for (rowid,) in rows}
+            held = {i: v for i, v in held.items() if i in named}
     finally:
         conn.close()
     return wanted, [candidates[i][0] for i in sorted(held) if held[i] / total >= share]
@@ -500,3 +512,21 @@ def unmet_names(store: Store, question: str, hits: Sequence[Hit]) -> list[str]:
     if absent and not met:
         unmet.extend(absent)
     return unmet
+
+
+def rare_names(store: Store, question: str, share: float) -> list[Name]:
+    """The question's names that at most ``share`` of the corpus's chunks use (and at
+    least one does): what its answer must be about ("COBRA", "Clari"), unlike common
+    names ("Sourcegraph", "US") that say little."""
+    conn = store.conn
+    total = int(conn.execute("SELECT count(*) FROM chunks").fetchone()[0])
+    rare: list[Name] = []
+    for name in names(question):
+        n = int(
+            conn.execute(
+                "SELECT count(*) FROM chunks_fts WHERE chunks_fts MATCH ?", (name.match,)
+            ).fetchone()[0]
+        )
+        if 0 < n <= max(share * total, 1):
+            rare.append(name)
+    return rare

@@ -48,13 +48,17 @@ def grids(name: str) -> Iterator[dict[str, Any]]:
         for share in (0.0, 0.1, 0.2, 0.3, 0.4, 0.5):
             yield {"type_share": share}
     elif name == "names":
-        yield {"check_names": False}  # the gates before the name check
-        yield {"check_names": True}
+        yield {"check_names": False, "typed_names": False}  # the gates before the name check
+        yield {"check_names": True, "typed_names": False}
+        yield {"check_names": True, "typed_names": True}
     elif name == "quotes":
-        yield {"refill": False, "prefix": 6}  # before: no refill, prefixes from 6 letters
-        yield {"refill": True, "prefix": 6}
-        yield {"refill": False, "prefix": 4}
-        yield {"refill": True, "prefix": 4}
+        off = {"faq_first": False, "list_to_end": False}
+        yield {"refill": False, "prefix": 6, **off}  # before: no refill, prefixes from 6
+        yield {"refill": True, "prefix": 6, **off}
+        yield {"refill": False, "prefix": 4, **off}
+        yield {"refill": True, "prefix": 4, "faq_first": False, "list_to_end": False}
+        yield {"refill": True, "prefix": 4, "faq_first": True, "list_to_end": False}
+        yield {"refill": True, "prefix": 4, "faq_first": True, "list_to_end": True}
     elif name == "passages":
         for per_document, quoted in ((1, 3), (2, 3), (2, 4), (3, 4), (1, 4)):
             yield {"per_document": per_document, "quoted": quoted}
@@ -82,6 +86,8 @@ def main() -> int:
         extractive.OTHER_CHARS = values.pop("other_chars", 600)
         extractive.REFILL = values.pop("refill", True)
         extractive.PREFIX = values.pop("prefix", 4)
+        extractive.FAQ_FIRST = values.pop("faq_first", True)
+        extractive.LIST_TO_END = values.pop("list_to_end", True)
         answerer = Answerer(retriever, **values)
         judged = [judge(q, answerer.ask(q.question).answer) for q in questions]
         cells = []
