@@ -2,7 +2,8 @@
 
 ``docbot eval --answers`` measures the shipped answer path; this script measures the
 alternatives behind each choice: the abstention gate's thresholds, the answer-type
-check's share (``--grid types``), the name check (``--grid names``), how many passages
+check's share (``--grid types``), the name checks (``--grid names``), the quote rules
+(``--grid quotes``), how many passages
 per page and how many quoted, and how much of each passage is quoted. The store is the
 one ``docbot eval --answers ... --store PATH`` kept, so nothing is re-embedded; every
 figure is printed for the even-numbered questions (what the defaults were chosen on),
@@ -11,7 +12,7 @@ the odd ones (held out) and all.
     docbot eval --answers benchmarks/handbook-answers/questions.jsonl \\
         --docs ../shared/data/markdown/sourcegraph-handbook --store /tmp/handbook-answers.db
     python scripts/bench_answers.py /tmp/handbook-answers.db \\
-        benchmarks/handbook-answers/questions.jsonl [--grid gate|types|passages|length]
+        benchmarks/handbook-answers/questions.jsonl [--grid gate|types|names|quotes|passages|length]
 """
 
 from __future__ import annotations
