@@ -397,6 +397,12 @@ _NOT_NAME = frozenset({"I", "I'm", "I've", "I'd", "I'll", "I’m", "I’ve", "I�
 _YEAR = re.compile(r"(19|20)\d\d")
 _CODE = re.compile(r"[A-Za-z][A-Za-z-]*\d[\w-]*")
 _POSSESSIVE = re.compile(r"['’]s$")
+_FUNCTION_WORDS = frozenset(
+    """a an the and or but to of in on at for from with by is are do does can my your our
+    how what when where who why which""".split()  # noqa: SIM905
+)
+"""Words a name does not hold capitalised: one in capitals mid-sentence means the
+question is in Title Case or all capitals, so capitals mark no names."""
 
 _AFTER_YEAR = frozenset(
     """and or but so the a an to of in on at for with by from as is are was were if
@@ -426,6 +432,15 @@ def names(question: str) -> list[Name]:
     ("Sourcegraph's DUNS number": two names); "&" joins ("Data & Analytics"). A year
     counts only before a content word ("the 2024 offsite", not "I joined in 2020 and")."""
     tokens = [(m.group(), m.start()) for m in _NAME_TOKEN.finditer(question)]
+    # "How Do I Reset My Okta Password?", "WHERE IS THE VPN GUIDE": when a function word
+    # is capitalised mid-sentence, capitals say nothing about names (codes and years
+    # still do).
+    cased = not any(
+        t[:1].isupper()
+        and t.lower() in _FUNCTION_WORDS
+        and question[:at].rstrip()[-1:] not in ".?!:;"
+        for t, at in tokens[1:]
+    )
     found: list[Name] = []
     run: list[str] = []
 
@@ -448,7 +463,7 @@ def names(question: str) -> list[Name]:
             if nxt and nxt[0].isalpha() and nxt not in _AFTER_YEAR:
                 found.append(Name(word, "year"))
             continue
-        capital = word[:1].isupper() and not opening and token not in _NOT_NAME
+        capital = cased and word[:1].isupper() and not opening and token not in _NOT_NAME
         if (capital or (_CODE.fullmatch(word) and not word[:1].isdigit())) and word:
             run.append(word)
             if word != token.lstrip("#@"):

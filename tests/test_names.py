@@ -124,3 +124,13 @@ def test_an_unknown_name_beside_a_name_the_passages_have_is_not_held_against_the
     hits = answerer.retriever.search("Is Alex Doe the People Partner or Sam Roe?", k=5).hits
     # "Sam Roe" is a phrase with a word the corpus never uses: left to the rare-term gate.
     assert unmet_names(store, "Is Alex Doe the People Partner or Sam Roe?", hits) == []
+
+
+@pytest.mark.parametrize(
+    "question",
+    ["How Do I Join A Customer Call From My Laptop?", "HOW DO I JOIN A CUSTOMER CALL?"],
+)
+def test_title_case_and_capitals_say_nothing_about_names(answerer: Answerer, question: str) -> None:
+    assert names(question) == []
+    assert names("WHAT IS THE TRAVEL BUDGET FOR FY25?") == [Name("FY25", "code")]
+    assert not answerer.ask(question).answer.abstained
