@@ -295,12 +295,12 @@ class Answerer:
         its wording asks for (an amount, a date, an identifier); 0 turns the answer-type
         check off."""
         self.check_names = check_names
+        """Whether the names the question asks about ("Microsoft Teams", "FY25") must be
+        in the passages found (``bot/evidence.py`` ``unmet_names``)."""
         self.typed_names = typed_names
         """Whether the answer-type check needs the question's rare names (in at most
         ``anchor_share`` of the chunks) beside the typed text: COBRA's cost, not any
         amount next to "leave"."""
-        """Whether the names the question asks about ("Microsoft Teams", "FY25") must be
-        in the passages found (``bot/evidence.py`` ``unmet_names``)."""
 
     # --- the one entry point -------------------------------------------------
 

@@ -269,18 +269,20 @@ def best_passage(question: str, text: str, max_chars: int = 420, *, faq: bool = 
             score += 0.5 if _DIGIT.search(window) else 0.0
         if score > best_score:
             best, best_score, best_end = i, score, max(j, i + 1)
+    room = max_chars
     if faq and FAQ_FIRST and best > 0 and spans[best_end - 1][1] - spans[0][0] <= max_chars * 1.5:
         best = 0  # the first sentence under a question heading is its direct answer
+        room = int(max_chars * 1.5)  # ... and the window that matched still follows it
     while best < best_end - 1 and not found[best] and not (faq and FAQ_FIRST and best == 0):
         best += 1  # no filler before the sentences that match
     if REFILL and kind != "number":  # a number needs its one sentence, not more
-        while best_end < len(spans) and spans[best_end][1] - spans[best][0] <= max_chars:
+        while best_end < len(spans) and spans[best_end][1] - spans[best][0] <= room:
             best_end += 1  # the room the filler took goes to what follows
     while best > 0 and text[spans[best][0] : spans[best][0] + 1] in (" ", "\t"):
         best -= 1  # a wrapped continuation line: start at its list item instead
     start, end = spans[best][0], spans[best_end - 1][1]
-    if len(text[start:end]) > max_chars:
-        end = start + len(text[start : start + max_chars].rsplit(" ", 1)[0])
+    if len(text[start:end]) > room:
+        end = start + len(text[start : start + room].rsplit(" ", 1)[0])
         passage_cut = True
     else:
         passage_cut = False

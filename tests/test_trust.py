@@ -271,5 +271,6 @@ def test_an_faq_answer_is_quoted_from_its_first_sentence(tmp_path: Path) -> None
     text = extractive_answer(question, [hit, hit])
     second = text.split("— [1]", 1)[1]
     assert "> They do not." in second
+    assert "buy travel insurance and expense it" in second  # the window that matched
     plain = replace(hit, heading_path=(*hit.heading_path[:-1], "Travel insurance"))
     assert "They do not." not in extractive_answer(question, [plain, plain]).split("— [1]", 1)[1]
