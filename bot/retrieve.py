@@ -1,20 +1,21 @@
 """Hybrid retrieval: FTS5 BM25 and vector KNN, fused, one hit per document.
 
 The two rankers fail differently: BM25 finds exact names, error codes and
-commands the embedder blurs; the embedder finds paraphrases BM25 misses. Fusion
-takes the union of both lists' first ``Fusion.candidates`` and scores every chunk
-in it on both signals: a chunk only BM25 listed gets its real cosine (from its
-stored vector), one only the vector side listed its BM25 (from BM25's first
-``LEXICAL_POOL`` matches). Each signal is min-max normalised over the union and
-the two are summed with equal weights (``fuse_union``). Before, each list was
-normalised over itself and a chunk missing from one scored 0 there: a decisive
-keyword match the embedder did not list (an error code, a config key) got at most
-the lexical weight, 0.3, and lost to any middling vector match. Method and
-weights were chosen with ``docbot eval`` on dbpedia, judged questions over a
-real company handbook and a rare-identifier set, with the bundled model and a
-sparse, uncentred embedder (docs/BENCHMARKS.md, "Fusion that keeps exact
-matches"): rank-based fusion (RRF) kept the identifiers but lost 0.03 nDCG on
-the handbook; unequal weights lost identifiers with the sparse embedder.
+commands the embedder blurs; the embedder finds paraphrases BM25 misses. Each
+list's scores are min-max normalised over its first ``Fusion.candidates`` and
+summed with **equal weights** (``fuse``). With 0.7 dense / 0.3 BM25 (the default
+before issue 14), a chunk the vector side did not list scored 0 there, so even
+BM25's clear first got 0.3 and lost to any middling vector match: a question
+naming an error code or a config key lost its page. With equal weights, a chunk
+first in either list and absent from the other ties with the other list's first,
+and only chunks good on both sides outrank it. A hit the vector side did not list
+then gets its real cosine from its stored vector, since the answer's relevance
+gate reads it. Method and weights were chosen with ``docbot eval`` on dbpedia,
+judged questions over a real company handbook and a rare-identifier set, with
+the bundled model and a sparse, uncentred embedder (docs/BENCHMARKS.md, "Fusion
+that keeps exact matches"): scoring the union of both lists on both signals, or
+rank fusion (RRF), lost identifiers with one embedder or 0.03 nDCG on the
+handbook.
 
 Languages: the default embedder reads English only, so for a question written
 mostly in a non-Latin script (Arabic, Chinese, Japanese, ...) the dense side is
@@ -103,14 +104,15 @@ class Fusion:
     lexical_weight: float = 0.5
     candidates: int = 50
     """How many chunks each ranker contributes before fusion."""
-    method: str = "minmax-union"
-    """``minmax-union`` (default): both lists' heads united, every member scored on
-    both signals, each signal min-max normalised over the union, weighted sum.
-    The others are kept for ``scripts/bench_retrieval.py``, which compares them:
-    ``rrf-union``: the same union and scores, reciprocal ranks within it added;
-    ``rrf``: plain reciprocal-rank fusion of the two heads, a chunk missing from a
-    list getting nothing from it; ``minmax``: the fusion before issue 14 (at 0.7 / 0.3),
-    each list normalised over its own head, a chunk missing from a list scored 0."""
+    method: str = "minmax"
+    """``minmax`` (default): each list min-max normalised over its own head, a chunk
+    missing from a list scored 0 there (``fuse``). The others were measured against
+    it and not adopted (docs/BENCHMARKS.md); ``scripts/bench_retrieval.py`` compares
+    them: ``minmax-union``: both heads united, every member scored on both signals
+    (the real cosine of a chunk only BM25 listed, the BM25 of one only the vector
+    side listed), each min-max normalised over the union; ``rrf-union``: the same
+    union, reciprocal ranks within it added; ``rrf``: plain reciprocal-rank fusion
+    of the two heads."""
     rrf_k: int = 60
     """The reciprocal-rank constant: 1 / (rrf_k + rank); 60 is the usual choice."""
     feedback_chunks: int = 0
@@ -343,11 +345,14 @@ class Retriever:
             if per_doc.get(key, 0) >= per_document:
                 continue
             per_doc[key] = per_doc.get(key, 0) + 1
-            hit.scores["dense"] = similarity.get(hit.chunk_id, 0.0)
             hit.scores["bm25"] = lexical_by_id.get(hit.chunk_id, 0.0)
             kept.append(hit)
             if len(kept) == k:
                 break
+        if embedding is not None:
+            self._fill_similarity(kept, similarity, vector)
+        for hit in kept:
+            hit.scores["dense"] = similarity.get(hit.chunk_id, 0.0)
         timings["retrieve_ms"] = (time.perf_counter() - t0) * 1000
         return SearchResult(
             hits=kept,
@@ -356,6 +361,20 @@ class Retriever:
             timings_ms=timings,
             dense_trusted=dense_weight > 0,
         )
+
+    def _fill_similarity(
+        self, hits: Sequence[Hit], similarity: dict[int, float], vector: np.ndarray
+    ) -> None:
+        """Give a hit the vector side did not list its real cosine, from its stored
+        vector: the relevance gate (``Answerer._relevant``) reads it, and a 0 there
+        would drop the exact keyword match fusion has just kept."""
+        missing = [h.chunk_id for h in hits if h.chunk_id not in similarity]
+        if not missing:
+            return
+        ids, matrix = self.store.vectors(missing)
+        if ids:
+            unit = vector / max(float(np.linalg.norm(vector)), 1e-12)
+            similarity.update(zip(ids, (float(x) for x in matrix @ unit), strict=True))
 
     def _fuse_union(
         self,

@@ -1,7 +1,7 @@
 """Fusion keeps exact matches (issue 14): a chunk that is BM25's best match for a rare
-identifier is found even when the vector side does not list it at all, because fusion
-scores the union of both candidate lists on both signals and adds ranks, not
-normalised scores that give an unlisted chunk 0."""
+identifier is found even when the vector side does not list it at all. With equal
+weights a chunk first in one list and absent from the other ties with the other
+list's first; the hit then carries its real cosine, which the relevance gate reads."""
 
 from __future__ import annotations
 
@@ -91,7 +91,7 @@ def test_a_rare_identifier_only_bm25_finds_is_in_the_top_results(
     assert hit.scores["dense"] == pytest.approx(float(vector @ embedder.embed_query(QUESTION)))
     assert hit.scores["bm25"] > 0
 
-    # The fusion before issue 14 loses it: 0 on the dense side caps it at 0.3.
+    # The weights before issue 14 lose it: 0 on the dense side caps it at 0.3.
     before = Retriever(store, embedder, Fusion(0.7, 0.3, method="minmax")).search(QUESTION, k=3)
     assert target not in [h.chunk_id for h in before.hits]
 
@@ -99,14 +99,31 @@ def test_a_rare_identifier_only_bm25_finds_is_in_the_top_results(
 def test_rank_only_fusion_loses_it_where_many_chunks_are_middling_on_both_sides(
     rare_store: tuple[Store, BlurringEmbedder, int],
 ) -> None:
-    """Why the default adds normalised scores, not ranks: here 80 pages rank on both
-    sides for the question's everyday words; RRF gives them two middling ranks,
-    which outweigh BM25's clear first, while min-max keeps BM25's margin."""
+    """Why fusion adds normalised scores, not ranks: here 80 pages rank on both sides
+    for the question's everyday words; RRF gives them two middling ranks, which
+    outweigh BM25's clear first, while min-max keeps BM25's margin."""
     store, embedder, target = rare_store
-    for method, kept in (("minmax-union", True), ("rrf-union", False), ("rrf", False)):
+    for method, kept in (
+        ("minmax", True), ("minmax-union", True), ("rrf-union", False), ("rrf", False)
+    ):  # fmt: skip
         fusion = Fusion(0.5, 0.5, method=method)
         hits = Retriever(store, embedder, fusion).search(QUESTION, k=5).hits
         assert (target in [h.chunk_id for h in hits]) is kept, method
+
+
+def test_the_relevance_gate_keeps_the_exact_match(
+    rare_store: tuple[Store, BlurringEmbedder, int],
+) -> None:
+    """The answer step's gate reads the hit's cosine; the BM25-only hit now carries
+    its real one (here above the floor), so the gate does not drop it as it would a 0."""
+    from bot.answer import Answerer
+
+    store, embedder, target = rare_store
+    embedder.min_similarity = 0.0001
+    retriever = Retriever(store, embedder)
+    result = retriever.search(QUESTION, k=5)
+    relevant = Answerer(retriever)._relevant(result)
+    assert target in [h.chunk_id for h in relevant]
 
 
 def test_rrf_union_on_a_small_example() -> None:
@@ -157,3 +174,4 @@ def test_fts_scores_are_the_ranked_search_scores(
 
 def test_every_method_is_listed() -> None:
     assert Fusion().method in FUSION_METHODS
+    assert (Fusion().dense_weight, Fusion().lexical_weight) == (0.5, 0.5)
