@@ -302,9 +302,8 @@ def cross_validate(
 
 
 ABLATIONS = {
-    "default": Fusion(),
     "minmax 0.7/0.3 (before issue 14)": Fusion(0.7, 0.3, method="minmax"),
-    "minmax 0.5/0.5": Fusion(0.5, 0.5, method="minmax"),
+    "minmax 0.5/0.5 (default)": Fusion(),
     "minmax-union 0.7/0.3": Fusion(0.7, 0.3, method="minmax-union"),
     "minmax-union 0.6/0.4": Fusion(0.6, 0.4, method="minmax-union"),
     "minmax-union 0.5/0.5": Fusion(0.5, 0.5, method="minmax-union"),
@@ -341,12 +340,26 @@ def ablations(
             seconds = index_dataset(dataset, store, embedder)
             done.write_text(f"{seconds:.1f}\n")
             print(f"indexed in {seconds:.0f} s", file=sys.stderr)
+        first: dict[str, float] | None = None
         for name, fusion in ABLATIONS.items():
             run, latencies = rank_queries(
                 Retriever(store, embedder, fusion), dataset.scored_queries(), 10
             )
-            scores = score_run({q: [d for d, _ in r] for q, r in run.items()}, dataset, 10)
+            docs = {q: [d for d, _ in r] for q, r in run.items()}
+            scores = score_run(docs, dataset, 10)
             scores["p50_ms"] = percentile(latencies, 50)
+            # Paired difference in standard nDCG@10 to the first setting, and its
+            # standard error over the judged queries: whether a difference is real.
+            ndcg = {
+                q: metrics_ir.ndcg_at_k(docs[q], dataset.qrels[q], 10)
+                for q in docs
+                if dataset.qrels.get(q)
+            }
+            if first is None:
+                first = ndcg
+            diffs = [ndcg[q] - first[q] for q in ndcg]
+            scores["ndcg_diff"] = statistics.fmean(diffs)
+            scores["ndcg_diff_se"] = statistics.stdev(diffs) / len(diffs) ** 0.5
             out[name] = {k: round(v, 4) for k, v in scores.items()}
             print(f"{name:36s} {json.dumps(out[name])}", flush=True)
         store.close()
