@@ -394,11 +394,11 @@ class Retriever:
         ``similarity``, so the relevance gate sees it); one only the vector side listed
         gets its BM25 from the first ``LEXICAL_POOL`` BM25 matches, or none (as a chunk
         matching no word) when it is not among them: its real score is then below
-        the pool's last, and looking it up (``Store.fts_scores``) would cost about three
-        BM25 searches. With feedback on, the dense rank of a chunk only BM25 listed
-        comes from its cosine to the question itself. Only the heads take part,
-        so a chunk's score does not depend on how deep the lists were fetched: the first
-        results are the same whatever ``k`` is asked."""
+        the pool's last, and looking it up (FTS5 MATCH with ``rowid IN``) costs about
+        three BM25 searches (docs/BENCHMARKS.md). With feedback on, the dense rank of
+        a chunk only BM25 listed comes from its cosine to the question itself. Only
+        the heads take part, so a chunk's score does not depend on how deep the lists
+        were fetched: the first results are the same whatever ``k`` is asked."""
         f = self.fusion
         head = f.candidates
         dense_head = dict(dense[:head])

@@ -156,22 +156,6 @@ def test_an_unknown_method_is_refused() -> None:
         fuse_union({1: 1.0}, {}, 0.5, 0.5, method="nope")
 
 
-def test_fts_scores_are_the_ranked_search_scores(
-    rare_store: tuple[Store, BlurringEmbedder, int],
-) -> None:
-    store, _, _ = rare_store
-    match = fts_query("licence disk space")
-    ranked = dict(store.fts_search(match, 200))
-    some = sorted(ranked)[:5]
-    unmatched = store.conn.execute(
-        "SELECT c.id FROM chunks c JOIN documents d ON d.id = c.document_id "
-        "WHERE d.doc_id = 'trouble00'"
-    ).fetchone()[0]
-    scores = store.fts_scores(match, [*some, unmatched])
-    assert scores == pytest.approx({cid: ranked[cid] for cid in some if cid != unmatched})
-    assert store.fts_scores("", some) == {}
-
-
 def test_every_method_is_listed() -> None:
     assert Fusion().method in FUSION_METHODS
     assert (Fusion().dense_weight, Fusion().lexical_weight) == (0.5, 0.5)

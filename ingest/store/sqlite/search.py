@@ -81,40 +81,6 @@ class Search(SQLiteBase):
         """Like :meth:`fts_search`, over the CJK bigram index (``ingest/languages.py``)."""
         return self._bm25("chunks_cjk", "bm25(chunks_cjk)", match, limit, scope)
 
-    def fts_scores(
-        self,
-        match: str,
-        chunk_ids: Sequence[int],
-        weights: tuple[float, float, float] = FTS_WEIGHTS,
-        *,
-        cjk: str = "",
-    ) -> dict[int, float]:
-        """The BM25 score (as :meth:`fts_search` and :meth:`cjk_search` give it, summed)
-        of each of ``chunk_ids`` that matches; chunks matching no term are left out.
-
-        Fusion asks this for the vector side's candidates that BM25's list did not
-        reach, so every candidate is scored on both signals. A ``rowid IN`` filter on
-        an FTS5 MATCH seeks each rowid in the term lists, so it costs far less than
-        the ranked search."""
-        title, heading, body = (float(w) for w in weights)
-        scores: dict[int, float] = {}
-        for table, rank, query in (
-            ("chunks_fts", f"bm25(chunks_fts, {title}, {heading}, {body})", match),
-            ("chunks_cjk", "bm25(chunks_cjk)", cjk),
-        ):
-            if not query or not chunk_ids:
-                continue
-            for start in range(0, len(chunk_ids), 500):
-                part = [int(c) for c in chunk_ids[start : start + 500]]
-                marks = ",".join("?" * len(part))
-                for rowid, score in self.conn.execute(
-                    f"SELECT rowid, {rank} FROM {table} WHERE {table} MATCH ? "
-                    f"AND rowid IN ({marks})",
-                    (query, *part),
-                ):
-                    scores[rowid] = scores.get(rowid, 0.0) - score
-        return scores
-
     def _bm25(
         self, table: str, rank: str, match: str, limit: int, scope: Scope | None
     ) -> list[tuple[int, float]]:
