@@ -203,3 +203,16 @@ def test_a_rebuild_is_written_beside_the_live_index_and_switched_to_at_once(
     assert not resumed and store.build_state().embed_model == "test:b"
     store.discard_build()
     assert store.build_state() is None and store.count("docs") == 1
+
+
+def test_the_nearest_chunks_in_scope_with_their_vectors(any_store: Any) -> None:
+    handbook(any_store)
+    put(any_store, *page("pvt", "Tunnel secrets", [("", "tunnel passwords rotate weekly")],
+                         access=Access(frozenset({"ana@acme.example"}), "restricted")))  # fmt: skip
+    query = np.asarray(EMBEDDER.embed_query("tunnel passwords rotate weekly"))
+    ids, matrix = any_store.index_search(query, 2, scope=Scope.everything())
+    assert [h.doc_id for h in any_store.load_hits([(i, 0.0) for i in ids])] == ["pvt", "vpn"]
+    assert matrix.shape == (2, EMBEDDER.dim) and np.allclose(matrix[0], query, atol=1e-5)
+    public, _ = any_store.index_search(query, 2, scope=Scope())
+    assert ids[0] not in public and len(public) == 2
+    assert any_store.index_search(query, 0)[0] == []

@@ -48,7 +48,7 @@ def store_error(exc: BaseException, url: str) -> StoreError | None:
     if not isinstance(exc, psycopg.Error):
         return None
     state = getattr(exc, "sqlstate", None) or ""
-    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    first = " ".join(str(exc).split()) or type(exc).__name__
     if state == "53100":
         return StoreFull(
             f"the PostgreSQL server at {where} is out of disk space ({first}); free some "
@@ -60,7 +60,8 @@ def store_error(exc: BaseException, url: str) -> StoreError | None:
             "grant it CREATE and write rights on the database, or connect to the primary "
             "rather than a read replica"
         )
-    if state.startswith("28") or state == "3D000":
+    refused = ("does not exist", "authentication failed", "no pg_hba.conf entry", "permission")
+    if state.startswith("28") or state == "3D000" or any(r in first for r in refused):
         return StoreError(
             f"PostgreSQL at {where} refused the connection ({first}); check the user, "
             "password and database name in DOCBOT_DATABASE_URL"

@@ -7,7 +7,8 @@ beside them (``*_build``). The store's own methods write the live generation.
 
 ``chunk_vectors`` holds each chunk's vector (pgvector, the model's dimension, an HNSW
 index with cosine distance) and its 1-bit code (``ingest/store/codes.py``); it is made
-when the generation's embedder is bound, as the SQLite side makes its vec0 table.
+when the generation's embedder is bound, as the SQLite side makes its vec0 table, and
+its index once it holds vectors (:meth:`IndexWriter.ensure_vector_index`).
 """
 
 from __future__ import annotations
@@ -30,6 +31,9 @@ INDEX_TABLES = ("documents", "chunks", "chunk_vectors")
 """The tables of one generation, parents first (``chunk_vectors`` once an embedder is bound)."""
 BUILD_SUFFIX = "_build"
 BUILD_PREFIX = "build:"
+INDEX_BUILD_MEMORY = "256MB"
+"""``maintenance_work_mem`` while an HNSW index is built: the graph of 1M 384-d vectors
+needs about 2 GB to be built fully in memory; less only makes the build slower."""
 HNSW_MAX_DIM = 2000
 """pgvector indexes ``vector`` columns of up to 2,000 dimensions; wider ones are
 searched exactly (a sequential scan), which ``vector_plan`` says."""
@@ -117,13 +121,12 @@ class IndexWriter:
             )
 
     def bind_embedder(self, model_id: str, dim: int) -> None:
-        """Record the model and create this generation's vector table on first use."""
+        """Record the model and create this generation's vector table on first use
+        (its HNSW index comes once it holds vectors: :meth:`ensure_vector_index`)."""
         self.check_embedder(model_id, dim)
         if self.embed_dim is not None:
             return
         prefix = self.t.meta_prefix
-        generation = self.base.get_meta(prefix + "generation") if prefix else None
-        generation = generation or self.base.get_meta("index_generation") or "1"
         table, chunks = self.t["chunk_vectors"], self.t["chunks"]
         with self.base.transaction() as conn:
             conn.execute(
@@ -131,13 +134,36 @@ class IndexWriter:
                 f"chunk_id BIGINT PRIMARY KEY REFERENCES {chunks}(id) ON DELETE CASCADE, "
                 f"code BYTEA NOT NULL, embedding vector({int(dim)}) NOT NULL)"
             )
-            if dim <= HNSW_MAX_DIM:
-                conn.execute(
-                    f"CREATE INDEX IF NOT EXISTS chunk_vectors_hnsw_g{int(generation)} ON {table} "
-                    "USING hnsw (embedding vector_cosine_ops)"
-                )
             self.base.set_meta(prefix + "embed_model", model_id)
             self.base.set_meta(prefix + "embed_dim", str(dim))
+
+    def _generation(self) -> int:
+        if not self.t.live:
+            return int(self.base.get_meta(BUILD_PREFIX + "generation") or 2)
+        return int(self.base.get_meta("index_generation") or 1)
+
+    def ensure_vector_index(self) -> bool:
+        """Build this generation's HNSW index if it has none yet; whether it has one.
+
+        Built in one pass over the vectors already there, which costs a fraction of
+        inserting them into the graph one by one (on this machine ~5 ms a vector), so
+        a first sync and a rebuild write their vectors without it and build it at the
+        end (after the first sync; before a rebuild's switch); later syncs add their
+        vectors to it as they write them."""
+        dim = self.embed_dim
+        if dim is None or dim > HNSW_MAX_DIM:
+            return False
+        table = self.t["chunk_vectors"]
+        name = f"chunk_vectors_hnsw_g{self._generation()}"
+        if self.base._table_exists(name):
+            return True
+        with self.base.transaction() as conn:
+            conn.execute(f"SET LOCAL maintenance_work_mem = '{INDEX_BUILD_MEMORY}'")
+            conn.execute(
+                f"CREATE INDEX IF NOT EXISTS {name} ON {table} "
+                "USING hnsw (embedding vector_cosine_ops)"
+            )
+        return True
 
     # --- reading what is there ------------------------------------------------
 

@@ -112,6 +112,7 @@ class Generations(Documents):
         if state is None:
             raise StoreError("internal error: no index is being built")
         self.drop_retired()
+        IndexWriter(self, BUILD).ensure_vector_index()  # before the switch, not under its lock
         now = utcnow()
         with self.transaction() as conn:
             has_vectors = IndexWriter(self, BUILD).embed_dim is not None

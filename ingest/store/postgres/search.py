@@ -25,7 +25,7 @@ import numpy as np
 from ingest.models import Hit
 from ingest.store.codes import VectorCodes
 from ingest.store.postgres.base import PostgresBase, _parse_time
-from ingest.store.postgres.documents import HNSW_MAX_DIM, from_db
+from ingest.store.postgres.documents import HNSW_MAX_DIM, LIVE, IndexWriter, from_db
 from ingest.store.postgres.lexical import terms, tsquery_sql
 from ingest.store.scope import Scope
 from ingest.store.vector_plan import MIN_RECALL, RECALL_K, SAMPLE_QUERIES, VectorPlan, exact_top
@@ -198,7 +198,12 @@ class Search(PostgresBase):
         return int(row[0]) if row else 0
 
     def _index_mode(self) -> str:
-        return "hnsw" if (self.embed_dim or 0) <= HNSW_MAX_DIM else "scan"
+        """``hnsw`` when the live vectors have their index, else ``scan`` (too wide for
+        one, or a first sync still writing them)."""
+        if (self.embed_dim or 0) > HNSW_MAX_DIM:
+            return "scan"
+        generation = self.get_meta("index_generation") or "1"
+        return "hnsw" if self._table_exists(f"chunk_vectors_hnsw_g{generation}") else "scan"
 
     def vector_plan(self) -> VectorPlan:
         """The HNSW index and the recall measured after the last sync that changed
@@ -210,7 +215,9 @@ class Search(PostgresBase):
 
     def refresh_vector_plan(self) -> VectorPlan:
         """Measure the index's recall@10 against exact search on a sample of this
-        store's own vectors (each one's own id left out), and record it."""
+        store's own vectors (each one's own id left out), and record it. Builds the
+        index first when the vectors have none yet (after a first sync)."""
+        IndexWriter(self, LIVE).ensure_vector_index()
         count = self._vector_count()
         recall = None
         rows = (
