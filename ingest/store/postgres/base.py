@@ -10,12 +10,13 @@ from typing import Any
 import psycopg
 
 from ingest.errors import StoreError
+from ingest.settings import DEFAULT_PG_EF_SEARCH
 from ingest.store.codes import VectorCodes
 from ingest.store.postgres import db, migrations
 
-DEFAULT_EF_SEARCH = 100
+DEFAULT_EF_SEARCH = DEFAULT_PG_EF_SEARCH
 """HNSW's ``ef_search`` (candidates kept while walking the graph) unless
-``DOCBOT_PG_EF_SEARCH`` says otherwise; docs/BENCHMARKS.md has the recall it buys."""
+``DOCBOT_PG_EF_SEARCH`` says otherwise."""
 
 
 def utcnow() -> datetime:
@@ -46,6 +47,20 @@ class PostgresBase:
         self._migrate()
         self.db.open()
         self.text_config = self.get_meta("text_config") or migrations.TEXT_CONFIG
+        self.pgvector_version = self._pgvector_version()
+        if self.pgvector_version < (0, 5):
+            raise StoreError(
+                f"the PostgreSQL server at {self.location} has pgvector "
+                f"{'.'.join(map(str, self.pgvector_version))}; docbot needs 0.5 or newer "
+                "(HNSW indexes): ALTER EXTENSION vector UPDATE, or upgrade the server"
+            )
+        self.iterative_scan = self.pgvector_version >= (0, 8)
+        """pgvector 0.8 keeps walking the HNSW graph until a filtered query has enough rows."""
+
+    def _pgvector_version(self) -> tuple[int, ...]:
+        row = self.db.row("SELECT extversion FROM pg_extension WHERE extname = 'vector'")
+        parts = (row[0] if row else "0").split(".")
+        return tuple(int(p) for p in parts if p.isdigit())
 
     def _migrate(self) -> None:
         conn = self.db.connect_once()

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from ingest.models import Hit
+from ingest.settings import PG_EF_SEARCH_MAX
 from ingest.store.codes import VectorCodes
 from ingest.store.postgres.base import PostgresBase, _parse_time
 from ingest.store.postgres.documents import HNSW_MAX_DIM, LIVE, IndexWriter, from_db
@@ -34,7 +35,6 @@ FTS_WEIGHTS = (3.0, 2.0, 1.0)
 """Weights of (title, heading, body), as the SQLite side's (``sqlite/search.py``)."""
 RANK_NORMALIZATION = 1
 """``ts_rank``'s length normalisation: divide by 1 + log(the chunk's length in words)."""
-EF_SEARCH_MAX = 1000  # pgvector's upper bound
 MASKS_KEPT = 32
 
 
@@ -118,33 +118,41 @@ class Search(PostgresBase):
     # --- vectors ----------------------------------------------------------------
 
     def _vectors_ready(self) -> bool:
-        return self._has_vectors() and self._table_exists("chunk_vectors")
+        """Whether the live generation has vectors. Remembered once true: the live
+        vector table then always exists (a switch renames another one into place)."""
+        if self.__dict__.get("_ready"):
+            return True
+        ready = self._has_vectors() and self._table_exists("chunk_vectors")
+        self.__dict__["_ready"] = ready
+        return ready
 
     def index_search(
         self, vector: np.ndarray, limit: int, *, scope: Scope | None = None
     ) -> tuple[list[int], np.ndarray]:
         """The ``limit`` nearest chunks inside ``scope`` by the HNSW index (cosine),
         nearest first: their ids and their vectors (one row each)."""
-        empty = np.zeros((0, self.embed_dim or 1), dtype=np.float32)
+        query = np.asarray(vector, dtype=np.float32)
+        empty = np.zeros((0, len(query)), dtype=np.float32)
         if limit <= 0 or not self._vectors_ready():
             return [], empty
-        query = np.asarray(vector, dtype=np.float32)
         where, params = scope_sql(scope)
         join = (
             " JOIN chunks c ON c.id = v.chunk_id JOIN documents d ON d.id = c.document_id"
             if where
             else ""
         )
-        with self.transaction() as conn:
-            ef = min(max(self.ef_search, limit), EF_SEARCH_MAX)
+        ef = min(max(self.ef_search, limit), PG_EF_SEARCH_MAX)
+        # One round trip: the settings (local to this transaction) and the query, pipelined.
+        with self.db.connection() as conn, conn.pipeline(), conn.transaction():
             conn.execute("SELECT set_config('hnsw.ef_search', %s, true)", (str(ef),))
-            if where:
+            if where and self.iterative_scan:
                 conn.execute("SELECT set_config('hnsw.iterative_scan', 'relaxed_order', true)")
-            rows = conn.execute(
+            cur = conn.execute(
                 f"SELECT v.chunk_id, v.embedding FROM chunk_vectors v{join}"
                 f"{' WHERE ' + where if where else ''} ORDER BY v.embedding <=> %s LIMIT %s",
                 [*params, query, limit],
-            ).fetchall()
+            )
+        rows = cur.fetchall()
         if not rows:
             return [], empty
         return [int(r[0]) for r in rows], np.stack([from_db(r[1]) for r in rows])
