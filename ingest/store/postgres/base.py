@@ -89,6 +89,7 @@ class PostgresBase:
         return self.db.transaction()
 
     def close(self) -> None:
+        """Close this store's connections (it stays usable: the next call reconnects)."""
         self.db.close()
 
     # --- meta and the embedding model ---------------------------------------

@@ -89,26 +89,42 @@ class Database:
 
     def __init__(self, url: str, *, max_size: int = POOL_MAX) -> None:
         self.url = url
+        self.max_size = max_size
         self._local = threading.local()
-        self._pool = ConnectionPool(
-            url,
-            min_size=POOL_MIN,
-            max_size=max_size,
-            kwargs={"autocommit": True, "connect_timeout": CONNECT_TIMEOUT_S},
-            configure=_configure,
-            open=False,
-            name="docbot",
-        )
+        self._pool: ConnectionPool[Connection] | None = None
+        self._pool_lock = threading.Lock()
 
     def open(self) -> None:
-        try:
-            self._pool.open(wait=True, timeout=CONNECT_TIMEOUT_S)
-        except Exception as exc:
-            self._pool.close()
-            raise store_error(exc, self.url) or exc from exc
+        """Open the pool (now, so a wrong URL fails here with one clear line)."""
+        self._open_pool()
+
+    def _open_pool(self) -> ConnectionPool[Connection]:
+        with self._pool_lock:
+            if self._pool is not None:
+                return self._pool
+            pool: ConnectionPool[Connection] = ConnectionPool(
+                self.url,
+                min_size=POOL_MIN,
+                max_size=self.max_size,
+                kwargs={"autocommit": True, "connect_timeout": CONNECT_TIMEOUT_S},
+                configure=_configure,
+                open=False,
+                name="docbot",
+            )
+            try:
+                pool.open(wait=True, timeout=CONNECT_TIMEOUT_S)
+            except Exception as exc:
+                pool.close()
+                raise store_error(exc, self.url) or exc from exc
+            self._pool = pool
+            return pool
 
     def close(self) -> None:
-        self._pool.close()
+        """Close the pool's connections; the next statement opens a new pool."""
+        with self._pool_lock:
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.close()
 
     def connect_once(self) -> Connection:
         """A connection outside the pool (migrations: before the vector type exists)."""
@@ -125,7 +141,7 @@ class Database:
             yield current
             return
         try:
-            with self._pool.connection() as conn:
+            with self._open_pool().connection() as conn:
                 yield conn
         except (psycopg.Error, PoolTimeout) as exc:
             translated = store_error(exc, self.url)
