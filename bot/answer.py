@@ -319,7 +319,9 @@ class Answerer:
             relevant = []
         if relevant and self.type_share is not None:
             shown = relevant[: self.quoted] if self.llm is None else relevant
-            wanted, found = typed_units(search_query, evidence, shown, self.type_share)
+            wanted, found = typed_units(
+                self.retriever.store, search_query, evidence, shown, self.type_share
+            )
             if wanted and not found:
                 # The passages are about the subject but hold nothing of the kind the
                 # question asks for (no amount next to "COBRA"): not covered.

@@ -1,4 +1,4 @@
-"""Answers to repeated questions, served from SQLite while their sources are unchanged.
+"""Answers to repeated questions, served from the store while their sources are unchanged.
 
 The same question comes back (the VPN, the expense limit, again and again), and each
 LLM answer costs seconds and money. A cached answer is served only while **every
@@ -48,7 +48,8 @@ from bot.llm import LLM, Message
 from bot.prompts import SYSTEM_PROMPT
 from bot.retrieve import Retriever
 from ingest.models import Hit
-from ingest.store import Store
+from ingest.store.contract import StoreContract
+from ingest.store.rows import CachedAnswer, CitedChunk
 from ingest.store.scope import Scope
 
 log = logging.getLogger(__name__)
@@ -104,9 +105,10 @@ def _hit_from_json(data: dict[str, Any]) -> Hit:
 
 
 class AnswerCache:
-    """The ``answer_cache`` tables of the store (see the module docstring)."""
+    """The store's answer-cache rows (``cache_*`` in ``ingest/store/contract.py``) and
+    the policy that decides when one may be served (see the module docstring)."""
 
-    def __init__(self, store: Store, *, max_entries: int, ttl_seconds: float) -> None:
+    def __init__(self, store: StoreContract, *, max_entries: int, ttl_seconds: float) -> None:
         self.store = store
         self.max_entries = max_entries
         self.ttl = timedelta(seconds=ttl_seconds)
@@ -131,23 +133,17 @@ class AnswerCache:
         scope since, and the caller must check the answer still holds
         (``bot/freshness.py``) before serving it (:meth:`confirm`) or dropping it."""
         now = now or datetime.now(UTC)
-        conn = self.store.conn
-        row = conn.execute(
-            "SELECT answer, created_at, stamp FROM answer_cache WHERE key = ?", (key,)
-        ).fetchone()
+        row = self.store.cache_get(key)
         if row is None:
             return "miss", None
-        expired = datetime.fromisoformat(row[1]) < now - self.ttl
-        if expired or not self._sources_unchanged(key):
+        expired = datetime.fromisoformat(row.created_at) < now - self.ttl
+        if expired or not self.store.cache_sources_unchanged(key):
             self.drop(key)
             return "stale", None
-        moved = stamp is not None and row[2] != stamp
+        moved = stamp is not None and row.stamp != stamp
         if not moved:
-            conn.execute(
-                "UPDATE answer_cache SET hits = hits + 1, last_hit_at = ? WHERE key = ?",
-                (_iso(now), key),
-            )
-        data = json.loads(row[0])
+            self.store.cache_hit(key, _iso(now))
+        data = json.loads(row.answer)
         answer = Answer(
             question=data["question"], text=data["text"], mode=data["mode"],
             sources=[_hit_from_json(h) for h in data["sources"]], cited=data["cited"],
@@ -157,27 +153,10 @@ class AnswerCache:
 
     def confirm(self, key: str, stamp: str, now: datetime | None = None) -> None:
         """A moved entry still holds: serve it and give it the current stamp."""
-        self.store.conn.execute(
-            "UPDATE answer_cache SET stamp = ?, hits = hits + 1, last_hit_at = ? WHERE key = ?",
-            (stamp, _iso(now or datetime.now(UTC)), key),
-        )
+        self.store.cache_hit(key, _iso(now or datetime.now(UTC)), stamp=stamp)
 
     def drop(self, key: str) -> None:
-        self.store.conn.execute("DELETE FROM answer_cache WHERE key = ?", (key,))
-
-    def _sources_unchanged(self, key: str) -> bool:
-        conn = self.store.conn
-        (wanted,) = conn.execute(
-            "SELECT count(*) FROM answer_cache_chunks WHERE key = ?", (key,)
-        ).fetchone()
-        (present,) = conn.execute(
-            "SELECT count(*) FROM answer_cache_chunks acc "
-            "JOIN chunks c ON c.id = acc.chunk_id AND c.sha = acc.sha "
-            "JOIN documents d ON d.id = c.document_id AND d.url = acc.url AND d.title = acc.title "
-            "AND d.access IS acc.access WHERE acc.key = ?",
-            (key,),
-        ).fetchone()
-        return bool(wanted) and wanted == present
+        self.store.cache_drop(key)
 
     def put(
         self,
@@ -203,72 +182,41 @@ class AnswerCache:
             "model": answer.model, "search_query": answer.search_query, "cited": answer.cited,
             "sources": [_hit_json(h) for h in answer.sources],
         }  # fmt: skip
-        with self.store.transaction() as conn:
-            conn.execute("DELETE FROM answer_cache WHERE key = ?", (key,))
-            conn.execute(
-                "INSERT INTO answer_cache (key, question, mode, model, answer, created_at, stamp) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (key, normalise_question(question), answer.mode, answer.model,
-                 json.dumps(payload), _iso(now), stamp),
-            )  # fmt: skip
-            conn.executemany(
-                "INSERT OR IGNORE INTO answer_cache_chunks (key, chunk_id, sha, url, title, "
-                "access) VALUES (?, ?, ?, ?, ?, ?)",
-                [(key, *dep) for dep in deps],
-            )
-            self._evict(conn, now)
+        self.store.cache_put(
+            key,
+            CachedAnswer(json.dumps(payload), _iso(now), stamp),
+            question=normalise_question(question),
+            mode=answer.mode,
+            model=answer.model,
+            cited=deps,
+            expire_before=_iso(now - self.ttl),
+            max_entries=self.max_entries,
+        )
         return True
 
-    def _dependencies(
-        self, hits: Sequence[Hit]
-    ) -> list[tuple[int, str, str, str, str | None]] | None:
-        """(chunk id, sha, url, title, access) of each cited chunk as stored now, provided
-        it still holds the text the answer was made from (a sync may have raced us)."""
-        ids = sorted({h.chunk_id for h in hits})
-        marks = ",".join("?" * len(ids))
-        rows = self.store.conn.execute(
-            "SELECT c.id, c.sha, c.text, d.url, d.title, d.access FROM chunks c "
-            f"JOIN documents d ON d.id = c.document_id WHERE c.id IN ({marks})",
-            ids,
-        ).fetchall()
-        stored = {row[0]: row for row in rows}
+    def _dependencies(self, hits: Sequence[Hit]) -> list[CitedChunk] | None:
+        """Each cited chunk as stored now, provided it still holds the text the answer
+        was made from (a sync may have raced us)."""
+        stored = self.store.cited_chunks([h.chunk_id for h in hits])
         deps = []
         for hit in hits:
-            row = stored.get(hit.chunk_id)
-            if row is None or (row[2], row[3], row[4]) != (hit.text, hit.url, hit.title):
+            chunk = stored.get(hit.chunk_id)
+            unchanged = chunk is not None and (chunk.text, chunk.url, chunk.title) == (
+                hit.text, hit.url, hit.title
+            )  # fmt: skip
+            if chunk is None or not unchanged:
                 return None
-            deps.append((row[0], row[1], row[3], row[4], row[5]))
+            deps.append(chunk)
         return deps
-
-    def _evict(self, conn: Any, now: datetime) -> int:
-        """Drop expired entries, then the least recently used beyond ``max_entries``."""
-        expired = conn.execute(
-            "DELETE FROM answer_cache WHERE created_at < ?", (_iso(now - self.ttl),)
-        ).rowcount
-        excess = conn.execute(
-            "DELETE FROM answer_cache WHERE key IN (SELECT key FROM answer_cache "
-            "ORDER BY coalesce(last_hit_at, created_at) DESC LIMIT -1 OFFSET ?)",
-            (self.max_entries,),
-        ).rowcount
-        return max(expired, 0) + max(excess, 0)
 
     def purge(self, now: datetime | None = None) -> int:
         """Drop entries whose cited chunks changed, expired ones and the excess (after a
         sync); returns how many went. Lookups never serve those anyway."""
         now = now or datetime.now(UTC)
-        with self.store.transaction() as conn:
-            stale = conn.execute(
-                "DELETE FROM answer_cache WHERE key IN ("
-                "SELECT acc.key FROM answer_cache_chunks acc "
-                "LEFT JOIN chunks c ON c.id = acc.chunk_id AND c.sha = acc.sha "
-                "LEFT JOIN documents d ON d.id = c.document_id AND d.url = acc.url "
-                "AND d.title = acc.title AND d.access IS acc.access WHERE d.id IS NULL)"
-            ).rowcount
-            return max(stale, 0) + self._evict(conn, now)
+        return self.store.cache_purge(_iso(now - self.ttl), self.max_entries)
 
     def entries(self) -> int:
-        (count,) = self.store.conn.execute("SELECT count(*) FROM answer_cache").fetchone()
-        return int(count)
+        return self.store.cache_entries()
 
 
 class CachingAnswerer(Answerer):

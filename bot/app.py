@@ -28,7 +28,7 @@ from bot.retrieve import Retriever
 from ingest.embedding import Embedder, make_embedder
 from ingest.settings import Settings
 from ingest.sources import Source, build_source
-from ingest.store import Store
+from ingest.store import StoreContract, open_store
 from ingest.sync import DeleteGuard, Progress, SyncReport, sync_sources
 
 if TYPE_CHECKING:
@@ -46,8 +46,8 @@ class Docbot:
     _llm: LLM | None = field(default=None, repr=False)
 
     @cached_property
-    def store(self) -> Store:
-        return Store(self.settings.db_path)
+    def store(self) -> StoreContract:
+        return open_store(self.settings)
 
     @property
     def embedder(self) -> Embedder:

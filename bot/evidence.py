@@ -25,8 +25,7 @@ from dataclasses import dataclass, field
 
 from bot.retrieve import fts_query
 from ingest.models import Hit
-from ingest.store import Store
-from ingest.store.sqlite.db import sqlite_module
+from ingest.store.contract import StoreContract
 
 QUESTION_WORDS = frozenset(
     """about actually after again all also am any anyone anything around back been before
@@ -136,51 +135,29 @@ class Evidence:
         return [t for t in self.distinctive(share) if t not in held]
 
 
-def weigh(store: Store, question: str, hits: Sequence[Hit]) -> Evidence:
+def weigh(store: StoreContract, question: str, hits: Sequence[Hit]) -> Evidence:
     """The evidence for ``question`` in ``hits``, read from the store's FTS index."""
     terms = list(dict.fromkeys(content_terms(question)))
-    conn = store.conn
-    total = int(conn.execute("SELECT count(*) FROM chunks").fetchone()[0])
-    counts: dict[str, int] = {}
-    covered: dict[int, set[str]] = {h.chunk_id: set() for h in hits}
-    ids = list(covered)
-    marks = ",".join("?" * len(ids))
-    for term in terms:
-        match = f'"{term}"'
-        counts[term] = int(
-            conn.execute(
-                "SELECT count(*) FROM chunks_fts WHERE chunks_fts MATCH ?", (match,)
-            ).fetchone()[0]
-        )
-        if not ids or counts[term] == 0:
-            continue
-        rows = conn.execute(
-            f"SELECT rowid FROM chunks_fts WHERE chunks_fts MATCH ? AND rowid IN ({marks})",
-            (match, *ids),
-        )
-        for (rowid,) in rows:
-            covered[int(rowid)].add(term)
-    return Evidence(terms=terms, chunk_counts=counts, total_chunks=total, covered=covered)
+    counts, covered = store.term_frequencies(terms, [h.chunk_id for h in hits])
+    return Evidence(
+        terms=terms, chunk_counts=counts, total_chunks=store.chunk_count(), covered=covered
+    )
 
 
 _LEAD_IN = re.compile(r"^\s*(#{1,6}\s.+|\*\*[^*]+\*\*:?|__[^_]+__:?|.*:)\s*$")
 
 
-def lead_in(store: Store, hit: Hit) -> str:
+def lead_in(store: StoreContract, hit: Hit) -> str:
     """The line that gives a passage its meaning when the chunker cut it from it: for a
     chunk that starts inside a list, the previous chunk's last line if it introduces the
     list ("**Do not:**", "## Steps", "... as follows:"); else ''."""
     first = next((line for line in hit.text.splitlines() if line.strip()), "")
     if not re.match(r"\s*(\d+[.)]|[-*+])\s", first):
         return ""
-    row = store.conn.execute(
-        "SELECT p.text FROM chunks c JOIN chunks p ON p.document_id = c.document_id "
-        "AND p.ordinal = c.ordinal - 1 WHERE c.id = ?",
-        (hit.chunk_id,),
-    ).fetchone()
-    if row is None:
+    previous = store.previous_chunk_text(hit.chunk_id)
+    if previous is None:
         return ""
-    last = next((line for line in reversed(str(row[0]).splitlines()) if line.strip()), "")
+    last = next((line for line in reversed(previous.splitlines()) if line.strip()), "")
     return last.strip() if _LEAD_IN.match(last) and len(last) <= 200 else ""
 
 
@@ -328,13 +305,17 @@ def holds_type(text: str, wanted: Sequence[str]) -> bool:
 
 
 def typed_units(
-    question: str, evidence: Evidence, hits: Sequence[Hit], share: float = TYPE_SHARE
+    store: StoreContract,
+    question: str,
+    evidence: Evidence,
+    hits: Sequence[Hit],
+    share: float = TYPE_SHARE,
 ) -> tuple[list[str], list[str]]:
     """(types wanted, the units of ``hits`` that hold one of them together with
     question subject terms carrying at least ``share`` of the subject terms' IDF mass;
     a unit's section heading counts as part of it). Link targets are not answer text
     (a URL's digits are no identifier). Terms are matched with the FTS5 porter
-    stemming the search uses, in a throwaway in-memory table."""
+    stemming the search uses (``store.texts_holding``)."""
     wanted = wanted_types(question)
     if not wanted:
         return [], []
@@ -355,17 +336,8 @@ def typed_units(
     if not candidates or total <= 0 or share <= 0:
         return wanted, [c[0] for c in candidates]
     held: dict[int, float] = {}
-    conn = sqlite_module().connect(":memory:")
-    try:
-        conn.execute(
-            "CREATE VIRTUAL TABLE u USING fts5(body, tokenize = 'porter unicode61 "
-            "remove_diacritics 2')"
-        )
-        rows = [(i, context) for i, (_, context) in enumerate(candidates)]
-        conn.executemany("INSERT INTO u(rowid, body) VALUES (?, ?)", rows)
-        for term in subject:
-            for (rowid,) in conn.execute("SELECT rowid FROM u WHERE u MATCH ?", (f'"{term}"',)):
-                held[int(rowid)] = held.get(int(rowid), 0.0) + evidence.idf(term)
-    finally:
-        conn.close()
+    found = store.texts_holding([context for _, context in candidates], subject)
+    for term in subject:
+        for i in found.get(term, ()):
+            held[i] = held.get(i, 0.0) + evidence.idf(term)
     return wanted, [candidates[i][0] for i in sorted(held) if held[i] / total >= share]

@@ -31,7 +31,7 @@ import json
 from collections.abc import Collection, Sequence
 
 from ingest.models import Hit
-from ingest.store import Store
+from ingest.store import StoreContract
 
 Scope = Collection[str] | None
 """The sources an answer may draw on; ``None``: every source in the store."""
@@ -40,7 +40,7 @@ Scope = Collection[str] | None
 class Freshness:
     """Stamps of the store's state per scope, and whether an index is complete."""
 
-    def __init__(self, store: Store) -> None:
+    def __init__(self, store: StoreContract) -> None:
         self.store = store
 
     def stamp(self, scope: Scope = None) -> str:

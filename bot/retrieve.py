@@ -34,7 +34,7 @@ import numpy as np
 from ingest.embedding import Embedder
 from ingest.languages import cjk_bigrams, latin_share
 from ingest.models import Hit
-from ingest.store import Store, VectorCodes, coarse_pool
+from ingest.store import StoreContract, VectorCodes, coarse_pool
 from ingest.store.scope import Scope
 from ingest.store.vector_plan import VectorPlan
 
@@ -177,7 +177,9 @@ class SearchResult:
 class Retriever:
     """Finds the passages that answer a question."""
 
-    def __init__(self, store: Store, embedder: Embedder, fusion: Fusion | None = None) -> None:
+    def __init__(
+        self, store: StoreContract, embedder: Embedder, fusion: Fusion | None = None
+    ) -> None:
         self.store = store
         self.embedder = embedder
         self.fusion = fusion or Fusion()

@@ -7,7 +7,7 @@ seam that called the library, so the CLI and the Slack bot can show one clear li
     ├── InputError           bad user input (empty or oversized question, ...)
     ├── SourceError          a source cannot be read (missing folder, Confluence auth, ...)
     │   └── SourceUnavailable    network error, 5xx or 429 after retries
-    ├── StoreError           the SQLite store cannot be opened or used
+    ├── StoreError           the store cannot be opened or used
     │   ├── StoreFull            the disk holding it is full
     │   ├── StoreReadOnly        it, or its folder, cannot be written
     │   ├── EmbedderMismatch     store built by another embedding model

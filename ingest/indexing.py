@@ -36,7 +36,7 @@ from ingest.models import Chunk, Document
 from ingest.redact import kinds_summary, redact_document
 from ingest.runs import DeleteGuard, Progress, ProgressTracker, SyncReport
 from ingest.sources import Source
-from ingest.store import Store
+from ingest.store import StoreContract
 from ingest.store.generations import IndexWriter
 
 log = logging.getLogger(__name__)
@@ -126,7 +126,7 @@ def _note(report: SyncReport, kind: str, doc_id: str, title: str | None, why: st
 
 
 def index_source(
-    store: Store,
+    store: StoreContract,
     source: Source,
     embedder: Embedder,
     target: IndexWriter,
@@ -243,7 +243,7 @@ def _prune(
 
 
 def record_run(
-    store: Store, report: SyncReport, *, install: bool = True, reason: str | None = None
+    store: StoreContract, report: SyncReport, *, install: bool = True, reason: str | None = None
 ) -> None:
     """Record the end of ``report``'s run (and, for a plain sync, its cursor and the
     chunking signature). A store that cannot record it (a full disk) turns the report

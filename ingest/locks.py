@@ -1,4 +1,8 @@
-"""One sync per source at a time, across processes: a lock file next to the store.
+"""One sync per source at a time, across processes: the SQLite store's lock files.
+
+Callers ask the store (``store.source_lock(name)``, ``store.lock_held(name)``,
+``ingest/store/contract.py``); the SQLite store answers with the file locks below
+(``ingest/store/sqlite/locks.py``), a PostgreSQL store with advisory locks.
 
 Inside ``docbot serve`` the scheduler never overlaps itself (APScheduler's
 ``max_instances=1``), but an admin may run ``docbot sync`` from a shell or a cron
@@ -21,7 +25,7 @@ repository's ``.gitignore``. Like SQLite's WAL, this needs a local file system, 
 
 :func:`lock_held` answers "is a sync of this source running?" for a run that the
 store still lists as ``running``: if nobody holds its lock, its process is gone
-(``interrupted``). A PostgreSQL store would ask its advisory lock the same question.
+(``interrupted``). A PostgreSQL store asks its advisory lock the same question.
 """
 
 from __future__ import annotations

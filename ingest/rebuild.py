@@ -29,11 +29,11 @@ from ingest.chunking import split_markdown
 from ingest.embedding import Embedder
 from ingest.errors import DocbotError
 from ingest.indexing import index_source, record_run
-from ingest.locks import SourceBusy, source_locks
+from ingest.locks import SourceBusy
 from ingest.models import Chunk, Document
 from ingest.runs import DeleteGuard, Progress, SyncReport
 from ingest.sources import Scan, Source
-from ingest.store import Store
+from ingest.store import StoreContract
 from ingest.store.generations import BuiltSource, IndexWriter
 
 log = logging.getLogger(__name__)
@@ -69,7 +69,7 @@ class StoredSource(Source):
 
 
 def rebuild_index(
-    store: Store,
+    store: StoreContract,
     sources: Sequence[Source],
     embedder: Embedder,
     *,
@@ -87,14 +87,14 @@ def rebuild_index(
     names = [s.name for s in sources]
     others = [n for n in sorted(store.source_counts()) if n not in names]
     try:
-        with source_locks(store.path, [*names, *others]):
+        with store.source_locks([*names, *others]):
             return _rebuild_locked(store, sources, others, embedder, progress, chunker, guard, pii)
     except SourceBusy as exc:
         return [SyncReport(source=n, rebuild=True, skipped=str(exc)) for n in names]
 
 
 def _rebuild_locked(
-    store: Store,
+    store: StoreContract,
     sources: Sequence[Source],
     others: list[str],
     embedder: Embedder,

@@ -26,8 +26,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Any, Protocol
 
-from ingest.locks import lock_held
-from ingest.store import Store
+from ingest.store import StoreContract
 from ingest.store.history import CHANGE_KINDS, DocumentChange
 
 log = logging.getLogger(__name__)
@@ -119,7 +118,7 @@ class ProgressTracker:
     """One run's :class:`SyncProgress`, shown on a bar and written to the store."""
 
     def __init__(
-        self, store: Store, run_id: int, source: str, kind: str, bar: Progress | None
+        self, store: StoreContract, run_id: int, source: str, kind: str, bar: Progress | None
     ) -> None:
         self.store, self.run_id, self.bar = store, run_id, bar
         self.state = SyncProgress(source=source, kind=kind)
@@ -276,7 +275,7 @@ def _pid_alive(pid: int | None, host: str | None) -> bool | None:
     return True
 
 
-def settle_runs(store: Store) -> int:
+def settle_runs(store: StoreContract) -> int:
     """Mark runs whose process is gone as ``interrupted``; returns how many.
 
     Alive means: someone holds the source's sync lock; when the lock file cannot be
@@ -284,7 +283,7 @@ def settle_runs(store: Store) -> int:
     lock cannot be checked is left as it is."""
     settled = 0
     for run in store.running_runs():
-        alive = lock_held(store.path, run.source)
+        alive = store.lock_held(run.source)
         if alive is None:
             alive = _pid_alive(run.pid, run.host)
         if alive is False:

@@ -94,9 +94,15 @@ class ScopeConfig:
     include_restricted: bool = False
 
 
+POSTGRES_SCHEMES = ("postgresql://", "postgres://")
+"""How ``DOCBOT_DATABASE_URL`` may start (libpq accepts both)."""
+
+
 @dataclass(frozen=True)
 class Settings:
     db_path: Path = Path("docbot.db")
+    database_url: str | None = None
+    """``postgresql://…``: the store is that database instead of the SQLite file."""
     sources: tuple[SourceConfig, ...] = ()
     slack_bot_token: str | None = None
     slack_app_token: str | None = None
@@ -515,6 +521,12 @@ def load_settings(env: Mapping[str, str], config_path: Path | None = None) -> Se
     scopes = _scopes_from_toml(raw_scopes, config_path, sources) if config_path else []
 
     interval = env.get("DOCBOT_SYNC_INTERVAL")
+    database_url = _str(env, "DOCBOT_DATABASE_URL")
+    if database_url is not None and not database_url.startswith(POSTGRES_SCHEMES):
+        raise ConfigError(
+            "DOCBOT_DATABASE_URL: must start with postgresql:// (or postgres://); "
+            "unset it to keep the SQLite file DOCBOT_DB"
+        )
     log_format = _str(env, "DOCBOT_LOG_FORMAT")
     if log_format not in (None, "json", "text"):
         raise ConfigError(f"DOCBOT_LOG_FORMAT: must be 'json' or 'text', not {log_format!r}")
@@ -530,6 +542,7 @@ def load_settings(env: Mapping[str, str], config_path: Path | None = None) -> Se
 
     return Settings(
         db_path=Path(_str(env, "DOCBOT_DB") or "docbot.db"),
+        database_url=database_url,
         sources=tuple(sources),
         slack_bot_token=_str(env, "SLACK_BOT_TOKEN"),
         slack_app_token=_str(env, "SLACK_APP_TOKEN"),

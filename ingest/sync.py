@@ -13,7 +13,8 @@ end (``ingest/rebuild.py``):
 - an unfinished rebuild for the configured embedding model (one that was killed):
   the next sync resumes it.
 
-Each source is synced under its lock file (``ingest/locks.py``), so a manual
+Each source is synced under its store lock (``store.source_lock``: a lock file for
+SQLite, ``ingest/locks.py``), so a manual
 ``docbot sync`` and the scheduler never sync the same source at once: the one that
 finds it taken is ``skipped``, which is no failure. A run that would delete more
 than ``DeleteGuard.share`` of a source's documents, or all of them, keeps them and is
@@ -29,12 +30,12 @@ from ingest.chunking import LEGACY_SIGNATURE, signature, split_markdown
 from ingest.embedding import Embedder
 from ingest.errors import DocbotError
 from ingest.indexing import index_source, record_run
-from ingest.locks import SourceBusy, source_lock
+from ingest.locks import SourceBusy
 from ingest.models import Chunk, Document
 from ingest.rebuild import rebuild_index
 from ingest.runs import DeleteGuard, Progress, SyncProgress, SyncReport
 from ingest.sources import Source
-from ingest.store import Store
+from ingest.store import StoreContract
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +50,9 @@ __all__ = [
 ]
 
 
-def needs_rebuild(store: Store, source: str, chunker: Callable[[Document], list[Chunk]]) -> bool:
+def needs_rebuild(
+    store: StoreContract, source: str, chunker: Callable[[Document], list[Chunk]]
+) -> bool:
     """True when ``source``'s documents were cut differently than ``chunker`` cuts."""
     current = signature(chunker)
     if current is None or not store.count(source):
@@ -58,7 +61,7 @@ def needs_rebuild(store: Store, source: str, chunker: Callable[[Document], list[
 
 
 def sync_sources(
-    store: Store,
+    store: StoreContract,
     sources: Sequence[Source],
     embedder: Embedder,
     *,
@@ -78,7 +81,7 @@ def sync_sources(
     return reports
 
 
-def _measure_vectors(store: Store) -> None:
+def _measure_vectors(store: StoreContract) -> None:
     """Vectors changed: measure how well the coarse pass finds them now
     (``ingest/store/vector_plan.py``); a failure here only leaves the last plan."""
     try:
@@ -90,7 +93,7 @@ def _measure_vectors(store: Store) -> None:
 
 
 def _sync_sources(
-    store: Store,
+    store: StoreContract,
     sources: Sequence[Source],
     embedder: Embedder,
     full: bool,
@@ -129,7 +132,7 @@ def _sync_sources(
 
 
 def sync_source(
-    store: Store,
+    store: StoreContract,
     source: Source,
     embedder: Embedder,
     *,
@@ -148,7 +151,7 @@ def sync_source(
 
 
 def _sync_in_place(
-    store: Store,
+    store: StoreContract,
     source: Source,
     embedder: Embedder,
     full: bool,
@@ -158,7 +161,7 @@ def _sync_in_place(
     pii: bool = False,
 ) -> SyncReport:
     try:
-        with source_lock(store.path, source.name):
+        with store.source_lock(source.name):
             report = index_source(
                 store, source, embedder, store, full=full, progress=progress,
                 chunker=chunker, guard=guard, pii=pii,

@@ -7,6 +7,8 @@
   (``app``) and operations (``ops``) to the answering core, never back up.
 - Every setting and every CLI command and option is documented in the README
   (the sqlite-utils ``test_docs.py`` idea).
+- The store seam stays closed: no module outside ``ingest/store/`` runs SQL or
+  touches a store's connection (``ingest/store/contract.py`` is the only way in).
 """
 
 from __future__ import annotations
@@ -39,6 +41,37 @@ def test_ingest_never_imports_bot_or_slack() -> None:
             if name.split(".")[0] in {"bot", "slack_bolt", "slack_sdk"}:
                 offenders.append(f"{path.relative_to(REPO)} imports {name}")
     assert offenders == []
+
+
+SQL_CALLS = frozenset({"execute", "executemany", "executescript"})
+
+
+def seam_breaches(source: str, label: str) -> list[str]:
+    """``.execute(``-style calls and ``.conn`` uses in one module, as ``label:line .what``."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Attribute) and (node.attr in SQL_CALLS or node.attr == "conn"):
+            found.append(f"{label}:{node.lineno} .{node.attr}")
+    return found
+
+
+def test_nothing_above_the_store_runs_sql_or_touches_its_connection() -> None:
+    store = REPO / "ingest" / "store"
+    breaches = [
+        breach
+        for package in ("bot", "ingest")
+        for path in sorted((REPO / package).rglob("*.py"))
+        if store not in path.parents
+        for breach in seam_breaches(path.read_text(encoding="utf-8"), str(path.relative_to(REPO)))
+    ]
+    assert breaches == [], "move this SQL into ingest/store/ behind StoreContract"
+
+
+def test_the_seam_check_sees_sql_and_connections() -> None:
+    probe = "def f(store, c):\n    store.conn.execute('SELECT 1')\n    c.executemany('x', [])\n"
+    assert sorted(seam_breaches(probe, "probe.py")) == [
+        "probe.py:2 .conn", "probe.py:2 .execute", "probe.py:3 .executemany"
+    ]  # fmt: skip
 
 
 def module_name(path: Path) -> str:

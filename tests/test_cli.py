@@ -144,6 +144,23 @@ def test_status_json(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert source["name"] == "docs" and source["last_run"]["status"] == "ok"
 
 
+def test_status_names_the_store_backend(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    run(capsys, "sync")
+    code, out, _ = run(capsys, "status", "--json")
+    data = json.loads(out)
+    assert code == 0 and data["backend"] == "sqlite" and data["db"].endswith(".db")
+    code, out, _ = run(capsys, "status")
+    assert code == 0 and f"store       {data['db']}  (sqlite, " in out
+
+
+def test_a_database_url_of_another_kind_fails_in_one_line(
+    workdir: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DOCBOT_DATABASE_URL", "mysql://db/docbot")
+    code, _, err = run(capsys, "status")
+    assert code == 2 and "DOCBOT_DATABASE_URL" in err and err.strip().count("\n") == 0
+
+
 def test_dotenv_file_is_read(
     workdir: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -245,9 +245,7 @@ def evaluate_answers(
 ) -> AnswerReport:
     """Index ``docs``, answer every question offline (extractive), judge each answer."""
     with docs_store(docs, embedder, store_path, progress) as (store, seconds):
-        documents, chunks = store.conn.execute(
-            "SELECT (SELECT count(*) FROM documents), (SELECT count(*) FROM chunks)"
-        ).fetchone()
+        documents, chunks = store.document_count(), store.chunk_count()
         answerer = Answerer(Retriever(store, embedder))
         started = time.perf_counter()
         judged = [judge(q, answerer.ask(q.question).answer) for q in questions]

@@ -284,9 +284,7 @@ def evaluate(
                 overlap_chars=overlap_chars,
                 progress=progress,
             )
-            documents, chunks = store.conn.execute(
-                "SELECT (SELECT count(*) FROM documents), (SELECT count(*) FROM chunks)"
-            ).fetchone()
+            documents, chunks = store.document_count(), store.chunk_count()
             retriever = Retriever(store, embedder, fusion)
             run, latencies = rank_queries(retriever, dataset.scored_queries(), k)
         finally:

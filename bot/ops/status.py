@@ -20,7 +20,7 @@ from bot.answer_cache import AnswerCache
 from bot.records import Records
 from ingest.runs import settle_runs
 from ingest.settings import Settings
-from ingest.store import Store, SyncRun
+from ingest.store import StoreContract, SyncRun
 from ingest.store.history import CHANGE_KINDS
 
 QUESTION_WINDOW = timedelta(hours=24)
@@ -106,7 +106,7 @@ def run_json(run: SyncRun) -> dict[str, Any]:
     }
 
 
-def rebuild_json(store: Store) -> dict[str, Any] | None:
+def rebuild_json(store: StoreContract) -> dict[str, Any] | None:
     """The index being built beside the live one, if any (running, or left by a kill)."""
     state = store.build_state()
     if state is None:
@@ -122,7 +122,7 @@ def rebuild_json(store: Store) -> dict[str, Any] | None:
 
 
 def collect_status(
-    settings: Settings, store: Store, records: Records, answer_cache: AnswerCache
+    settings: Settings, store: StoreContract, records: Records, answer_cache: AnswerCache
 ) -> dict[str, Any]:
     """The ``docbot status --json`` shape (also App Home and ``/ask status``)."""
     settle_runs(store)  # runs whose process died are shown as interrupted, not running
@@ -148,7 +148,8 @@ def collect_status(
             }
         )
     return {
-        "db": str(store.path),
+        "db": store.location,
+        "backend": store.backend,
         "index": {
             "documents": stats["documents"],
             "chunks": stats["chunks"],
@@ -171,7 +172,7 @@ def collect_status(
     }
 
 
-def _vector_search(store: Store) -> dict[str, Any]:
+def _vector_search(store: StoreContract) -> dict[str, Any]:
     plan = store.vector_plan()
     return {
         "mode": plan.mode,
@@ -244,7 +245,8 @@ def _run_lines(run: dict[str, Any]) -> list[str]:
 def render_status(data: dict[str, Any]) -> str:
     index = data["index"]
     lines = [
-        f"store       {data['db']}  ({index['bytes'] / 1e6:.1f} MB)",
+        f"store       {data['db']}  ({data.get('backend', 'sqlite')}, "
+        f"{index['bytes'] / 1e6:.1f} MB)",
         f"index       {index['documents']} documents, {index['chunks']} chunks",
         f"embeddings  {index['embed_model'] or 'none yet (run docbot sync)'}",
         *(

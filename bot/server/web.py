@@ -111,8 +111,7 @@ def slack_events_endpoint(bolt_app: App, signing_secret: str | None, threads: Th
 
 def healthz_endpoint(docbot: Docbot, threads: Threads) -> Any:
     def check() -> dict[str, Any]:
-        row = docbot.store.conn.execute("SELECT count(*) FROM documents").fetchone()
-        return {"documents": int(row[0])}
+        return {"documents": docbot.store.document_count()}
 
     async def healthz(request: Request) -> Response:
         try:

@@ -33,7 +33,7 @@ Connection = psycopg.Connection[Any]
 
 def redacted(url: str) -> str:
     """``url`` without its password, fit for a log line or an error message."""
-    return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", url)
+    return re.sub(r"(://[^:/@]*):[^@]*@", r"\1@", url)
 
 
 def store_error(exc: BaseException, url: str) -> StoreError | None:

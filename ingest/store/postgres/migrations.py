@@ -108,10 +108,93 @@ def m001_create_tables(conn: Connection) -> None:
     conn.execute("INSERT INTO meta (key, value) VALUES ('text_config', %s)", (TEXT_CONFIG,))
 
 
+def m002_bot_records(conn: Connection) -> None:
+    """What the bot remembers, shared by every replica: Slack events claimed (one
+    replica answers each), threads it answers in, every answer and 👍/👎, and the answer
+    cache with the chunks each entry cited. Times are ISO-8601 UTC text, as the store
+    contract exchanges them (``ingest/store/contract.py``)."""
+    conn.execute(
+        """
+        CREATE TABLE slack_events (key TEXT PRIMARY KEY, received_at TEXT NOT NULL);
+        CREATE INDEX slack_events_received ON slack_events (received_at);
+        CREATE TABLE bot_threads (
+            channel TEXT NOT NULL,
+            thread_ts TEXT NOT NULL,
+            kind TEXT NOT NULL DEFAULT 'answer',
+            created_at TEXT NOT NULL,
+            PRIMARY KEY (channel, thread_ts)
+        );
+        CREATE TABLE answers (
+            id TEXT PRIMARY KEY,
+            created_at TEXT NOT NULL,
+            surface TEXT NOT NULL,
+            outcome TEXT NOT NULL CHECK (outcome IN ('answered', 'abstained', 'failed')),
+            error TEXT,
+            question TEXT NOT NULL,
+            search_query TEXT,
+            answer TEXT,
+            mode TEXT,
+            sources TEXT NOT NULL DEFAULT '[]',
+            user_id TEXT,
+            channel TEXT,
+            thread_ts TEXT,
+            message_ts TEXT,
+            latency_ms DOUBLE PRECISION,
+            first_token_ms DOUBLE PRECISION,
+            model TEXT,
+            prompt_tokens INTEGER,
+            completion_tokens INTEGER,
+            timings TEXT NOT NULL DEFAULT '{}',
+            cost_usd DOUBLE PRECISION,
+            cache TEXT
+        );
+        CREATE INDEX answers_created ON answers (created_at);
+        CREATE INDEX answers_surface_outcome ON answers (surface, outcome, created_at);
+        CREATE TABLE feedback (
+            id BIGSERIAL PRIMARY KEY,
+            answer_id TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            user_id TEXT NOT NULL,
+            vote TEXT NOT NULL CHECK (vote IN ('up', 'down')),
+            question TEXT,
+            answer TEXT,
+            sources TEXT NOT NULL DEFAULT '[]',
+            channel TEXT,
+            message_ts TEXT,
+            UNIQUE (answer_id, user_id)
+        );
+        CREATE INDEX feedback_created ON feedback (created_at);
+        CREATE TABLE answer_cache (
+            key TEXT PRIMARY KEY,
+            question TEXT NOT NULL,
+            mode TEXT NOT NULL,
+            model TEXT,
+            answer TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            last_hit_at TEXT,
+            hits INTEGER NOT NULL DEFAULT 0,
+            stamp TEXT
+        );
+        CREATE INDEX answer_cache_created ON answer_cache (created_at);
+        CREATE TABLE answer_cache_chunks (
+            key TEXT NOT NULL REFERENCES answer_cache(key) ON DELETE CASCADE,
+            chunk_id BIGINT NOT NULL,
+            sha TEXT NOT NULL,
+            url TEXT NOT NULL,
+            title TEXT NOT NULL,
+            access TEXT,
+            PRIMARY KEY (key, chunk_id)
+        );
+        CREATE INDEX answer_cache_chunks_chunk ON answer_cache_chunks (chunk_id);
+        """
+    )
+
+
 Migration = Callable[[Connection], None]
 
 MIGRATIONS: list[Migration] = [
     m001_create_tables,
+    m002_bot_records,
 ]
 
 

@@ -90,3 +90,8 @@ class SQLiteBase:
             "INSERT INTO meta (key, value) VALUES ('vectors_version', '1') "
             "ON CONFLICT (key) DO UPDATE SET value = CAST(value AS INTEGER) + 1"
         )
+
+    @property
+    def location(self) -> str:
+        """The file's path (``docbot status`` shows it as ``db``)."""
+        return str(self.path)
