@@ -64,7 +64,8 @@ def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def target(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[StoreContract]:
     """An empty store of each backend to migrate into."""
     (tmp_path / "target").mkdir()
-    opened = open_backend(request.param, tmp_path / "target")
+    pg_url = request.getfixturevalue("pg_url") if request.param == "postgres" else None
+    opened = open_backend(request.param, tmp_path / "target", pg_url)
     yield opened
     opened.close()
 
@@ -173,11 +174,13 @@ def test_migrate_refuses_bad_inputs_in_one_line(
         ("--to", "mysql://db/docbot"): "postgresql://",
         ("--to", f"sqlite:///{workdir / 'docbot.db'}"): "itself",
         ("--to", f"sqlite:///{tmp_path / 'other.db'}"): "embedding model",
+        ("--to", "postgresql://docbot:secret@127.0.0.1:1/docbot"): "127.0.0.1",  # nobody there
     }
     for argv, expected in cases.items():
         code, _, err = run(capsys, "migrate", *argv)
         (line,) = err.strip().splitlines()
         assert code != 0 and expected in line and line.startswith("docbot: error:"), err
+        assert "secret" not in err
     monkeypatch.setenv("DOCBOT_DB", str(tmp_path / "missing.db"))
     code, _, err = run(capsys, "migrate", "--to", f"sqlite:///{tmp_path / 'new.db'}")
     (line,) = err.strip().splitlines()

@@ -197,6 +197,17 @@ def _commands() -> dict[str, Command]:
     }
 
 
+def _close_store(app: Any) -> None:
+    """Release the store the command opened (a PostgreSQL store's pool and its threads),
+    so a command run in a long-lived process (tests, a script) leaves nothing behind."""
+    store = app.__dict__.get("store")  # only if the command opened it
+    if store is not None:
+        try:
+            store.close()
+        except Exception:  # the command's own outcome is what the user needs to see
+            log.debug("could not close the store", exc_info=True)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -209,7 +220,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = load_settings(env, config_path(args.config, env))
         default_format = "json" if args.command == "serve" else "text"
         configure_logging(settings, default_format=default_format, debug=args.debug)
-        return _commands()[args.command](args, build(settings))
+        app = build(settings)
+        try:
+            return _commands()[args.command](args, app)
+        finally:
+            _close_store(app)
     except DocbotError as exc:
         if args.debug:
             raise

@@ -108,6 +108,14 @@ class StoreContract(IndexWriter, Protocol):
         ``exact`` asks for exhaustive search (benchmarks compare against it)."""
         ...
 
+    def index_search(
+        self, vector: np.ndarray, limit: int, *, scope: Scope | None = None
+    ) -> tuple[list[int], np.ndarray]:
+        """The ``limit`` nearest chunks inside ``scope``, nearest first, with their
+        vectors: what retrieval asks a store whose ``vector_plan().indexed`` is true
+        (PostgreSQL's HNSW); the SQLite store answers it from its coarse pass."""
+        ...
+
     def vectors(self, chunk_ids: Sequence[int]) -> tuple[list[int], np.ndarray]:
         """The stored vectors of those chunks that exist: (ids, float32 rows)."""
         ...
