@@ -132,6 +132,20 @@ def test_migrate_copies_everything_without_re_embedding(
     code, out, _ = run(capsys, "sync", "--json")
     (synced,) = json.loads(out)
     assert (synced["chunks_embedded"], synced["unchanged"], synced["added"]) == (0, 3, 0)
+
+    # `docbot status` on the copy: its backend, where it lives, what it holds and did.
+    code, out, _ = run(capsys, "status", "--json")
+    status = json.loads(out)
+    assert (code, status["backend"], status["db"]) == (0, target.backend, target.location)
+    assert (status["index"]["documents"], status["index"]["embed_model"]) == (
+        3, source.stats()["embed_model"],
+    )  # fmt: skip
+    assert status["index"]["bytes"] > 0
+    (docs_status,) = status["sources"]
+    assert [r["status"] for r in docs_status["runs"]] == ["ok", "ok"]  # the sync, the copy
+    assert status["questions"]["total"] == 1  # the answer record came along
+    code, out, _ = run(capsys, "status")
+    assert code == 0 and target.backend in out and "docs" in out
     source.close()
 
 
