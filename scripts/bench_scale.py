@@ -138,6 +138,7 @@ def build(
         store.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     figures["build_seconds"] = time.perf_counter() - started
     figures["index_mb"] = _disk_mb(store, db)
+    store.set_meta("bench_scale:built", str(size))  # a killed build is not taken as done
     store.close()
     return figures
 
@@ -234,12 +235,18 @@ class PostgresServer:
             return False, url
         import psycopg
 
-        with psycopg.connect(url) as conn:  # a build that finished bound a model, filled chunks
+        with psycopg.connect(url) as conn:  # only a build that finished marked itself
             try:
-                (chunks,) = conn.execute("SELECT count(*) FROM chunks").fetchone()  # type: ignore[misc]
+                row = conn.execute(
+                    "SELECT value FROM meta WHERE key = 'bench_scale:built'"
+                ).fetchone()
             except psycopg.Error:
-                chunks = 0
-        return bool(chunks), url
+                row = None
+        if row is None:  # a killed build: start it again from an empty database
+            with self._admin() as conn:
+                conn.execute(f"DROP DATABASE {name} WITH (FORCE)")
+                conn.execute(f"CREATE DATABASE {name}")
+        return row is not None, url
 
     def rss_mb(self) -> float:
         """Resident memory of the server's processes (postmaster and backends), summed."""
