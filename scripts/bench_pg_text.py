@@ -88,7 +88,7 @@ def main() -> None:
         url = server.get_uri().replace("/postgres?", f"/eval_{config}?")
         PostgresStore(url).set_meta("text_config", config)  # before anything is indexed
         stores[f"postgres {config}"] = PostgresStore(url)
-    print("store              lexical nDCG@10  hybrid nDCG@10")
+    print("store              lexical nDCG@10" + ("" if args.lexical_only else "  hybrid nDCG@10"))
     for name, store in stores.items():
         index_dataset(dataset, store, embedder)  # type: ignore[arg-type]
         row = []
