@@ -29,7 +29,9 @@ from bot.evidence import (
     TYPE_SHARE,
     Evidence,
     lead_in,
+    rare_names,
     typed_units,
+    unmet_names,
     weigh,
 )
 from bot.extractive import extractive_answer
@@ -270,6 +272,8 @@ class Answerer:
         missing_idf: float = MISSING_IDF,
         timeout: float | None = None,
         type_share: float | None = TYPE_SHARE,
+        check_names: bool = True,
+        typed_names: bool = True,
     ) -> None:
         self.retriever = retriever
         self.llm = llm
@@ -290,6 +294,13 @@ class Answerer:
         """How many of the question's rarest subject terms may sit next to the answer
         its wording asks for (an amount, a date, an identifier); 0 turns the answer-type
         check off."""
+        self.check_names = check_names
+        """Whether the names the question asks about ("Microsoft Teams", "FY25") must be
+        in the passages found (``bot/evidence.py`` ``unmet_names``)."""
+        self.typed_names = typed_names
+        """Whether the answer-type check needs the question's rare names (in at most
+        ``anchor_share`` of the chunks) beside the typed text: COBRA's cost, not any
+        amount next to "leave"."""
 
     # --- the one entry point -------------------------------------------------
 
@@ -317,10 +328,22 @@ class Answerer:
             timings["condense_ms"] = condense_ms
         if relevant and not self._supported(evidence, result.hits):
             relevant = []
+        unmet: list[str] = []
+        if relevant and self.check_names:
+            unmet = unmet_names(self.retriever.store, search_query, result.hits)
+        if unmet:
+            # The question asks about a thing by name the passages do not name: "the
+            # People Partner" on a page that has people and partners, but not that.
+            relevant = []
         if relevant and self.type_share is not None:
             shown = relevant[: self.quoted] if self.llm is None else relevant
+            about = (
+                rare_names(self.retriever.store, search_query, self.anchor_share)
+                if self.typed_names
+                else []
+            )
             wanted, found = typed_units(
-                self.retriever.store, search_query, evidence, shown, self.type_share
+                self.retriever.store, search_query, evidence, shown, self.type_share, about
             )
             if wanted and not found:
                 # The passages are about the subject but hold nothing of the kind the
@@ -330,6 +353,8 @@ class Answerer:
         timings["evidence_ms"] = (time.perf_counter() - t0) * 1000
         looked_for = evidence.missing([h.chunk_id for h in result.hits], self.rare_share)
         looked_for = looked_for or evidence.looked_for()
+        if unmet:
+            looked_for = list(dict.fromkeys([*unmet, *looked_for]))
         if not relevant:
             answer = Answer(
                 question=question,

@@ -310,12 +310,15 @@ def typed_units(
     evidence: Evidence,
     hits: Sequence[Hit],
     share: float = TYPE_SHARE,
+    about: Sequence[Name] = (),
 ) -> tuple[list[str], list[str]]:
     """(types wanted, the units of ``hits`` that hold one of them together with
     question subject terms carrying at least ``share`` of the subject terms' IDF mass;
     a unit's section heading counts as part of it). Link targets are not answer text
     (a URL's digits are no identifier). Terms are matched with the FTS5 porter
-    stemming the search uses (``store.texts_holding``)."""
+    stemming the search uses (``store.texts_holding``). With ``about`` (the question's
+    rare names: "COBRA"), the unit's context must also hold one of them: an amount next
+    to "leave" and "month" is not COBRA's cost."""
     wanted = wanted_types(question)
     if not wanted:
         return [], []
@@ -336,8 +339,160 @@ def typed_units(
     if not candidates or total <= 0 or share <= 0:
         return wanted, [c[0] for c in candidates]
     held: dict[int, float] = {}
-    found = store.texts_holding([context for _, context in candidates], subject)
+    phrases = [name.phrase for name in about]
+    found = store.texts_holding([context for _, context in candidates], [*subject, *phrases])
     for term in subject:
         for i in found.get(term, ()):
             held[i] = held.get(i, 0.0) + evidence.idf(term)
+    if about:
+        named: set[int] = set()
+        for phrase in phrases:
+            named |= found.get(phrase, set())
+        held = {i: v for i, v in held.items() if i in named}
     return wanted, [candidates[i][0] for i in sorted(held) if held[i] / total >= share]
+
+
+# --- names the question asks about ---------------------------------------------------
+#
+# A rare-term test weighs words one by one: "Microsoft Teams" passes on a page with
+# "Microsoft" in one sentence and "teams" everywhere, "the People Partner for the Data &
+# Analytics team" on the Data & Analytics page that names no People Partner, "the 2024
+# offsite" on a page about the 2022 one. What such questions ask about is a *name*: a
+# run of capitalised words, a code with digits ("FY25", "I-9"), or a year modifying a
+# noun. A name is one thing; its words apart are not evidence for it.
+
+_NAME_TOKEN = re.compile(r"[#@]?[A-Za-z0-9][\w'’-]*|&")
+_NOT_NAME = frozenset({"I", "I'm", "I've", "I'd", "I'll", "I’m", "I’ve", "I’d", "I’ll"})
+_YEAR = re.compile(r"(19|20)\d\d")
+_CODE = re.compile(r"[A-Za-z][A-Za-z-]*\d[\w-]*")
+_POSSESSIVE = re.compile(r"['’]s$")
+_FUNCTION_WORDS = frozenset(
+    """a an the and or but to of in on at for from with by is are do does can my your our
+    how what when where who why which""".split()  # noqa: SIM905
+)
+"""Words a name does not hold capitalised: one in capitals mid-sentence means the
+question is in Title Case or all capitals, so capitals mark no names."""
+
+_AFTER_YEAR = frozenset(
+    """and or but so the a an to of in on at for with by from as is are was were if
+    then than that this""".split()  # noqa: SIM905
+)
+"""Words after a year that show it is not a modifier ("in 2020 and ...")."""
+
+
+@dataclass(frozen=True)
+class Name:
+    """A name in a question: ``kind`` is ``phrase`` (two or more capitalised words),
+    ``word`` (one capitalised word), ``code`` (letters with digits) or ``year`` (a year
+    before a noun: "the 2024 offsite")."""
+
+    text: str
+    kind: str
+
+    @property
+    def phrase(self) -> str:
+        """The name's words, matched by the store as one phrase (the lexical search's own
+        tokenizer splits it the same)."""
+        return " ".join(re.findall(r"\w+", self.text.lower()))
+
+
+def names(question: str) -> list[Name]:
+    """The names ``question`` asks about. A capitalised word opening a sentence is not
+    taken (it may be capitalised only for that), nor "I"; a possessive ends a name
+    ("Sourcegraph's DUNS number": two names); "&" joins ("Data & Analytics"). A year
+    counts only before a content word ("the 2024 offsite", not "I joined in 2020 and")."""
+    tokens = [(m.group(), m.start()) for m in _NAME_TOKEN.finditer(question)]
+    # "How Do I Reset My Okta Password?", "WHERE IS THE VPN GUIDE": when a function word
+    # is capitalised mid-sentence, capitals say nothing about names (codes and years
+    # still do).
+    cased = not any(
+        t[:1].isupper()
+        and t.lower() in _FUNCTION_WORDS
+        and question[:at].rstrip()[-1:] not in ".?!:;"
+        for t, at in tokens[1:]
+    )
+    found: list[Name] = []
+    run: list[str] = []
+
+    def close() -> None:
+        while run and run[-1] == "&":
+            run.pop()
+        if len(run) > 1:
+            found.append(Name(" ".join(run), "phrase"))
+        elif run:
+            found.append(Name(run[0], "code" if _CODE.fullmatch(run[0]) else "word"))
+        run.clear()
+
+    for i, (token, at) in enumerate(tokens):
+        before = question[:at].rstrip()
+        opening = not before or before[-1] in '.?!:;"(\n'
+        word = _POSSESSIVE.sub("", token.lstrip("#@"))
+        if _YEAR.fullmatch(word):
+            close()
+            nxt = tokens[i + 1][0].lower() if i + 1 < len(tokens) else ""
+            if nxt and nxt[0].isalpha() and nxt not in _AFTER_YEAR:
+                found.append(Name(word, "year"))
+            continue
+        capital = cased and word[:1].isupper() and not opening and token not in _NOT_NAME
+        if (capital or (_CODE.fullmatch(word) and not word[:1].isdigit())) and word:
+            run.append(word)
+            if word != token.lstrip("#@"):
+                close()  # "Sourcegraph's": the possessive ends the name
+        elif token == "&" and run:
+            run.append("&")
+        else:
+            close()
+    close()
+    return found
+
+
+def unmet_names(store: StoreContract, question: str, hits: Sequence[Hit]) -> list[str]:
+    """The names of ``question`` the passages ``hits`` do not bear out, when that means
+    the docs do not answer it (empty: nothing against answering):
+
+    - a phrase all of whose words the corpus uses, not found as a phrase in any
+      passage ("Microsoft Teams", "People Partner" on a page that names neither);
+    - a code or a year modifying a noun that no passage contains ("FY25", "2024");
+    - a name the corpus never uses ("Gusto"), unless another name of the question is
+      in a passage ("TSA PreCheck or Global Entry": the page may spell one otherwise).
+
+    A phrase with a word the corpus never uses is left to the rare-term gate, which
+    already weighs that word (the page may spell it otherwise: "Pre-Check")."""
+    found = names(question)
+    ids = [h.chunk_id for h in hits]
+    if not found or not ids:
+        return []
+    words = {n.phrase: re.findall(r"\w+", n.text.lower()) for n in found if n.kind == "phrase"}
+    every = [n.phrase for n in found] + [w for ws in words.values() for w in ws]
+    counts, covered = store.term_frequencies(list(dict.fromkeys(every)), ids)
+    shown_terms: set[str] = set().union(*covered.values()) if covered else set()
+
+    unmet: list[str] = []
+    absent: list[str] = []
+    met = False
+    for name in found:
+        if name.phrase in shown_terms:
+            met = True
+            continue
+        if name.kind in ("code", "year"):
+            unmet.append(name.text)
+        elif name.kind == "phrase":
+            if all(counts.get(w, 0) for w in words[name.phrase]):
+                unmet.append(name.text)
+        elif counts.get(name.phrase, 0) == 0:
+            absent.append(name.text)
+    if absent and not met:
+        unmet.extend(absent)
+    return unmet
+
+
+def rare_names(store: StoreContract, question: str, share: float) -> list[Name]:
+    """The question's names that at most ``share`` of the corpus's chunks use (and at
+    least one does): what its answer must be about ("COBRA", "Clari"), unlike common
+    names ("Sourcegraph", "US") that say little."""
+    found = names(question)
+    if not found:
+        return []
+    total = store.chunk_count()
+    counts, _ = store.term_frequencies([n.phrase for n in found], [])
+    return [n for n in found if 0 < counts.get(n.phrase, 0) <= max(share * total, 1)]

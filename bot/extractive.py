@@ -38,7 +38,8 @@ _NUMBER_QUESTION = re.compile(
 )
 _PROCEDURE_QUESTION = re.compile(
     r"\b(how (do|can|should|would) (i|we|you)|how to|what (are the )?steps|step by step"
-    r"|process (for|to)|what do i (need to )?do|walk me through|set ?up|configure|install)\b",
+    r"|process (for|to)|what do i (\w+ )?(need to |have to )?do|walk me through|set ?up"
+    r"|configure|install)\b",
     re.IGNORECASE,
 )
 _ITEM = re.compile(r"\s*(\d+[.)]|[-*+])\s")
@@ -48,6 +49,22 @@ FIRST_CHARS = 900
 OTHER_CHARS = 600
 """How much of the best passage, and of each other one, is quoted (before the block a
 ":" introduces is added); measured in docs/BENCHMARKS.md, "Answers"."""
+REFILL = True
+"""When the best window starts with sentences that match nothing, they are dropped and
+the room they took is given to the sentences after the window: the answer usually
+follows the sentence that names its subject ("...phones/tablets. Access is limited to
+Gmail, Calendar, Zoom..."). Not for a number question: one sentence answers it."""
+PREFIX = 4
+"""A question word matches a text word that starts with its first five letters when it
+has at least this many letters ("phone" ~ "phones", "reimburse" ~ "reimbursed"): the
+porter stemming of the search, roughly, without its rules."""
+FAQ_FIRST = True
+"""Under a heading that asks a question ("Q. Do our benefits cover us abroad?"), the
+passage's first sentence is quoted with the window: it is the direct answer."""
+LIST_TO_END = True
+"""A quote that ends inside any list (not only a procedure's steps) runs to the list's
+end, within ``BLOCK_CHARS``: "Zone 1 is ..." is half an answer to how the zones are set
+when zones 2-4 follow (not for a number question: one item answers it)."""
 BLOCK_CHARS = 1500
 """The most a block brought in by its introducing sentence may add (a long table or
 code listing is cut at a line, with an ellipsis)."""
@@ -196,8 +213,8 @@ def _widen(text: str, start: int, end: int, kind: str) -> tuple[int, int, str]:
             if lines[block_last][1] > end:
                 end = _cap(text, start, lines[block_last][1], (end - start) + BLOCK_CHARS)
                 break
-    # 3. A whole numbered procedure the span ends inside.
-    if kind == "procedure":
+    # 3. A whole numbered procedure (or, with LIST_TO_END, any list) the span ends inside.
+    if kind == "procedure" or (LIST_TO_END and kind != "number"):
         last = _line_at(lines, max(end - 1, start))
         if _is_item(text[lines[last][0] : lines[last][1]]):
             top = last
@@ -211,10 +228,14 @@ def _widen(text: str, start: int, end: int, kind: str) -> tuple[int, int, str]:
     return start, end, intro
 
 
-def best_passage(question: str, text: str, max_chars: int = 420) -> str:
+def best_passage(question: str, text: str, max_chars: int = 420, *, faq: bool = False) -> str:
     """The run of consecutive sentences of ``text`` that best covers the question,
     cut verbatim from the text (lists, code and emphasis stay intact), grown to the
-    block it introduces and the line that introduces it (``_widen``)."""
+    block it introduces and the line that introduces it (``_widen``). With ``faq``
+    (the passage answers a question its heading asks), a window that would start
+    after the first sentence starts at it instead: "They do not. However, ..." is
+    the answer to "Do our health benefits cover us abroad?", though it has none of
+    the question's words."""
     kind = question_kind(question)
     if len(text) <= max_chars:
         return text.strip()
@@ -228,7 +249,7 @@ def best_passage(question: str, text: str, max_chars: int = 420) -> str:
         return {
             t
             for t in terms
-            if t in words or (len(t) > 5 and any(w.startswith(t[:5]) for w in words))
+            if t in words or (len(t) >= PREFIX and any(w.startswith(t[:5]) for w in words))
         }
 
     # The window covering the most distinct question terms wins; among equals the
@@ -248,13 +269,20 @@ def best_passage(question: str, text: str, max_chars: int = 420) -> str:
             score += 0.5 if _DIGIT.search(window) else 0.0
         if score > best_score:
             best, best_score, best_end = i, score, max(j, i + 1)
-    while best < best_end - 1 and not found[best]:
+    room = max_chars
+    if faq and FAQ_FIRST and best > 0 and spans[best_end - 1][1] - spans[0][0] <= max_chars * 1.5:
+        best = 0  # the first sentence under a question heading is its direct answer
+        room = int(max_chars * 1.5)  # ... and the window that matched still follows it
+    while best < best_end - 1 and not found[best] and not (faq and FAQ_FIRST and best == 0):
         best += 1  # no filler before the sentences that match
+    if REFILL and kind != "number":  # a number needs its one sentence, not more
+        while best_end < len(spans) and spans[best_end][1] - spans[best][0] <= room:
+            best_end += 1  # the room the filler took goes to what follows
     while best > 0 and text[spans[best][0] : spans[best][0] + 1] in (" ", "\t"):
         best -= 1  # a wrapped continuation line: start at its list item instead
     start, end = spans[best][0], spans[best_end - 1][1]
-    if len(text[start:end]) > max_chars:
-        end = start + len(text[start : start + max_chars].rsplit(" ", 1)[0])
+    if len(text[start:end]) > room:
+        end = start + len(text[start : start + room].rsplit(" ", 1)[0])
         passage_cut = True
     else:
         passage_cut = False
@@ -293,7 +321,9 @@ def extractive_answer(
     into the previous chunk ("Do not:"): quoted first, so the list keeps its meaning."""
     parts = ["Here is what the docs say (quoted passages; no language model is configured):"]
     for n, hit in enumerate(hits, start=1):
-        passage = best_passage(question, hit.text, max_chars=FIRST_CHARS if n == 1 else OTHER_CHARS)
+        faq = hit.section.rsplit(" > ", 1)[-1].rstrip(" _*)(").endswith("?")
+        limit = FIRST_CHARS if n == 1 else OTHER_CHARS
+        passage = best_passage(question, hit.text, max_chars=limit, faq=faq)
         lead = (lead_ins or {}).get(hit.chunk_id, "")
         if lead and _in_leading_list(hit.text, passage):
             gap = "\n" if hit.text.lstrip().startswith(passage[:60]) else "\n…\n"

@@ -2,7 +2,8 @@
 
 ``docbot eval --answers`` measures the shipped answer path; this script measures the
 alternatives behind each choice: the abstention gate's thresholds, the answer-type
-check's share (``--grid types``), how many passages
+check's share (``--grid types``), the name checks (``--grid names``), the quote rules
+(``--grid quotes``), how many passages
 per page and how many quoted, and how much of each passage is quoted. The store is the
 one ``docbot eval --answers ... --store PATH`` kept, so nothing is re-embedded; every
 figure is printed for the even-numbered questions (what the defaults were chosen on),
@@ -11,7 +12,7 @@ the odd ones (held out) and all.
     docbot eval --answers benchmarks/handbook-answers/questions.jsonl \\
         --docs ../shared/data/markdown/sourcegraph-handbook --store /tmp/handbook-answers.db
     python scripts/bench_answers.py /tmp/handbook-answers.db \\
-        benchmarks/handbook-answers/questions.jsonl [--grid gate|types|passages|length]
+        benchmarks/handbook-answers/questions.jsonl [--grid gate|types|names|quotes|passages|length]
 """
 
 from __future__ import annotations
@@ -47,6 +48,18 @@ def grids(name: str) -> Iterator[dict[str, Any]]:
         yield {"type_share": None}  # no answer-type check (the gate before it)
         for share in (0.0, 0.1, 0.2, 0.3, 0.4, 0.5):
             yield {"type_share": share}
+    elif name == "names":
+        yield {"check_names": False, "typed_names": False}  # the gates before the name check
+        yield {"check_names": True, "typed_names": False}
+        yield {"check_names": True, "typed_names": True}
+    elif name == "quotes":
+        off = {"faq_first": False, "list_to_end": False}
+        yield {"refill": False, "prefix": 6, **off}  # before: no refill, prefixes from 6
+        yield {"refill": True, "prefix": 6, **off}
+        yield {"refill": False, "prefix": 4, **off}
+        yield {"refill": True, "prefix": 4, "faq_first": False, "list_to_end": False}
+        yield {"refill": True, "prefix": 4, "faq_first": True, "list_to_end": False}
+        yield {"refill": True, "prefix": 4, "faq_first": True, "list_to_end": True}
     elif name == "passages":
         for per_document, quoted in ((1, 3), (2, 3), (2, 4), (3, 4), (1, 4)):
             yield {"per_document": per_document, "quoted": quoted}
@@ -59,7 +72,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("store", type=Path, help="a store kept by docbot eval --answers")
     parser.add_argument("questions", type=Path, help="the judged question set (JSONL)")
-    parser.add_argument("--grid", choices=("gate", "types", "passages", "length"), default="gate")
+    parser.add_argument(
+        "--grid", choices=("gate", "types", "names", "quotes", "passages", "length"), default="gate"
+    )
     args = parser.parse_args()
     settings = Settings()
     embedder = make_embedder(settings.embedder, settings.embed_model)
@@ -70,6 +85,10 @@ def main() -> int:
         values = dict(setting)
         extractive.FIRST_CHARS = values.pop("first_chars", 900)
         extractive.OTHER_CHARS = values.pop("other_chars", 600)
+        extractive.REFILL = values.pop("refill", True)
+        extractive.PREFIX = values.pop("prefix", 4)
+        extractive.FAQ_FIRST = values.pop("faq_first", True)
+        extractive.LIST_TO_END = values.pop("list_to_end", True)
         answerer = Answerer(retriever, **values)
         judged = [judge(q, answerer.ask(q.question).answer) for q in questions]
         cells = []

@@ -127,8 +127,9 @@ def test_an_internal_error_is_logged_with_ids_and_never_the_question(
 ) -> None:
     bot = make_bot(tmp_path, fake_slack, llm=BrokenLLM(), inline=True)
     # Asks something the docs cover, so it reaches the model (a salary question would
-    # now abstain before it: the docs hold no amount next to "salary").
-    secret_question = "How do I connect to the VPN as Jane Example in payroll band Q7?"
+    # now abstain before it: the docs hold no amount next to "salary"; so would a code
+    # such as "band Q7" that no passage has).
+    secret_question = "How do I connect to the VPN as Jane Example in payroll band seven?"
     mention = P.app_mention(f"<@{P.BOT_USER_ID}> {secret_question}")
     fake_slack.seed_event(mention)
 
@@ -140,5 +141,5 @@ def test_an_internal_error_is_logged_with_ids_and_never_the_question(
     assert failure and answer_id in failure[0].getMessage()
     for record in caplog.records:
         logged = record.getMessage() + (record.exc_text or "")
-        assert "Jane Example" not in logged and "band Q7" not in logged, record.getMessage()
+        assert "Jane Example" not in logged and "band seven" not in logged, record.getMessage()
     bot.docbot.store.close()

@@ -6,6 +6,8 @@ COBRA and gives no amount)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from bot.answer import NOT_FOUND, Answerer
@@ -172,3 +174,26 @@ def test_with_a_model_the_uncovered_question_is_not_sent_to_it(
     covered = model.ask("How much is the wellness stipend?").answer
     assert not covered.abstained and covered.cited == [1]
     assert len(fake_openai.chat_requests()) == 1
+
+
+def test_an_amount_must_sit_beside_the_rare_name_asked_about(tmp_path: Path) -> None:
+    # COBRA is named on one page; an amount next to "leave" and "month" on another page
+    # is a commission example, not COBRA's cost.
+    root = tmp_path / "docs"
+    root.mkdir()
+    pages = {
+        **{name: text for name, text in PAGES.items() if name != "wellness.md"},
+        "commission.md": "# Commission while on leave\n\nIf you leave for a month, your "
+        "quota drops by $10,000 for that month.\n",
+    }
+    for name, text in pages.items():
+        (root / name).write_text(text)
+    store = Store(tmp_path / "kb.db")
+    assert sync_source(store, MarkdownSource("docs", root), HashEmbedder()).error is None
+    answerer = Answerer(Retriever(store, HashEmbedder()), per_document=1)
+    question = "How much will COBRA cost me a month after I leave?"
+    answer = answerer.ask(question).answer
+    assert answer.abstained
+    assert "an amount about" in answer.text
+    loose = Answerer(Retriever(store, HashEmbedder()), per_document=1, typed_names=False)
+    assert not loose.ask(question).answer.abstained  # the amount beside "leave" passes

@@ -15,8 +15,10 @@ import psycopg
 import pytest
 
 from bot.retrieve import fts_query
-from ingest.errors import StoreError
+from ingest.errors import ConfigError, StoreError
 from ingest.models import Chunk, Document
+from ingest.settings import load_settings
+from ingest.store import open_store
 from ingest.store.postgres import migrations
 from ingest.store.postgres.store import PostgresStore
 
@@ -153,3 +155,24 @@ def test_a_rebuild_builds_its_index_before_the_switch(store: PostgresStore) -> N
     assert store.vector_plan().mode == "hnsw"  # no sequential scans after the switch
     got, _ = store.index_search(vectors[3], 1)
     assert [h.doc_id for h in store.load_hits([(got[0], 1.0)])] == ["new"]
+
+
+@pytest.mark.parametrize("value", ["0", "1001", "many"])
+def test_a_bad_ef_search_setting_names_the_key(value: str) -> None:
+    with pytest.raises(ConfigError, match="DOCBOT_PG_EF_SEARCH"):
+        load_settings({"DOCBOT_PG_EF_SEARCH": value})
+
+
+def test_the_ef_search_setting_reaches_the_store(pg_url: str) -> None:
+    settings = load_settings({"DOCBOT_DATABASE_URL": pg_url, "DOCBOT_PG_EF_SEARCH": "250"})
+    store = open_store(settings)
+    try:
+        assert store.backend == "postgres" and store.vector_plan().ef_search == 250
+    finally:
+        store.close()
+
+
+def test_a_closed_store_reconnects(store: PostgresStore) -> None:
+    store.set_meta("k", "v")
+    store.close()
+    assert store.get_meta("k") == "v"

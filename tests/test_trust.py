@@ -4,12 +4,14 @@ answers that cite nothing, or cite sources that were never given, shown as not f
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from bot.answer import NOT_FOUND, Answerer, unsupported
 from bot.evidence import content_terms, weigh
+from bot.extractive import extractive_answer
 from bot.llm import OpenAIChat
 from bot.retrieve import Retriever
 from ingest.sources.markdown import MarkdownSource
@@ -247,3 +249,28 @@ def test_a_list_cut_from_its_heading_by_the_chunker_keeps_it(tmp_path: Path) -> 
     assert not answer.abstained
     quote = answer.text[answer.text.index("> **Do not:**") :]
     assert "same as on other websites" in quote
+
+
+def test_an_faq_answer_is_quoted_from_its_first_sentence(tmp_path: Path) -> None:
+    # The heading asks the question; the first sentence answers it without any of the
+    # question's words, and the words it does share come at the end of the passage.
+    root = tmp_path / "docs"
+    root.mkdir()
+    filler = " ".join(f"Work travel detail {i} is in the travel policy." for i in range(14))
+    (root / "benefits.md").write_text(
+        "# Health benefits\n\n## FAQ\n\n### Q. Do our health benefits cover us abroad?\n\n"
+        f"They do not. {filler} For a vacation abroad, buy travel insurance and expense it.\n"
+    )
+    store = Store(tmp_path / "kb.db")
+    assert sync_source(store, MarkdownSource("docs", root), HashEmbedder()).error is None
+    (hit,) = Retriever(store, HashEmbedder()).search("vacation abroad insurance", k=1).hits
+    assert hit.section.endswith("?") and 600 < len(hit.text) <= 900
+    question = "Am I covered by our health insurance on vacation abroad?"
+    # Quoted second (600 characters): the window holding the question's words starts
+    # late; under a question heading it starts at the direct answer.
+    text = extractive_answer(question, [hit, hit])
+    second = text.split("— [1]", 1)[1]
+    assert "> They do not." in second
+    assert "buy travel insurance and expense it" in second  # the window that matched
+    plain = replace(hit, heading_path=(*hit.heading_path[:-1], "Travel insurance"))
+    assert "They do not." not in extractive_answer(question, [plain, plain]).split("— [1]", 1)[1]

@@ -197,17 +197,6 @@ def _commands() -> dict[str, Command]:
     }
 
 
-def _close_store(app: Any) -> None:
-    """Release the store the command opened (a PostgreSQL store's pool and its threads),
-    so a command run in a long-lived process (tests, a script) leaves nothing behind."""
-    store = app.__dict__.get("store")  # only if the command opened it
-    if store is not None:
-        try:
-            store.close()
-        except Exception:  # the command's own outcome is what the user needs to see
-            log.debug("could not close the store", exc_info=True)
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -224,7 +213,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         try:
             return _commands()[args.command](args, app)
         finally:
-            _close_store(app)
+            app.close()
     except DocbotError as exc:
         if args.debug:
             raise

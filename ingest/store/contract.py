@@ -162,7 +162,8 @@ class StoreContract(IndexWriter, Protocol):
         self, terms: Sequence[str], among: Sequence[int]
     ) -> tuple[dict[str, int], dict[int, set[str]]]:
         """({term: how many live chunks hold it}, {chunk id in ``among``: the terms it
-        holds}), matched with the lexical search's own stemming."""
+        holds}), matched with the lexical search's own stemming; a term of several words
+        is matched as one phrase."""
         ...
 
     def texts_holding(self, texts: Sequence[str], terms: Sequence[str]) -> dict[str, set[int]]:

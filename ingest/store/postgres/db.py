@@ -10,6 +10,7 @@ store's methods compose into one transaction as the SQLite side's do.
 
 from __future__ import annotations
 
+import atexit
 import re
 import threading
 from collections.abc import Iterator, Sequence
@@ -78,6 +79,19 @@ def store_error(exc: BaseException, url: str) -> StoreError | None:
     return None
 
 
+_OPEN_POOLS: set[ConnectionPool[Any]] = set()
+"""Every open pool, until closed. A pool left to the garbage collector may be collected
+on one of its own worker threads, where its ``__del__`` cannot join them; held here,
+an unclosed pool lives until the interpreter exits and is closed then."""
+
+
+@atexit.register
+def _close_pools() -> None:
+    for pool in list(_OPEN_POOLS):
+        pool.close()
+    _OPEN_POOLS.clear()
+
+
 def _configure(conn: Connection) -> None:
     """Every pooled connection: UTC, pgvector's types (binary numpy adapters)."""
     conn.execute("SET TIME ZONE 'UTC'")
@@ -117,6 +131,7 @@ class Database:
                 pool.close()
                 raise store_error(exc, self.url) or exc from exc
             self._pool = pool
+            _OPEN_POOLS.add(pool)
             return pool
 
     def close(self) -> None:
@@ -124,6 +139,7 @@ class Database:
         with self._pool_lock:
             pool, self._pool = self._pool, None
         if pool is not None:
+            _OPEN_POOLS.discard(pool)
             pool.close()
 
     def connect_once(self) -> Connection:

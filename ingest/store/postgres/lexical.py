@@ -8,11 +8,11 @@ because the ``unaccent`` extension is not on every server; the text configuratio
 lowercases, drops stop words and stems.
 
 Questions: the store is given an FTS5 MATCH expression (quoted terms joined by ``OR``,
-``bot/retrieve.py``'s ``fts_query``) or plain text. Only its word tokens survive: each
-goes to ``plainto_tsquery`` as a bound parameter, and the results are ORed. So no user
-text can be tsquery syntax (``&``, ``|``, ``!``, ``<->``, ``:*``, quotes, parentheses)
-or raise a syntax error; a term that is only a stop word becomes an empty query, which
-matches nothing.
+``bot/retrieve.py``'s ``fts_query``) or plain text. Only its word tokens survive
+(:func:`terms`): they go to the server as one bound array, and each becomes a
+``plainto_tsquery`` there (``search.py`` scores them one by one). So no user text can be
+tsquery syntax (``&``, ``|``, ``!``, ``<->``, ``:*``, quotes, parentheses) or raise a
+syntax error; a word that is only a stop word becomes an empty query and is skipped.
 """
 
 from __future__ import annotations
@@ -46,15 +46,6 @@ def terms(match: str) -> list[str]:
             if word and word not in words:
                 words.append(word)
     return words[:MAX_TERMS]
-
-
-def tsquery_sql(words: list[str], config: str) -> tuple[str, list[object]]:
-    """SQL for the tsquery that ORs ``words`` (each ``plainto_tsquery``, bound)."""
-    parts = " || ".join(["plainto_tsquery(%s::regconfig, %s)"] * len(words))
-    params: list[object] = []
-    for word in words:
-        params += [config, word]
-    return f"({parts})", params
 
 
 TSV_SQL = (

@@ -42,7 +42,8 @@ class Stats(SQLiteBase):
         self, terms: Sequence[str], among: Sequence[int]
     ) -> tuple[dict[str, int], dict[int, set[str]]]:
         """({term: chunks of the whole index holding it}, {chunk id of ``among``: the
-        terms it holds}). Terms are plain words (no query syntax)."""
+        terms it holds}). A term is a word or several, matched as one phrase (no query
+        syntax)."""
         conn = self.conn
         counts: dict[str, int] = {}
         covered: dict[int, set[str]] = {cid: set() for cid in among}
