@@ -8,7 +8,8 @@ documents each run changed (replayed in order, which also installs its cursor an
 last success), and the bot's answer records, votes and threads (follow-ups in threads
 answered before the move still need no mention). Not copied: the answer cache (chunk
 ids change, so every entry would be stale; it refills) and Slack event claims (kept
-minutes; a replica answering now claims anew).
+minutes; a replica answering now claims anew), nor an unfinished rebuild (only the
+live index is copied; run ``docbot sync --rebuild`` again on the target).
 
 Safety: the source is only read. Both stores' sync locks of every source are held
 while copying, so no sync changes either side half-way. A target that already holds
