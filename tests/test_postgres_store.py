@@ -176,3 +176,18 @@ def test_a_closed_store_reconnects(store: PostgresStore) -> None:
     store.set_meta("k", "v")
     store.close()
     assert store.get_meta("k") == "v"
+
+
+def test_a_term_of_several_words_is_one_phrase(store: PostgresStore) -> None:
+    texts = ["the Orbit Authenticator app", "orbit around the sun; an authenticator", "plain"]
+    fill(store, np.eye(3, dtype=np.float32), texts)
+    counts, covered = store.term_frequencies(["orbit authenticator", "here"], [1, 2, 3])
+    assert counts["orbit authenticator"] == 1  # the phrase, not both words anywhere
+    assert counts["here"] == 3  # a stop word is held by every chunk: never rare
+    assert [sorted(covered[i]) for i in (1, 2, 3)] == [
+        ["here", "orbit authenticator"], ["here"], ["here"]
+    ]  # fmt: skip
+    held = store.texts_holding(
+        ["Orbit Authenticators", "authenticator orbit"], ["orbit authenticator"]
+    )
+    assert held == {"orbit authenticator": {0}}
