@@ -86,7 +86,7 @@ def _random_unit(n: int, dim: int, seed: int) -> np.ndarray:
 
 def test_hnsw_recall_against_exact_search(store: PostgresStore) -> None:
     """Random vectors are the hard case for a graph index (no clusters to follow)."""
-    vectors = _random_unit(3000, 32, seed=1)
+    vectors = _random_unit(2000, 32, seed=1)
     fill(store, vectors)
     assert store.vector_plan().mode == "scan"  # a first sync writes without the index
     plan = store.refresh_vector_plan()  # after it the index is built, and measured
