@@ -11,16 +11,17 @@ import threading
 from collections.abc import Iterator
 
 import numpy as np
-import psycopg
 import pytest
 
-from bot.retrieve import fts_query
-from ingest.errors import ConfigError, StoreError
-from ingest.models import Chunk, Document
-from ingest.settings import load_settings
-from ingest.store import open_store
-from ingest.store.postgres import migrations
-from ingest.store.postgres.store import PostgresStore
+psycopg = pytest.importorskip("psycopg", reason="the PostgreSQL tests need the test extra")
+
+from bot.retrieve import fts_query  # noqa: E402 - after the skip
+from ingest.errors import ConfigError, StoreError  # noqa: E402
+from ingest.models import Chunk, Document  # noqa: E402
+from ingest.settings import load_settings  # noqa: E402
+from ingest.store import open_store  # noqa: E402
+from ingest.store.postgres import migrations  # noqa: E402
+from ingest.store.postgres.store import PostgresStore  # noqa: E402
 
 NASTY = [
     "foo & bar | !baz",
