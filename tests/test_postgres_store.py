@@ -11,16 +11,17 @@ import threading
 from collections.abc import Iterator
 
 import numpy as np
-import psycopg
 import pytest
 
-from bot.retrieve import fts_query
-from ingest.errors import ConfigError, StoreError
-from ingest.models import Chunk, Document
-from ingest.settings import load_settings
-from ingest.store import open_store
-from ingest.store.postgres import migrations
-from ingest.store.postgres.store import PostgresStore
+psycopg = pytest.importorskip("psycopg", reason="the PostgreSQL tests need the test extra")
+
+from bot.retrieve import fts_query  # noqa: E402 - after the skip
+from ingest.errors import ConfigError, StoreError  # noqa: E402
+from ingest.models import Chunk, Document  # noqa: E402
+from ingest.settings import load_settings  # noqa: E402
+from ingest.store import open_store  # noqa: E402
+from ingest.store.postgres import migrations  # noqa: E402
+from ingest.store.postgres.store import PostgresStore  # noqa: E402
 
 NASTY = [
     "foo & bar | !baz",
@@ -86,7 +87,7 @@ def _random_unit(n: int, dim: int, seed: int) -> np.ndarray:
 
 def test_hnsw_recall_against_exact_search(store: PostgresStore) -> None:
     """Random vectors are the hard case for a graph index (no clusters to follow)."""
-    vectors = _random_unit(3000, 32, seed=1)
+    vectors = _random_unit(2000, 32, seed=1)
     fill(store, vectors)
     assert store.vector_plan().mode == "scan"  # a first sync writes without the index
     plan = store.refresh_vector_plan()  # after it the index is built, and measured
@@ -176,3 +177,18 @@ def test_a_closed_store_reconnects(store: PostgresStore) -> None:
     store.set_meta("k", "v")
     store.close()
     assert store.get_meta("k") == "v"
+
+
+def test_a_term_of_several_words_is_one_phrase(store: PostgresStore) -> None:
+    texts = ["the Orbit Authenticator app", "orbit around the sun; an authenticator", "plain"]
+    fill(store, np.eye(3, dtype=np.float32), texts)
+    counts, covered = store.term_frequencies(["orbit authenticator", "here"], [1, 2, 3])
+    assert counts["orbit authenticator"] == 1  # the phrase, not both words anywhere
+    assert counts["here"] == 3  # a stop word is held by every chunk: never rare
+    assert [sorted(covered[i]) for i in (1, 2, 3)] == [
+        ["here", "orbit authenticator"], ["here"], ["here"]
+    ]  # fmt: skip
+    held = store.texts_holding(
+        ["Orbit Authenticators", "authenticator orbit"], ["orbit authenticator"]
+    )
+    assert held == {"orbit authenticator": {0}}

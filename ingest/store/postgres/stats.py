@@ -3,7 +3,8 @@ titles, and how many chunks hold a word (the rarity behind the abstention gate,
 ``bot/evidence.py``).
 
 Words are matched as the lexical search matches them: folded (``lexical.py``), then
-``plainto_tsquery`` with the store's text configuration, against the chunks' ``tsv``.
+``phraseto_tsquery`` with the store's text configuration (a term of several words is one
+phrase, as the contract says), against the chunks' ``tsv``.
 A word the configuration drops as a stop word ("here", "about") tells nothing about a
 passage, so it counts as held by every chunk (and every text), never as rare.
 """
@@ -43,7 +44,7 @@ class Stats(PostgresBase):
     def _stop_words(self, words: Sequence[str]) -> set[str]:
         rows = self.db.rows(
             "SELECT w FROM unnest(%s::text[]) AS w "
-            "WHERE numnode(plainto_tsquery(%s::regconfig, w)) = 0",
+            "WHERE numnode(phraseto_tsquery(%s::regconfig, w)) = 0",
             (list(words), self.text_config),
         )
         return {r[0] for r in rows}
@@ -65,7 +66,7 @@ class Stats(PostgresBase):
                 for cid in ids:
                     covered[cid].add(term)
                 continue
-            query = "plainto_tsquery(%s::regconfig, %s)"
+            query = "phraseto_tsquery(%s::regconfig, %s)"
             row = self.db.row(
                 f"SELECT count(*) FROM chunks WHERE tsv @@ {query}", (self.text_config, word)
             )
@@ -101,7 +102,7 @@ class Stats(PostgresBase):
                 continue
             rows = self.db.rows(
                 "SELECT i - 1 FROM unnest(%s::text[]) WITH ORDINALITY AS t(body, i) "
-                "WHERE to_tsvector(%s::regconfig, body) @@ plainto_tsquery(%s::regconfig, %s)",
+                "WHERE to_tsvector(%s::regconfig, body) @@ phraseto_tsquery(%s::regconfig, %s)",
                 (bodies, self.text_config, self.text_config, word),
             )
             found[term] = {int(r[0]) for r in rows}
