@@ -49,6 +49,12 @@ class Docbot:
     def store(self) -> StoreContract:
         return open_store(self.settings)
 
+    def close(self) -> None:
+        """Release the store's connections, if it was opened (a PostgreSQL pool)."""
+        store = self.__dict__.get("store")
+        if store is not None:
+            store.close()
+
     @property
     def embedder(self) -> Embedder:
         if self._embedder is None:

@@ -46,6 +46,7 @@ from ingest.languages import cjk_bigrams, latin_share
 from ingest.models import Hit
 from ingest.store import StoreContract, VectorCodes, coarse_pool
 from ingest.store.scope import Scope
+from ingest.store.vector_plan import VectorPlan
 
 log = logging.getLogger(__name__)
 
@@ -68,7 +69,8 @@ _WORD = re.compile(r"\w+", re.UNICODE)
 _EMBEDDING = ThreadPoolExecutor(max_workers=2, thread_name_prefix="docbot-embed-query")
 """The question is embedded, and the coarse vector pass run, here while the calling
 thread runs the BM25 search: onnxruntime, numpy and SQLite release the GIL, so they
-overlap. No store connection lives in these threads."""
+overlap. No SQLite connection lives in these threads; a store with its own vector
+index (PostgreSQL) is asked from here through its connection pool."""
 
 Scored = Sequence[tuple[int, float]]
 Shortlist = tuple[np.ndarray, list[tuple[list[int], np.ndarray | None]], float, float]
@@ -285,20 +287,11 @@ class Retriever:
         if not self._vectors_match():
             dense_weight = 0.0  # BM25 alone, rather than no answer, until a rebuild ends
         elif self.store.embed_model is not None:
-            codes = self.store.vector_codes()
-            mask = self.store.scope_mask(codes, scope)
             plan = self.store.vector_plan()
-            if plan.mode == "exact":
-                all_ids, vectors = self.store.vector_matrix()
-                if mask is not None:
-                    keep = np.isin(all_ids, codes.ids[mask])
-                    all_ids, vectors = all_ids[keep], vectors[keep]
-                pool = coarse_pool(depth)
-                embedding = _EMBEDDING.submit(self._exact, query, all_ids, vectors, pool)
+            if plan.indexed:  # the store's own index (pgvector HNSW) is the vector pass
+                embedding = _EMBEDDING.submit(self._indexed, query, depth, scope)
             else:
-                embedding = _EMBEDDING.submit(
-                    self._shortlist, query, codes, plan.pool(head), plan.pool(depth), mask
-                )
+                embedding = self._in_memory(query, plan, head, depth, scope)
         union = self.fusion.method != "minmax"
         pool = max(depth, LEXICAL_POOL) if union else depth
         lexical = self.store.fts_search(fts_query(query), pool, scope=scope)
@@ -430,6 +423,23 @@ class Retriever:
         below = sorted(tail.items(), key=lambda item: (-item[1], item[0]))
         return fused + [(cid, 0.0) for cid, _ in below]
 
+    def _in_memory(
+        self, query: str, plan: VectorPlan, head: int, depth: int, scope: Scope | None
+    ) -> Future[Shortlist]:
+        """The vector pass over the vectors (or their 1-bit codes) held in memory."""
+        codes = self.store.vector_codes()
+        mask = self.store.scope_mask(codes, scope)
+        if plan.mode == "exact":
+            all_ids, vectors = self.store.vector_matrix()
+            if mask is not None:
+                keep = np.isin(all_ids, codes.ids[mask])
+                all_ids, vectors = all_ids[keep], vectors[keep]
+            pool = coarse_pool(depth)
+            return _EMBEDDING.submit(self._exact, query, all_ids, vectors, pool)
+        return _EMBEDDING.submit(
+            self._shortlist, query, codes, plan.pool(head), plan.pool(depth), mask
+        )
+
     def _vectors_match(self) -> bool:
         """Whether the live vectors come from the configured embedder. They do not
         while a rebuild for a new model runs beside them (or before it is started):
@@ -465,6 +475,18 @@ class Retriever:
             shortlists.append(codes.nearest(vector, wide_pool, mask))
         done = time.perf_counter()
         lists: list[tuple[list[int], np.ndarray | None]] = [(c, None) for c in shortlists]
+        return vector, lists, (embedded - started) * 1000, (done - embedded) * 1000
+
+    def _indexed(self, query: str, depth: int, scope: Scope | None) -> Shortlist:
+        """Worker thread, a store with a vector index of its own: embed the question and
+        ask the index for the ``depth`` nearest in scope, with their vectors (the store's
+        pool gives this thread a connection of its own)."""
+        started = time.perf_counter()
+        vector = np.asarray(self.embedder.embed_query(query), dtype=np.float32)
+        embedded = time.perf_counter()
+        ids, matrix = self.store.index_search(vector, depth, scope=scope)
+        done = time.perf_counter()
+        lists: list[tuple[list[int], np.ndarray | None]] = [(ids, matrix)]
         return vector, lists, (embedded - started) * 1000, (done - embedded) * 1000
 
     def _exact(self, query: str, ids: np.ndarray, matrix: np.ndarray, pool: int) -> Shortlist:

@@ -24,6 +24,10 @@ DEFAULT_CHAT_MODEL = "gpt-4o-mini"
 DEFAULT_CONTEXT_TOKENS = 3000
 DEFAULT_PORT = 3000
 DEFAULT_ANSWER_CACHE_SIZE = 1000
+DEFAULT_PG_EF_SEARCH = 100
+"""HNSW's ``ef_search`` on PostgreSQL; docs/BENCHMARKS.md ("PostgreSQL") has the recall
+and latency of 40 to 400 (``scripts/bench_pg.py``)."""
+PG_EF_SEARCH_MAX = 1000
 DEFAULT_ANSWER_CACHE_TTL = 24 * 3600.0
 DEFAULT_HOST = "0.0.0.0"  # container platforms route to the container's interface
 DEFAULT_ACK_THREADS = 16
@@ -158,6 +162,8 @@ class Settings:
     """``POST /api/ask`` calls answered at once."""
     api_queue: int = DEFAULT_API_QUEUE
     """``POST /api/ask`` calls waiting; past that, 503 with ``Retry-After``."""
+    pg_ef_search: int = DEFAULT_PG_EF_SEARCH
+    """PostgreSQL: candidates pgvector's HNSW keeps per query (recall against speed)."""
 
     @property
     def llm_enabled(self) -> bool:
@@ -269,6 +275,14 @@ def _int(env: Mapping[str, str], key: str, default: int, minimum: int = 0) -> in
         raise ConfigError(f"{key}: {raw!r} is not a whole number") from None
     if value < minimum:
         raise ConfigError(f"{key}: must be at least {minimum}, not {value}")
+    return value
+
+
+def _ef_search(env: Mapping[str, str]) -> int:
+    """``DOCBOT_PG_EF_SEARCH``: 1 to 1000, pgvector's bounds for ``hnsw.ef_search``."""
+    value = _int(env, "DOCBOT_PG_EF_SEARCH", DEFAULT_PG_EF_SEARCH, minimum=1)
+    if value > PG_EF_SEARCH_MAX:
+        raise ConfigError(f"DOCBOT_PG_EF_SEARCH: must be at most {PG_EF_SEARCH_MAX}, not {value}")
     return value
 
 
@@ -569,4 +583,5 @@ def load_settings(env: Mapping[str, str], config_path: Path | None = None) -> Se
         answer_queue=_int(env, "DOCBOT_ANSWER_QUEUE", DEFAULT_ANSWER_QUEUE),
         api_workers=_int(env, "DOCBOT_API_WORKERS", DEFAULT_API_WORKERS, minimum=1),
         api_queue=_int(env, "DOCBOT_API_QUEUE", DEFAULT_API_QUEUE),
+        pg_ef_search=_ef_search(env),
     )

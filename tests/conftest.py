@@ -29,4 +29,8 @@ def shared_data() -> Path:
     return SHARED_DATA
 
 
-pytest_plugins = ["tests.fakes.openai_fixtures", "tests.fakes.slack_fixtures"]
+pytest_plugins = [
+    "tests.fakes.openai_fixtures",
+    "tests.fakes.slack_fixtures",
+    "tests.postgres_fixtures",
+]

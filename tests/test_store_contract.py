@@ -40,7 +40,8 @@ MODEL = "test:contract"
 
 @pytest.fixture(params=BACKENDS)
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[StoreContract]:
-    opened = open_backend(request.param, tmp_path)
+    pg_url = request.getfixturevalue("pg_url") if request.param == "postgres" else None
+    opened = open_backend(request.param, tmp_path, pg_url)
     yield opened
     opened.close()
 

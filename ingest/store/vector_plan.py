@@ -14,6 +14,11 @@ Then:
 - **coarse, widest pool** when none does, flagged in ``docbot status`` so an admin
   sees that this embedder's vectors suit the coarse pass badly.
 
+A store with a vector index of its own (PostgreSQL: pgvector's HNSW) has the plan
+**hnsw**: the index is the vector pass, and the same sample measures its recall at the
+configured ``ef_search``; **scan** when the vectors are too wide for the index and each
+query scans them all (``VectorPlan.indexed`` for both: the store searches itself).
+
 A sampled vector's own id is left out of both lists (it always finds itself), so the
 figure is the recall of its neighbours, closer to what a question sees.
 """
@@ -42,7 +47,7 @@ Blocks = Callable[[], Iterator[tuple[np.ndarray, np.ndarray]]]
 
 @dataclass(frozen=True)
 class VectorPlan:
-    mode: str  # "exact" | "coarse"
+    mode: str  # "exact" | "coarse" | "hnsw" | "scan"
     chunks: int
     pool_factor: int = 1
     recall: float | None = None
@@ -50,6 +55,13 @@ class VectorPlan:
     healthy: bool = True
     """False when no pool reached ``MIN_RECALL``: the coarse pass suits these vectors badly."""
     version: str = ""
+    ef_search: int | None = None
+    """``hnsw``: the candidates HNSW keeps while searching (what its recall was measured at)."""
+
+    @property
+    def indexed(self) -> bool:
+        """The store searches its own vector index (no in-memory codes)."""
+        return self.mode in ("hnsw", "scan")
 
     def pool(self, limit: int) -> int:
         return coarse_pool(limit) * self.pool_factor
@@ -57,8 +69,13 @@ class VectorPlan:
     def describe(self) -> str:
         if self.mode == "exact":
             return f"exact ({self.chunks:,} chunks)"
+        if self.mode == "scan":
+            return f"exact scan in the database ({self.chunks:,} chunks)"
         recall = f"recall@10 {self.recall:.2f}" if self.recall is not None else "not measured"
         warning = "" if self.healthy else "; below target, exact search would be better"
+        if self.mode == "hnsw":
+            warning = "" if self.healthy else "; below target, raise DOCBOT_PG_EF_SEARCH"
+            return f"pgvector HNSW, ef_search {self.ef_search}, {recall}{warning}"
         return f"1-bit coarse pass, pool x{self.pool_factor}, {recall}{warning}"
 
     def dump(self) -> str:

@@ -157,6 +157,23 @@ class Search(SQLiteBase):
         query = np.asarray(vector, np.float32)
         return self.vectors(self.vector_codes().nearest(query, coarse_pool(limit)))
 
+    def index_search(
+        self, vector: np.ndarray, limit: int, *, scope: Scope | None = None
+    ) -> tuple[list[int], np.ndarray]:
+        """The ``limit`` nearest chunks inside ``scope``, nearest first, with their
+        vectors: the coarse pass's candidates re-ranked by exact cosine (the contract a
+        store with an index of its own, PostgreSQL's HNSW, answers from its index)."""
+        if limit <= 0 or not self._has_vectors():
+            return [], np.zeros((0, self.embed_dim or 1), dtype=np.float32)
+        query = np.asarray(vector, np.float32)
+        codes = self.vector_codes()
+        pool = self.vector_plan().pool(limit)
+        ids, matrix = self.vectors(codes.nearest(query, pool, self.scope_mask(codes, scope)))
+        if not ids:
+            return [], np.zeros((0, self.embed_dim or 1), dtype=np.float32)
+        order = np.argsort(-(matrix @ query), kind="stable")[:limit]
+        return [ids[i] for i in order], matrix[order]
+
     def vectors(self, chunk_ids: Sequence[int]) -> tuple[list[int], np.ndarray]:
         """The stored vectors of these chunks: (ids found, matrix with one row each)."""
         ids: list[int] = []

@@ -1,0 +1,390 @@
+"""The read side of the PostgreSQL store: full-text search over the weighted
+``tsvector``, pgvector's HNSW index, and turning chunk ids back into citable hits
+(``bot/retrieve.py`` fuses them).
+
+Lexical ranking is BM25-like: each query word is its own ``plainto_tsquery``, and a
+chunk's score is the sum over the words it holds of the word's IDF (from its document
+frequency, counted through the GIN index up to ``DF_CAP``) times ``ts_rank`` with the
+column weights of the FTS5 side (``FTS_WEIGHTS``: title, heading, body as A, B, C,
+scaled to PostgreSQL's 0..1) and length normalisation. ``ts_rank`` alone (no IDF, one
+ORed query) scored 0.58 nDCG@10 on the handbook questions against FTS5's 0.77
+(docs/BENCHMARKS.md, "PostgreSQL"). The text configuration (``english``: stop words and
+Snowball stemming, the counterpart of FTS5's porter tokenizer) is in
+``migrations.TEXT_CONFIG``.
+
+Vectors: with HNSW the index *is* the vector pass. ``hnsw.ef_search`` is set for each
+query (``DOCBOT_PG_EF_SEARCH``, at least the number of results asked for), and
+``hnsw.iterative_scan`` lets a scoped query keep walking the graph until it has
+enough rows inside the scope instead of returning what is left of a global top list.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import numpy as np
+
+from ingest.models import Hit
+from ingest.settings import PG_EF_SEARCH_MAX
+from ingest.store.codes import VectorCodes
+from ingest.store.postgres.base import PostgresBase, _parse_time
+from ingest.store.postgres.documents import HNSW_MAX_DIM, LIVE, IndexWriter, from_db
+from ingest.store.postgres.lexical import terms
+from ingest.store.scope import Scope
+from ingest.store.vector_plan import MIN_RECALL, RECALL_K, SAMPLE_QUERIES, VectorPlan, exact_top
+
+FTS_WEIGHTS = (3.0, 2.0, 1.0)
+"""Weights of (title, heading, body), as the SQLite side's (``sqlite/search.py``)."""
+RANK_NORMALIZATION = 1
+DF_CAP = 20_000
+"""Document frequencies are counted up to here (terms in more chunks than this get the
+same, lowest, IDF), so the count costs a bounded index walk however large the store."""
+"""``ts_rank``'s length normalisation: divide by 1 + log(the chunk's length in words)."""
+MASKS_KEPT = 32
+
+
+def scope_sql(scope: Scope | None) -> tuple[str, list[object]]:
+    """SQL conditions on ``documents d`` selecting what ``scope`` lets a search return
+    (``""`` when it filters nothing)."""
+    if scope is None or scope.filters_nothing:
+        return "", []
+    clauses: list[str] = []
+    params: list[object] = []
+    if scope.sources is not None:
+        clauses.append("d.source = ANY(%s)")
+        params.append(sorted(scope.sources))
+    if scope.spaces is not None:
+        clauses.append("(d.space IS NULL OR d.space = ANY(%s))")
+        params.append(sorted(scope.spaces))
+    if scope.labels is not None:
+        clauses.append("d.tags ?| %s::text[]")
+        params.append(sorted(scope.labels))
+    if not scope.all_restricted:
+        if scope.reader:
+            clauses.append("(d.access IS NULL OR d.access -> 'readers' ? %s)")
+            params.append(scope.reader.lower())
+        else:
+            clauses.append("d.access IS NULL")
+    return " AND ".join(clauses), params
+
+
+def _weights(weights: tuple[float, float, float]) -> list[float]:
+    """(title, heading, body) as ts_rank's {D, C, B, A}, the largest scaled to 1."""
+    title, heading, body = (max(float(w), 0.0) for w in weights)
+    top = max(title, heading, body) or 1.0
+    return [0.1, body / top, heading / top, title / top]
+
+
+class Search(PostgresBase):
+    """Search primitives over the chunks, each confined to an optional :class:`Scope`."""
+
+    def fts_search(
+        self,
+        match: str,
+        limit: int,
+        weights: tuple[float, float, float] = FTS_WEIGHTS,
+        *,
+        scope: Scope | None = None,
+    ) -> list[tuple[int, float]]:
+        """(chunk_id, rank; higher is better) for an FTS5 MATCH expression or plain text
+        (``lexical.py``: only its words are used, whatever it holds)."""
+        return self._ranked("tsv", self.text_config, _weights(weights), match, limit, scope)
+
+    def cjk_search(
+        self, match: str, limit: int, *, scope: Scope | None = None
+    ) -> list[tuple[int, float]]:
+        """Like :meth:`fts_search`, over the CJK bigrams (``ingest/languages.py``)."""
+        return self._ranked("cjk", "simple", [1.0, 1.0, 1.0, 1.0], match, limit, scope)
+
+    def _ranked(
+        self,
+        column: str,
+        config: str,
+        weights: list[float],
+        match: str,
+        limit: int,
+        scope: Scope | None,
+    ) -> list[tuple[int, float]]:
+        words = terms(match)
+        if not words or limit <= 0:
+            return []
+        where, params = scope_sql(scope)
+        join = " JOIN documents d ON d.id = c.document_id" if where else ""
+        rows = self.db.rows(
+            f"""
+            WITH t AS MATERIALIZED (
+                SELECT i, plainto_tsquery(%s::regconfig, w) AS q
+                FROM unnest(%s::text[]) WITH ORDINALITY AS u(w, i)
+            ), terms AS MATERIALIZED (
+                SELECT i, q, (SELECT count(*) FROM (SELECT 1 FROM chunks x
+                              WHERE x.{column} @@ t.q LIMIT {DF_CAP}) s) AS df
+                FROM t WHERE numnode(q) > 0
+            ), n AS (
+                SELECT greatest(
+                    (SELECT CASE WHEN reltuples >= {DF_CAP} THEN reltuples::bigint
+                            ELSE (SELECT count(*) FROM chunks) END
+                     FROM pg_class WHERE oid = 'chunks'::regclass), 1) AS n
+            )
+            SELECT c.id, sum(ln(1 + (n.n - terms.df + 0.5) / (terms.df + 0.5))
+                             * ts_rank(%s::float4[], c.{column}, terms.q, {RANK_NORMALIZATION}))
+                         AS rank
+            FROM terms CROSS JOIN n JOIN chunks c ON c.{column} @@ terms.q{join}
+            {"WHERE " + where if where else ""}
+            GROUP BY c.id ORDER BY rank DESC, c.id LIMIT %s
+            """,
+            [config, words, weights, *params, limit],
+        )
+        return [(int(chunk_id), float(rank)) for chunk_id, rank in rows]
+
+    # --- vectors ----------------------------------------------------------------
+
+    def _vectors_ready(self) -> bool:
+        """Whether the live generation has vectors. Remembered once true: the live
+        vector table then always exists (a switch renames another one into place)."""
+        if self.__dict__.get("_ready"):
+            return True
+        ready = self._has_vectors() and self._table_exists("chunk_vectors")
+        self.__dict__["_ready"] = ready
+        return ready
+
+    def index_search(
+        self, vector: np.ndarray, limit: int, *, scope: Scope | None = None
+    ) -> tuple[list[int], np.ndarray]:
+        """The ``limit`` nearest chunks inside ``scope`` by the HNSW index (cosine),
+        nearest first: their ids and their vectors (one row each)."""
+        query = np.asarray(vector, dtype=np.float32)
+        empty = np.zeros((0, len(query)), dtype=np.float32)
+        if limit <= 0 or not self._vectors_ready():
+            return [], empty
+        where, params = scope_sql(scope)
+        join = (
+            " JOIN chunks c ON c.id = v.chunk_id JOIN documents d ON d.id = c.document_id"
+            if where
+            else ""
+        )
+        ef = min(max(self.ef_search, limit), PG_EF_SEARCH_MAX)
+        # One round trip: the settings (local to this transaction) and the query, pipelined.
+        with self.db.connection() as conn, conn.pipeline(), conn.transaction():
+            conn.execute("SELECT set_config('hnsw.ef_search', %s, true)", (str(ef),))
+            if where and self.iterative_scan:
+                conn.execute("SELECT set_config('hnsw.iterative_scan', 'relaxed_order', true)")
+            cur = conn.execute(
+                f"SELECT v.chunk_id, v.embedding FROM chunk_vectors v{join}"
+                f"{' WHERE ' + where if where else ''} ORDER BY v.embedding <=> %s LIMIT %s",
+                [*params, query, limit],
+            )
+        rows = cur.fetchall()
+        if not rows:
+            return [], empty
+        return [int(r[0]) for r in rows], np.stack([from_db(r[1]) for r in rows])
+
+    def vector_search(
+        self, vector: np.ndarray, limit: int, *, exact: bool = False, scope: Scope | None = None
+    ) -> list[tuple[int, float]]:
+        """(chunk_id, cosine similarity) of the nearest chunks, best first: by the HNSW
+        index, or with ``exact=True`` by scanning every vector (benchmarks compare)."""
+        if not self._vectors_ready():
+            return []
+        query = np.asarray(vector, dtype=np.float32)
+        if exact:
+            with self.transaction() as conn:
+                conn.execute("SELECT set_config('enable_indexscan', 'off', true)")
+                rows = conn.execute(
+                    "SELECT chunk_id, 1 - (embedding <=> %s) FROM chunk_vectors "
+                    "ORDER BY embedding <=> %s LIMIT %s",
+                    (query, query, limit),
+                ).fetchall()
+            return [(int(i), float(s)) for i, s in rows]
+        ids, matrix = self.index_search(query, limit, scope=scope)
+        if not ids:
+            return []
+        sims = matrix @ query / max(float(np.linalg.norm(query)), 1e-12)
+        order = np.argsort(-sims, kind="stable")[:limit]
+        return [(ids[i], float(sims[i])) for i in order]
+
+    def nearest_vectors(self, vector: np.ndarray, limit: int) -> tuple[list[int], np.ndarray]:
+        """Candidate chunk ids for the ``limit`` nearest, with their vectors."""
+        return self.index_search(vector, limit)
+
+    def vectors(self, chunk_ids: Sequence[int]) -> tuple[list[int], np.ndarray]:
+        """The stored vectors of these chunks: (ids found, matrix with one row each)."""
+        if not chunk_ids or not self._vectors_ready():
+            return [], np.zeros((0, 0), dtype=np.float32)
+        rows = self.db.rows(
+            "SELECT chunk_id, embedding FROM chunk_vectors WHERE chunk_id = ANY(%s)",
+            ([int(i) for i in chunk_ids],),
+        )
+        if not rows:
+            return [], np.zeros((0, 0), dtype=np.float32)
+        return [int(r[0]) for r in rows], np.stack([from_db(r[1]) for r in rows])
+
+    # --- how vectors are searched (ingest/store/vector_plan.py) -----------------
+
+    def _vector_count(self) -> int:
+        if not self._vectors_ready():
+            return 0
+        row = self.db.row("SELECT count(*) FROM chunk_vectors")
+        return int(row[0]) if row else 0
+
+    def _index_mode(self) -> str:
+        """``hnsw`` when the live vectors have their index, else ``scan`` (too wide for
+        one, or a first sync still writing them)."""
+        if (self.embed_dim or 0) > HNSW_MAX_DIM:
+            return "scan"
+        generation = self.get_meta("index_generation") or "1"
+        return "hnsw" if self._table_exists(f"chunk_vectors_hnsw_g{generation}") else "scan"
+
+    def vector_plan(self) -> VectorPlan:
+        """The HNSW index and the recall measured after the last sync that changed
+        vectors (not measured before the first)."""
+        plan = VectorPlan.load(self.get_meta("vector_plan"))
+        if plan is not None and plan.ef_search == self.ef_search:
+            return plan
+        return VectorPlan(self._index_mode(), self._vector_count(), ef_search=self.ef_search)
+
+    def refresh_vector_plan(self) -> VectorPlan:
+        """Measure the index's recall@10 against exact search on a sample of this
+        store's own vectors (each one's own id left out), and record it. Builds the
+        index first when the vectors have none yet (after a first sync)."""
+        IndexWriter(self, LIVE).ensure_vector_index()
+        count = self._vector_count()
+        recall = None
+        rows = (
+            self.db.rows(
+                "SELECT chunk_id, embedding FROM chunk_vectors ORDER BY random() LIMIT %s",
+                (SAMPLE_QUERIES,),
+            )
+            if count
+            else []
+        )
+        if rows:
+            ids = np.array([r[0] for r in rows], dtype=np.int64)
+            queries = np.stack([from_db(r[1]) for r in rows])
+            norms = np.maximum(np.linalg.norm(queries, axis=1, keepdims=True), 1e-12)
+            truth = exact_top(queries / norms, self._normalised_blocks, RECALL_K, ids)
+            found = total = 0
+            for query, own, best in zip(queries, ids, truth, strict=True):
+                got, _ = self.index_search(query, RECALL_K + 1)
+                found += len(best & (set(got) - {int(own)}))
+                total += len(best)
+            recall = found / total if total else 1.0
+        version = self.get_meta("vectors_version") or "0"
+        plan = VectorPlan(
+            self._index_mode(), count, 1, recall,
+            recall is None or recall >= MIN_RECALL, version, self.ef_search,
+        )  # fmt: skip
+        self.set_meta("vector_plan", plan.dump())
+        return plan
+
+    def _vector_blocks(self, size: int = 20_000) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        last = -1
+        while self._vectors_ready():
+            rows = self.db.rows(
+                "SELECT chunk_id, embedding FROM chunk_vectors WHERE chunk_id > %s "
+                "ORDER BY chunk_id LIMIT %s",
+                (last, size),
+            )
+            if not rows:
+                return
+            ids = np.array([r[0] for r in rows], dtype=np.int64)
+            yield ids, np.stack([from_db(r[1]) for r in rows])
+            last = int(ids[-1])
+
+    def _normalised_blocks(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """Blocks of unit vectors: exact cosine order, as the index's distance has."""
+        for ids, block in self._vector_blocks():
+            yield ids, block / np.maximum(np.linalg.norm(block, axis=1, keepdims=True), 1e-12)
+
+    def vector_matrix(self) -> tuple[np.ndarray, np.ndarray]:
+        """Every vector in memory (ids, matrix), reloaded when a sync changed them (the
+        same contract as the SQLite store; retrieval here uses the index instead)."""
+        version = self.get_meta("vectors_version") or "0"
+        cached = self.__dict__.get("_matrix")
+        if cached is not None and cached[0] == version:
+            return cached[1], cached[2]
+        with self._codes_lock:
+            blocks = list(self._vector_blocks())
+            ids = np.concatenate([b[0] for b in blocks]) if blocks else np.zeros(0, np.int64)
+            matrix = (
+                np.concatenate([b[1] for b in blocks])
+                if blocks
+                else np.zeros((0, self.embed_dim or 1), np.float32)
+            )
+            self.__dict__["_matrix"] = (version, ids, matrix)
+        return ids, matrix
+
+    def vector_codes(self) -> VectorCodes:
+        """The 1-bit codes of every vector (``ingest/store/codes.py``), reloaded when a
+        sync has changed the vectors."""
+        version = self.get_meta("vectors_version") or "0"
+        codes = self._codes
+        if codes is not None and codes.version == version:
+            return codes
+        with self._codes_lock:
+            codes = self._codes
+            if codes is None or codes.version != version:
+                rows: list[Any] = []
+                if self._vectors_ready():
+                    rows = self.db.rows("SELECT chunk_id, code FROM chunk_vectors")
+                codes = VectorCodes.build(version, [(int(i), bytes(c)) for i, c in rows])
+                self._codes = codes
+        return codes
+
+    def scope_mask(self, codes: VectorCodes, scope: Scope | None) -> np.ndarray | None:
+        """Which of ``codes`` the scope keeps (None: all of them), cached per version."""
+        where, params = scope_sql(scope)
+        if not where or scope is None:
+            return None
+        cache_key = (codes.version, scope.key)
+        with self._codes_lock:
+            masks: dict[tuple[str, str], np.ndarray] = self.__dict__.setdefault("_masks", {})
+            mask = masks.get(cache_key)
+        if mask is not None:
+            return mask
+        rows = self.db.rows(
+            f"SELECT c.id FROM chunks c JOIN documents d ON d.id = c.document_id WHERE {where}",
+            params,
+        )
+        allowed = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+        mask = np.isin(codes.ids, allowed)
+        with self._codes_lock:
+            if len(masks) >= MASKS_KEPT or any(k[0] != codes.version for k in masks):
+                masks.clear()
+            masks[cache_key] = mask
+        return mask
+
+    def load_hits(self, scored: Sequence[tuple[int, float]]) -> list[Hit]:
+        """Turn (chunk_id, score) pairs into citable hits, keeping their order."""
+        if not scored:
+            return []
+        rows = self.db.rows(
+            "SELECT c.id, d.source, d.doc_id, d.title, d.url, c.text, c.heading_path, c.anchor, "
+            "d.updated_at, d.space, d.access IS NOT NULL, d.breadcrumbs "
+            "FROM chunks c JOIN documents d ON d.id = c.document_id WHERE c.id = ANY(%s)",
+            ([int(chunk_id) for chunk_id, _ in scored],),
+        )
+        by_id = {row[0]: row for row in rows}
+        hits = []
+        for chunk_id, score in scored:
+            row = by_id.get(chunk_id)
+            if row is None:  # deleted by a concurrent sync since the search
+                continue
+            hits.append(
+                Hit(
+                    chunk_id=row[0],
+                    source=row[1],
+                    doc_id=row[2],
+                    title=row[3],
+                    url=row[4],
+                    text=row[5],
+                    heading_path=tuple(row[6]),
+                    anchor=row[7],
+                    score=score,
+                    updated_at=_parse_time(row[8]),
+                    space=row[9],
+                    restricted=bool(row[10]),
+                    breadcrumbs=tuple(row[11]),
+                )
+            )
+        return hits

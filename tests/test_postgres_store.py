@@ -1,0 +1,194 @@
+"""What only the PostgreSQL backend has to prove: user text can never be tsquery
+syntax, pgvector's HNSW finds what exact search finds, migrations run once however
+many replicas start, and what the server gets wrong is one clear line.
+
+A real PostgreSQL with pgvector, started by the tests (``tests/postgres_fixtures.py``).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+
+import numpy as np
+import pytest
+
+psycopg = pytest.importorskip("psycopg", reason="the PostgreSQL tests need the test extra")
+
+from bot.retrieve import fts_query  # noqa: E402 - after the skip
+from ingest.errors import ConfigError, StoreError  # noqa: E402
+from ingest.models import Chunk, Document  # noqa: E402
+from ingest.settings import load_settings  # noqa: E402
+from ingest.store import open_store  # noqa: E402
+from ingest.store.postgres import migrations  # noqa: E402
+from ingest.store.postgres.store import PostgresStore  # noqa: E402
+
+NASTY = [
+    "foo & bar | !baz",
+    "<-> <2> a <-> b",
+    "a:* b:AB",
+    "'",
+    '"',
+    '"unterminated',
+    "((((",
+    "))",
+    "\\",
+    "a\x00b",
+    "NEAR/3 AND OR NOT",
+    "-vpn +vpn",
+    "'; DROP TABLE chunks; --",
+    "&" * 200,
+    "\u0301\u0301",
+    "🙂 ∑ ≠",
+    "x" * 5000,
+    "vpn " * 500,
+    "",
+    "   ",
+]
+
+
+@pytest.fixture
+def store(pg_url: str) -> Iterator[PostgresStore]:
+    store = PostgresStore(pg_url)
+    yield store
+    store.close()
+
+
+def fill(store: PostgresStore, vectors: np.ndarray, texts: list[str] | None = None) -> None:
+    store.bind_embedder("test:random", vectors.shape[1])
+    doc = Document(source="s", doc_id="bulk", title="Café crème", url="u", body="")
+    texts = texts or [f"chunk {i}" for i in range(len(vectors))]
+    chunks = [Chunk("bulk", i, text) for i, text in enumerate(texts)]
+    store.replace_document(doc, chunks, [v.tobytes() for v in vectors])
+
+
+def test_any_user_text_is_a_safe_query(store: PostgresStore) -> None:
+    fill(store, np.eye(4, dtype=np.float32), ["the vpn", "foo bar baz", "a b", "naïve résumé"])
+    for text in NASTY:
+        for match in (text, fts_query(text)):
+            assert isinstance(store.fts_search(match, 5), list), text
+            assert isinstance(store.cjk_search(match, 5), list), text
+    assert store.stats()["chunks"] == 4  # nothing was dropped
+    assert len(store.fts_search("foo & bar | !baz", 5)) == 1  # the words, ORed, not syntax
+    # accents fold both ways, as FTS5's remove_diacritics does
+    assert store.fts_search(fts_query("resume naive"), 5)
+    assert store.fts_search(fts_query("CAFE"), 5)
+
+
+def test_nul_characters_in_a_document_are_stored_not_refused(store: PostgresStore) -> None:
+    fill(store, np.eye(2, dtype=np.float32), ["binary\x00junk here", "plain"])
+    assert store.fts_search('"junk"', 5)
+
+
+def _random_unit(n: int, dim: int, seed: int) -> np.ndarray:
+    vectors = np.random.default_rng(seed).normal(size=(n, dim)).astype(np.float32)
+    return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+
+
+def test_hnsw_recall_against_exact_search(store: PostgresStore) -> None:
+    """Random vectors are the hard case for a graph index (no clusters to follow)."""
+    vectors = _random_unit(2000, 32, seed=1)
+    fill(store, vectors)
+    assert store.vector_plan().mode == "scan"  # a first sync writes without the index
+    plan = store.refresh_vector_plan()  # after it the index is built, and measured
+    assert plan.mode == "hnsw" and plan.recall is not None and plan.recall >= 0.95
+    queries = _random_unit(40, 32, seed=2)
+    ids = np.array(store.vector_matrix()[0])
+    found = 0
+    for query in queries:
+        exact = set(ids[np.argsort(-(vectors @ query))[:10]].tolist())
+        got, _ = store.index_search(query, 10)
+        found += len(exact & set(got))
+    recall = found / (10 * len(queries))
+    assert recall >= 0.95, f"HNSW recall@10 {recall:.3f} at ef_search {store.ef_search}"
+    assert "HNSW" in store.vector_plan().describe()
+    assert store.vector_search(queries[0], 5, exact=True)[0][0] in {
+        int(i) for i in ids[np.argsort(-(vectors @ queries[0]))[:1]]
+    }
+
+
+def test_migrations_run_once_however_many_replicas_start(pg_url: str) -> None:
+    stores: list[PostgresStore] = []
+    errors: list[BaseException] = []
+
+    def start() -> None:
+        try:
+            stores.append(PostgresStore(pg_url))
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=start) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert errors == [] and len(stores) == 4
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        names = [r[0] for r in conn.execute("SELECT name FROM schema_migrations")]
+        assert names == [m.__name__ for m in migrations.MIGRATIONS]
+        assert migrations.migrate(conn) == []  # idempotent
+    for store in stores:
+        store.close()
+
+
+def test_an_unreachable_server_is_one_clear_line() -> None:
+    with pytest.raises(StoreError, match="cannot reach the PostgreSQL server") as info:
+        PostgresStore("postgresql://docbot:secret@127.0.0.1:1/docbot")
+    assert "secret" not in str(info.value) and "\n" not in str(info.value)
+
+
+def test_a_missing_database_is_one_clear_line(pg_url: str) -> None:
+    wrong = pg_url.replace("/docbot_test_", "/no_such_db_", 1)
+    with pytest.raises(StoreError, match=r"refused the connection.*database name"):
+        PostgresStore(wrong)
+
+
+def test_a_rebuild_builds_its_index_before_the_switch(store: PostgresStore) -> None:
+    fill(store, _random_unit(50, 8, seed=3))
+    store.refresh_vector_plan()
+    builder, _ = store.begin_build("test:random")
+    builder.bind_embedder("test:random", 8)
+    doc = Document(source="s", doc_id="new", title="New", url="u", body="")
+    vectors = _random_unit(20, 8, seed=4)
+    builder.replace_document(doc, [Chunk("new", i, f"c{i}") for i in range(20)],
+                             [v.tobytes() for v in vectors])  # fmt: skip
+    store.switch_build({})
+    assert store.vector_plan().mode == "hnsw"  # no sequential scans after the switch
+    got, _ = store.index_search(vectors[3], 1)
+    assert [h.doc_id for h in store.load_hits([(got[0], 1.0)])] == ["new"]
+
+
+@pytest.mark.parametrize("value", ["0", "1001", "many"])
+def test_a_bad_ef_search_setting_names_the_key(value: str) -> None:
+    with pytest.raises(ConfigError, match="DOCBOT_PG_EF_SEARCH"):
+        load_settings({"DOCBOT_PG_EF_SEARCH": value})
+
+
+def test_the_ef_search_setting_reaches_the_store(pg_url: str) -> None:
+    settings = load_settings({"DOCBOT_DATABASE_URL": pg_url, "DOCBOT_PG_EF_SEARCH": "250"})
+    store = open_store(settings)
+    try:
+        assert store.backend == "postgres" and store.vector_plan().ef_search == 250
+    finally:
+        store.close()
+
+
+def test_a_closed_store_reconnects(store: PostgresStore) -> None:
+    store.set_meta("k", "v")
+    store.close()
+    assert store.get_meta("k") == "v"
+
+
+def test_a_term_of_several_words_is_one_phrase(store: PostgresStore) -> None:
+    texts = ["the Orbit Authenticator app", "orbit around the sun; an authenticator", "plain"]
+    fill(store, np.eye(3, dtype=np.float32), texts)
+    counts, covered = store.term_frequencies(["orbit authenticator", "here"], [1, 2, 3])
+    assert counts["orbit authenticator"] == 1  # the phrase, not both words anywhere
+    assert counts["here"] == 3  # a stop word is held by every chunk: never rare
+    assert [sorted(covered[i]) for i in (1, 2, 3)] == [
+        ["here", "orbit authenticator"], ["here"], ["here"]
+    ]  # fmt: skip
+    held = store.texts_holding(
+        ["Orbit Authenticators", "authenticator orbit"], ["orbit authenticator"]
+    )
+    assert held == {"orbit authenticator": {0}}
