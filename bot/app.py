@@ -25,7 +25,7 @@ from bot.ops.ratelimit import RateLimiter
 from bot.ops.status import collect_status
 from bot.records import Records
 from bot.retrieve import Retriever
-from ingest.embedding import Embedder, make_embedder
+from ingest.embedding import Embedder, make_embedder, make_multilingual_embedder
 from ingest.settings import Settings
 from ingest.sources import Source, build_source
 from ingest.store import Store
@@ -103,9 +103,26 @@ class Docbot:
         """The embedder as retrieval and sync use it: calls counted in metrics."""
         return MeteredEmbedder(self.embedder, self.metrics)
 
+    def close(self) -> None:
+        """Close this thread's store connection if one was opened (the CLI, when a
+        command ends): SQLite then checkpoints and removes its write-ahead log at once,
+        instead of whenever the garbage collector gets to the connection."""
+        if "store" in self.__dict__:
+            self.store.close()
+
+    @cached_property
+    def multilingual_embedder(self) -> Embedder | None:
+        """The second embedder, for questions not in English (``ingest/multilingual.py``):
+        None when ``DOCBOT_MULTILINGUAL_MODEL=off`` or when the configured embedder reads
+        every language itself (an OpenAI-compatible model)."""
+        if getattr(self.embedder, "multilingual", True):
+            return None
+        inner = make_multilingual_embedder(self.settings.multilingual_model)
+        return MeteredEmbedder(inner, self.metrics) if inner is not None else None
+
     @cached_property
     def retriever(self) -> Retriever:
-        return Retriever(self.store, self.metered_embedder)
+        return Retriever(self.store, self.metered_embedder, multilingual=self.multilingual_embedder)
 
     @cached_property
     def answerer(self) -> Answerer:
@@ -161,6 +178,7 @@ class Docbot:
         synced = sync_sources(
             self.store, sources, self.metered_embedder, full=full, rebuild=rebuild,
             progress=progress, guard=guard, pii=self.settings.redact_pii,
+            multilingual=self.multilingual_embedder,
         )  # fmt: skip
         by_name = {r.source: r for r in synced}
         reports = [unbuilt.get(c.name) or by_name.pop(c.name) for c in configs]

@@ -192,7 +192,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = load_settings(env, config_path(args.config, env))
         default_format = "json" if args.command == "serve" else "text"
         configure_logging(settings, default_format=default_format, debug=args.debug)
-        return _commands()[args.command](args, build(settings))
+        app = build(settings)
+        try:
+            return _commands()[args.command](args, app)
+        finally:
+            app.close()
     except DocbotError as exc:
         if args.debug:
             raise

@@ -10,18 +10,20 @@ refuses vectors from another model, like simonw/llm's collections do.
 
 Its SQL lives with the concern it serves: ``documents`` (write side), ``generations``
 (rebuilding beside the live index, then switching), ``search`` (read side), ``runs``
-(sync history); ``base`` holds connections and metadata, ``db`` opens SQLite and
+(sync history), ``multilingual`` (the second, multilingual vector set); ``base``
+holds connections and metadata, ``db`` opens SQLite and
 ``migrations`` creates the schema.
 """
 
 from __future__ import annotations
 
 from ingest.store.sqlite.generations import Generations
+from ingest.store.sqlite.multilingual import Multilingual
 from ingest.store.sqlite.runs import Runs
 from ingest.store.sqlite.search import FTS_WEIGHTS, Search
 
 __all__ = ["FTS_WEIGHTS", "Store"]
 
 
-class Store(Generations, Search, Runs):
+class Store(Generations, Search, Multilingual, Runs):
     """Access to one docbot SQLite file. Cheap to share between threads."""
