@@ -74,7 +74,7 @@ def non_english_only(store: Store) -> Store:
     keep = np.array([detect_language(texts[int(i)][:600])[0] != "en" for i in ids], dtype=bool)
     view = Store(store.path)
     filtered = (ids[keep], matrix[keep])
-    view.multilingual_matrix = lambda: filtered  # type: ignore[method-assign]
+    view.multilingual_matrix = lambda other_than=None: filtered  # type: ignore[method-assign]
     return view
 
 
