@@ -5,6 +5,13 @@ why there are two): their own table (``multilingual_vectors``, keyed by chunk co
 hash), their own model id and dimension in ``meta``, their own version counter. A
 vector of one model is never compared with a vector of the other, and vectors of two
 multilingual models never sit side by side: switching model drops the old set first.
+
+The contract another backend mirrors (all used by ``ingest/multilingual.py``,
+``bot/retrieve.py`` and ``bot/ops/status.py``): ``multilingual_model``,
+``bind_multilingual``, ``reset_multilingual``, ``chunks_missing_multilingual``,
+``add_multilingual_vectors``, ``prune_multilingual``, ``multilingual_coverage``,
+``multilingual_matrix(other_than=...)``; ``release_log_space`` is SQLite's own (a no-op
+where there is no write-ahead log file to shrink).
 """
 
 from __future__ import annotations
