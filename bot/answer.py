@@ -40,6 +40,7 @@ from bot.llm import LLM, Message, Usage, call_until_deadline, until_deadline
 from bot.prompts import CONDENSE_PROMPT, SYSTEM_PROMPT, build_messages, estimate_tokens
 from bot.retrieve import Retriever, SearchResult
 from ingest.errors import DocbotError, InputError, LLMError
+from ingest.languages import detect_language, is_english
 from ingest.models import Hit
 from ingest.store.scope import Scope
 
@@ -333,10 +334,14 @@ class Answerer:
         timings = dict(result.timings_ms)
         if condense_ms:
             timings["condense_ms"] = condense_ms
-        if relevant and not self._supported(evidence, result.hits):
+        across = cross_lingual(result, relevant)
+        if relevant and not across and not self._supported(evidence, result.hits):
             relevant = []
         unmet: list[str] = []
-        if relevant and self.check_names:
+        # Capitals mark names in English only (German capitalises every noun), and a
+        # passage in another language than the question cannot spell its names.
+        named = not across and is_english(search_query)
+        if relevant and self.check_names and named:
             unmet = unmet_names(self.retriever.store, search_query, result.hits)
         if unmet:
             # The question asks about a thing by name the passages do not name: "the
@@ -346,7 +351,7 @@ class Answerer:
             shown = relevant[: self.quoted] if self.llm is None else relevant
             about = (
                 rare_names(self.retriever.store, search_query, self.anchor_share)
-                if self.typed_names
+                if self.typed_names and named
                 else []
             )
             wanted, found = typed_units(
@@ -377,7 +382,9 @@ class Answerer:
             return AnswerStream(answer, iter([answer.text]), started)
         if self.llm is None:
             quoted = relevant[: self.quoted]
-            missing = evidence.missing([h.chunk_id for h in quoted], self.rare_share)
+            missing = (
+                [] if across else evidence.missing([h.chunk_id for h in quoted], self.rare_share)
+            )
             leads = {h.chunk_id: lead_in(self.retriever.store, h) for h in quoted}
             text = extractive_answer(
                 question if not history else search_query, quoted, missing=missing, lead_ins=leads
@@ -402,7 +409,9 @@ class Answerer:
             sources=sources,
             search_query=search_query,
             looked_for=looked_for,
-            missing=evidence.missing([h.chunk_id for h in sources], self.rare_share),
+            missing=[]
+            if across
+            else evidence.missing([h.chunk_id for h in sources], self.rare_share),
             model=self.llm.model,
             usage=usage,
             timings_ms=timings,
@@ -453,11 +462,14 @@ class Answerer:
 
     def _relevant(self, result: SearchResult) -> list[Hit]:
         """Hits worth answering from; empty when the docs do not cover the question."""
-        floor = self.retriever.embedder.min_similarity
+        floor = result.similarity_floor
+        if floor is None:
+            floor = self.retriever.embedder.min_similarity
         if self.retriever.store.embed_model is None or not result.dense_trusted:
             # No vectors, or a language the embedder cannot read (its similarities
             # mean nothing there): only passages that share words with the question.
             return [h for h in result.hits if h.scores.get("bm25", 0) > 0]
+        foreign_floor = result.multilingual_floor
         return [
             h
             for h in result.hits
@@ -466,6 +478,7 @@ class Answerer:
                 h.scores.get("bm25", 0.0) > 0
                 and h.scores.get("dense", 0.0) >= floor * self.lexical_floor
             )
+            or (foreign_floor is not None and h.scores.get("multilingual", -1.0) >= foreign_floor)
         ]
 
     def _supported(self, evidence: Evidence, hits: Sequence[Hit]) -> bool:
@@ -492,6 +505,17 @@ class Answerer:
             kept.append(hit)
             budget -= cost
         return kept
+
+
+def cross_lingual(result: SearchResult, relevant: Sequence[Hit]) -> bool:
+    """Whether the question was read by the multilingual model and the best passage is
+    in another language (a German question, an English page). The question's words
+    cannot then appear in the passage, so the checks built on shared words (its rare
+    terms must be there; the words no quote holds are named) do not apply; the
+    multilingual model's similarity floor still does."""
+    if result.language is None or not relevant:
+        return False
+    return detect_language(relevant[0].text[:600])[0] != result.language
 
 
 def clean_history(history: Sequence[Message]) -> list[Message]:

@@ -25,10 +25,11 @@ from bot.ops.ratelimit import RateLimiter
 from bot.ops.status import collect_status
 from bot.records import Records
 from bot.retrieve import Retriever
-from ingest.embedding import Embedder, make_embedder
+from ingest.embedding import Embedder, make_embedder, make_multilingual_embedder
 from ingest.settings import Settings
 from ingest.sources import Source, build_source
 from ingest.store import StoreContract, open_store
+from ingest.store.contract import MultilingualVectors
 from ingest.sync import DeleteGuard, Progress, SyncReport, sync_sources
 
 if TYPE_CHECKING:
@@ -50,7 +51,9 @@ class Docbot:
         return open_store(self.settings)
 
     def close(self) -> None:
-        """Release the store's connections, if it was opened (a PostgreSQL pool)."""
+        """Release the store's connections, if it was opened (the CLI, when a command
+        ends): a PostgreSQL pool's threads stop, and SQLite checkpoints and removes its
+        write-ahead log at once instead of whenever the collector gets to it."""
         store = self.__dict__.get("store")
         if store is not None:
             store.close()
@@ -110,8 +113,27 @@ class Docbot:
         return MeteredEmbedder(self.embedder, self.metrics)
 
     @cached_property
+    def multilingual_embedder(self) -> Embedder | None:
+        """The second embedder, for questions not in English (``ingest/multilingual.py``):
+        None when ``DOCBOT_MULTILINGUAL_MODEL=off``, when the configured embedder reads
+        every language itself (an OpenAI-compatible model), or when the store cannot
+        keep a second vector set (PostgreSQL, for now: logged once)."""
+        if getattr(self.embedder, "multilingual", True):
+            return None
+        if not isinstance(self.store, MultilingualVectors):
+            if self.settings.multilingual_model != "off":
+                log.warning(
+                    "the %s store keeps no multilingual vectors yet: questions in other "
+                    "languages are ranked with the English model and BM25",
+                    self.store.backend,
+                )
+            return None
+        inner = make_multilingual_embedder(self.settings.multilingual_model)
+        return MeteredEmbedder(inner, self.metrics) if inner is not None else None
+
+    @cached_property
     def retriever(self) -> Retriever:
-        return Retriever(self.store, self.metered_embedder)
+        return Retriever(self.store, self.metered_embedder, multilingual=self.multilingual_embedder)
 
     @cached_property
     def answerer(self) -> Answerer:
@@ -167,6 +189,7 @@ class Docbot:
         synced = sync_sources(
             self.store, sources, self.metered_embedder, full=full, rebuild=rebuild,
             progress=progress, guard=guard, pii=self.settings.redact_pii,
+            multilingual=self.multilingual_embedder,
         )  # fmt: skip
         by_name = {r.source: r for r in synced}
         reports = [unbuilt.get(c.name) or by_name.pop(c.name) for c in configs]

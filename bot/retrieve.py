@@ -17,9 +17,13 @@ that keeps exact matches"): scoring the union of both lists on both signals, or
 rank fusion (RRF), lost identifiers with one embedder or 0.03 nDCG on the
 handbook.
 
-Languages: the default embedder reads English only, so for a question written
-mostly in a non-Latin script (Arabic, Chinese, Japanese, ...) the dense side is
-switched off and BM25 alone ranks (``Fusion.non_latin_dense_weight``). Chinese
+Languages: the default embedder reads English only. With the multilingual vector set
+(``ingest/multilingual.py``, on by default), a question not in English
+(``ingest.languages.is_english``: py3langid, or mostly non-Latin letters) is searched
+with the multilingual model's vectors of every chunk instead, so it finds pages in its
+own language and in English; English questions take exactly the path they took
+before. Without that set (switched off, or not filled yet), a question written mostly
+in a non-Latin script is ranked by BM25 alone (``Fusion.non_latin_dense_weight``). Chinese
 and Japanese text has no spaces between words; a second FTS5 table indexes its
 character bigrams (``ingest/languages.py``) and is searched when the question
 holds such characters.
@@ -42,9 +46,10 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ingest.embedding import Embedder
-from ingest.languages import cjk_bigrams, latin_share
+from ingest.languages import cjk_bigrams, detect_language, is_english, latin_share
 from ingest.models import Hit
 from ingest.store import StoreContract, VectorCodes, coarse_pool
+from ingest.store.contract import MultilingualVectors
 from ingest.store.scope import Scope
 from ingest.store.vector_plan import VectorPlan
 
@@ -123,6 +128,14 @@ class Fusion:
     off. It gained 0.005 nDCG on dbpedia and lost 0.026 on the handbook questions
     (docs/BENCHMARKS.md), so it is off; it stays available for other corpora."""
     feedback_weight: float = 0.5
+    foreign_pages: int = 2
+    """An English question also looks at the pages not in English (in a store that
+    has any), through the multilingual vectors: up to this many of them, close enough
+    to the question (``Embedder.min_similarity``), are placed before the first English
+    result the multilingual model finds less close (0: off). In a store of English
+    pages nothing changes."""
+    foreign_keep_top: int = 1
+    """English results a page not in English is never placed above."""
     non_latin_dense_weight: float = 0.0
     """Dense weight for a question mostly in a non-Latin script, when the embedder
     is English-only (``Embedder.multilingual`` false): its vectors carry no meaning."""
@@ -252,18 +265,46 @@ class SearchResult:
     dense_trusted: bool = True
     """False when the embedder cannot read the question's script: dense scores are
     then noise and only BM25 says whether a passage is relevant."""
+    dense_model: str | None = None
+    """The model whose vectors ranked the dense side (None: BM25 alone)."""
+    similarity_floor: float | None = None
+    """That model's ``min_similarity`` (its cosines have their own scale)."""
+    language: str | None = None
+    """The question's language when the multilingual model took part: it read the
+    question, or placed pages not in English among an English question's results."""
+    multilingual_floor: float | None = None
+    """The multilingual model's ``min_similarity``, for hits it placed (their
+    ``scores["multilingual"]``)."""
 
 
 class Retriever:
     """Finds the passages that answer a question."""
 
     def __init__(
-        self, store: StoreContract, embedder: Embedder, fusion: Fusion | None = None
+        self,
+        store: StoreContract,
+        embedder: Embedder,
+        fusion: Fusion | None = None,
+        *,
+        multilingual: Embedder | None = None,
     ) -> None:
+        """``multilingual``: the second embedder, for questions not in English
+        (None: every question goes to ``embedder``)."""
         self.store = store
         self.embedder = embedder
         self.fusion = fusion or Fusion()
+        self._ml_store = store if isinstance(store, MultilingualVectors) else None
+        """The store's multilingual vector set (None: this backend keeps none)."""
+        self.multilingual = multilingual if self._ml_store is not None else None
         self._warned_mismatch = False
+
+    def multilingual_for(self, query: str) -> Embedder | None:
+        """The multilingual embedder when it should read this question: one is
+        configured, the store holds its vectors, and the question is not English."""
+        ml, vectors = self.multilingual, self._ml_store
+        if ml is None or vectors is None or vectors.multilingual_model != ml.model_id:
+            return None
+        return None if is_english(query) else ml
 
     def weights(self, query: str) -> tuple[float, float]:
         """(dense, lexical) weights for this question."""
@@ -284,7 +325,22 @@ class Retriever:
         t0 = time.perf_counter()
         dense_weight, lexical_weight = self.weights(query)
         embedding: Future[Shortlist] | None = None
-        if not self._vectors_match():
+        ranker = self.embedder
+        multilingual = self.multilingual_for(query)
+        if multilingual is not None:
+            ranker = multilingual
+            dense_weight, lexical_weight = self.fusion.dense_weight, self.fusion.lexical_weight
+            assert self._ml_store is not None  # multilingual_for checked it
+            all_ids, vectors = self._ml_store.multilingual_matrix()
+            codes = self.store.vector_codes()
+            mask = self.store.scope_mask(codes, scope)
+            if mask is not None:
+                keep = np.isin(all_ids, codes.ids[mask])
+                all_ids, vectors = all_ids[keep], vectors[keep]
+            embedding = _EMBEDDING.submit(
+                self._exact, query, all_ids, vectors, coarse_pool(depth), multilingual
+            )
+        elif not self._vectors_match():
             dense_weight = 0.0  # BM25 alone, rather than no answer, until a rebuild ends
         elif self.store.embed_model is not None:
             plan = self.store.vector_plan()
@@ -321,7 +377,7 @@ class Retriever:
                 )
                 similarity.update(sims)
             timings["knn_ms"] = coarse_ms + (time.perf_counter() - t2) * 1000
-        if dense_weight > 0 and union and embedding is not None:
+        if dense_weight > 0 and union and embedding is not None and multilingual is None:
             t3 = time.perf_counter()
             fused = self._fuse_union(
                 dense, lexical, lexical_pool, similarity, vector, dense_weight, lexical_weight
@@ -331,6 +387,9 @@ class Retriever:
             fused = fuse(dense, lexical, dense_weight, lexical_weight, head)
         else:
             fused = fuse([], lexical, 0.0, 1.0, head)
+        foreign: dict[int, float] = {}
+        if multilingual is None and self.fusion.foreign_pages > 0:
+            fused, foreign = self._with_foreign_pages(query, fused, scope, timings)
         hits = self.store.load_hits(fused[:depth])
         lexical_by_id = dict(lexical)
         kept: list[Hit] = []
@@ -341,10 +400,14 @@ class Retriever:
                 continue
             per_doc[key] = per_doc.get(key, 0) + 1
             hit.scores["bm25"] = lexical_by_id.get(hit.chunk_id, 0.0)
+            if hit.chunk_id in foreign:
+                hit.scores["multilingual"] = foreign[hit.chunk_id]
             kept.append(hit)
             if len(kept) == k:
                 break
-        if embedding is not None:
+        if embedding is not None and multilingual is None:
+            # The stored vectors are the English model's: a multilingual question's
+            # vector is in another space (and of another size).
             self._fill_similarity(kept, similarity, vector)
         for hit in kept:
             hit.scores["dense"] = similarity.get(hit.chunk_id, 0.0)
@@ -355,6 +418,12 @@ class Retriever:
             lexical_matches=len(lexical),
             timings_ms=timings,
             dense_trusted=dense_weight > 0,
+            dense_model=ranker.model_id if embedding is not None and dense_weight > 0 else None,
+            similarity_floor=ranker.min_similarity,
+            language=(
+                detect_language(query)[0] if multilingual is not None else "en" if foreign else None
+            ),
+            multilingual_floor=self.multilingual.min_similarity if self.multilingual else None,
         )
 
     def _fill_similarity(
@@ -440,6 +509,79 @@ class Retriever:
             self._shortlist, query, codes, plan.pool(head), plan.pool(depth), mask
         )
 
+    def _with_foreign_pages(
+        self,
+        query: str,
+        fused: list[tuple[int, float]],
+        scope: Scope | None,
+        timings: dict[str, float],
+    ) -> tuple[list[tuple[int, float]], dict[int, float]]:
+        """An English question's ranking with the closest chunks not in English placed
+        in it (``Fusion.foreign_pages``). The two models' scores are never compared:
+        where a foreign chunk goes is decided in the multilingual model's space alone,
+        by its cosine against the multilingual cosines of the English results. Also
+        returns the placed chunks' multilingual cosines."""
+        ml, store = self.multilingual, self._ml_store
+        if ml is None or store is None or store.multilingual_model != ml.model_id or not fused:
+            return fused, {}
+        started = time.perf_counter()
+        ids, matrix = store.multilingual_matrix(other_than="en")
+        if not len(ids):
+            return fused, {}
+        codes = self.store.vector_codes()
+        mask = self.store.scope_mask(codes, scope)
+        if mask is not None:
+            keep = np.isin(ids, codes.ids[mask])
+            ids, matrix = ids[keep], matrix[keep]
+        vector = np.asarray(ml.embed_query(query), dtype=np.float32)
+        sims = matrix @ vector
+        order = np.argsort(-sims, kind="stable")[: self.fusion.foreign_pages]
+        foreign = [(int(ids[i]), float(sims[i])) for i in order if sims[i] >= ml.min_similarity]
+        if foreign:
+            fused = self._place(fused, foreign, vector)
+        timings["foreign_ms"] = (time.perf_counter() - started) * 1000
+        return fused, dict(foreign)
+
+    def _place(
+        self, fused: list[tuple[int, float]], foreign: list[tuple[int, float]], vector: np.ndarray
+    ) -> list[tuple[int, float]]:
+        """``fused`` with each foreign (chunk id, multilingual cosine) moved up to just
+        before the first result, after the first ``foreign_keep_top``, that is less close
+        to the question in the multilingual space; one already ranked higher stays."""
+        head = self.fusion.candidates
+        assert self._ml_store is not None  # _with_foreign_pages checked it
+        all_ids, all_vectors = self._ml_store.multilingual_matrix()
+        window = np.array([cid for cid, _ in fused[:head]], dtype=np.int64)
+        close: dict[int, float] = {}
+        if len(all_ids):
+            rows = np.minimum(np.searchsorted(all_ids, window), len(all_ids) - 1)
+            sims = all_vectors[rows] @ vector
+            close = {
+                int(cid): float(sim)
+                for cid, row, sim in zip(window, rows, sims, strict=True)
+                if all_ids[row] == cid
+            }
+        ranked = list(fused)
+        for cid, sim in sorted(foreign, key=lambda item: -item[1]):
+            current = next((p for p, item in enumerate(ranked) if item[0] == cid), None)
+            limit = min(len(ranked), head)
+            position = next(
+                (
+                    p
+                    for p in range(self.fusion.foreign_keep_top, limit)
+                    if ranked[p][0] != cid and close.get(ranked[p][0], 1.0) < sim
+                ),
+                None,
+            )
+            if position is None or (current is not None and current <= position):
+                continue
+            score = ranked[position][1]
+            if current is not None:
+                del ranked[current]
+            ranked.insert(position, (cid, score))
+            close[cid] = sim
+        return ranked
+
     def _vectors_match(self) -> bool:
         """Whether the live vectors come from the configured embedder. They do not
         while a rebuild for a new model runs beside them (or before it is started):
@@ -489,11 +631,21 @@ class Retriever:
         lists: list[tuple[list[int], np.ndarray | None]] = [(ids, matrix)]
         return vector, lists, (embedded - started) * 1000, (done - embedded) * 1000
 
-    def _exact(self, query: str, ids: np.ndarray, matrix: np.ndarray, pool: int) -> Shortlist:
-        """Worker thread, small stores (``ingest/store/vector_plan.py``): exact cosine over
-        every vector in scope; the best ``pool`` with their vectors."""
+    def _exact(
+        self,
+        query: str,
+        ids: np.ndarray,
+        matrix: np.ndarray,
+        pool: int,
+        embedder: Embedder | None = None,
+    ) -> Shortlist:
+        """Worker thread, small stores (``ingest/store/vector_plan.py``) and the
+        multilingual vectors: exact cosine over every vector in scope; the best
+        ``pool`` with their vectors. ``embedder`` reads the question (default: the
+        English one)."""
         started = time.perf_counter()
-        vector = np.asarray(self.embedder.embed_query(query), dtype=np.float32)
+        reader = embedder or self.embedder
+        vector = np.asarray(reader.embed_query(query), dtype=np.float32)
         embedded = time.perf_counter()
         if len(ids) > pool:
             top = np.argpartition(-(matrix @ vector), pool)[:pool]

@@ -7,12 +7,18 @@ whole run of ideographs would become one token that no query matches. For those
 scripts we index overlapping character bigrams (``東京都`` -> ``東京 京都``), the
 approach of Lucene's CJK analyzer: a two-character word, the most common length,
 is found, and BM25 ranks passages by how many of the query's bigrams they hold.
+
+Which language a question is in decides which embedder reads it
+(``bot/retrieve.py``): :func:`is_english` uses py3langid (langid.py's maintained
+fork, BSD-3, its model inside the wheel, numpy only, ~0.15 ms a question).
 """
 
 from __future__ import annotations
 
 import re
+import threading
 import unicodedata
+from typing import Any
 
 _CJK_RANGES = (
     (0x1100, 0x11FF),  # Hangul Jamo
@@ -62,3 +68,64 @@ def cjk_bigrams(text: str) -> list[str]:
         else:
             grams.extend(run[i : i + 2] for i in range(len(run) - 1))
     return grams
+
+
+# --- which language a question or passage is in -------------------------------------
+
+DETECTABLE_LANGUAGES = (
+    *("ar", "de", "en", "es", "fr", "it", "ja", "ko"),
+    *("nl", "pl", "pt", "ru", "th", "tr", "zh"),
+)
+"""The languages the bundled multilingual embedder was trained on (Universal Sentence
+Encoder multilingual v3); detection chooses among these only, so a short English
+question cannot be taken for, say, Afrikaans."""
+CONFIDENT = 0.9
+"""A Latin-script text counts as another language than English only when py3langid
+gives that language at least this probability. On the 124 English questions of
+dbpedia and the handbook set, 6 are classed as another language, all below 0.77
+("keith urban": de 0.76, "YMCA Tampa": pt 0.18), while German and Spanish questions
+of five words score 0.95-1.0 (docs/BENCHMARKS.md, "Languages")."""
+
+_IDENTIFIER: object | None = None
+_IDENTIFIER_LOCK = threading.Lock()
+
+
+def _identifier() -> Any:
+    """py3langid's identifier (its model ships in the wheel; loaded once, ~0.2 s)."""
+    global _IDENTIFIER
+    with _IDENTIFIER_LOCK:
+        if _IDENTIFIER is None:
+            from py3langid.langid import MODEL_FILE, LanguageIdentifier
+
+            identifier = LanguageIdentifier.from_model_file(MODEL_FILE, norm_probs=True)
+            identifier.set_languages(list(DETECTABLE_LANGUAGES))
+            _IDENTIFIER = identifier
+        return _IDENTIFIER
+
+
+def detect_language(text: str) -> tuple[str, float]:
+    """(ISO 639-1 code, probability) of ``text`` among :data:`DETECTABLE_LANGUAGES`."""
+    lang, probability = _identifier().classify(text)
+    return str(lang), float(probability)
+
+
+def is_english(text: str) -> bool:
+    """Whether ``text`` should take the English path (the bundled English embedder).
+
+    Mostly non-Latin letters: not English. Latin script: English unless py3langid is
+    confident (:data:`CONFIDENT`) it is another language; an unsure call keeps the
+    English path, which is what every question took before."""
+    if not any(char.isalpha() for char in text):
+        return True
+    if latin_share(text) < 0.5:
+        return False
+    lang, probability = detect_language(text)
+    return lang == "en" or probability < CONFIDENT
+
+
+def chunk_language(text: str) -> str:
+    """A passage's language as the multilingual vector set records it: ``en`` for
+    what :func:`is_english` takes as English, else the detected code (its first 600
+    characters decide: enough for langid, and a long table costs nothing more)."""
+    head = text[:600]
+    return "en" if is_english(head) else detect_language(head)[0]

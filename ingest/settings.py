@@ -23,6 +23,9 @@ DEFAULT_SLACK_API_URL = "https://slack.com/api/"
 DEFAULT_CHAT_MODEL = "gpt-4o-mini"
 DEFAULT_CONTEXT_TOKENS = 3000
 DEFAULT_PORT = 3000
+MULTILINGUAL_CHOICES = ("use-multilingual", "off")
+"""``DOCBOT_MULTILINGUAL_MODEL``: the models of ``ingest.embedding.MULTILINGUAL_MODELS``
+and ``off`` (kept here so reading settings loads no model code)."""
 DEFAULT_ANSWER_CACHE_SIZE = 1000
 DEFAULT_PG_EF_SEARCH = 100
 """HNSW's ``ef_search`` on PostgreSQL; docs/BENCHMARKS.md ("PostgreSQL") has the recall
@@ -113,6 +116,8 @@ class Settings:
     chat_model: str = DEFAULT_CHAT_MODEL
     embedder: str = "local"
     embed_model: str | None = None
+    multilingual_model: str = "use-multilingual"
+    """The second embedder, for questions not in English (``off``: none)."""
     confluence_email: str | None = None
     confluence_api_token: str | None = None
     confluence_token: str | None = None
@@ -533,6 +538,12 @@ def load_settings(env: Mapping[str, str], config_path: Path | None = None) -> Se
     embedder = (_str(env, "DOCBOT_EMBEDDER") or "local").lower()
     if embedder not in ("local", "openai"):
         raise ConfigError(f"DOCBOT_EMBEDDER: must be 'local' or 'openai', not {embedder!r}")
+    multilingual = (_str(env, "DOCBOT_MULTILINGUAL_MODEL") or "use-multilingual").lower()
+    if multilingual not in MULTILINGUAL_CHOICES:
+        raise ConfigError(
+            "DOCBOT_MULTILINGUAL_MODEL: must be one of "
+            f"{', '.join(MULTILINGUAL_CHOICES)}, not {multilingual!r}"
+        )
     slack_api_url = _str(env, "SLACK_API_URL") or DEFAULT_SLACK_API_URL
     if not slack_api_url.endswith("/"):
         slack_api_url += "/"
@@ -553,6 +564,7 @@ def load_settings(env: Mapping[str, str], config_path: Path | None = None) -> Se
         chat_model=_str(env, "DOCBOT_CHAT_MODEL") or DEFAULT_CHAT_MODEL,
         embedder=embedder,
         embed_model=_str(env, "DOCBOT_EMBED_MODEL"),
+        multilingual_model=multilingual,
         confluence_email=_str(env, "CONFLUENCE_EMAIL"),
         confluence_api_token=_str(env, "CONFLUENCE_API_TOKEN"),
         confluence_token=_str(env, "CONFLUENCE_TOKEN"),

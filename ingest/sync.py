@@ -32,6 +32,7 @@ from ingest.errors import DocbotError
 from ingest.indexing import index_source, record_run
 from ingest.locks import SourceBusy
 from ingest.models import Chunk, Document
+from ingest.multilingual import fill_after_sync
 from ingest.rebuild import rebuild_index
 from ingest.runs import DeleteGuard, Progress, SyncProgress, SyncReport
 from ingest.sources import Source
@@ -71,13 +72,17 @@ def sync_sources(
     chunker: Callable[[Document], list[Chunk]] = split_markdown,
     guard: DeleteGuard | None = None,
     pii: bool = False,
+    multilingual: Embedder | None = None,
 ) -> list[SyncReport]:
     """Sync ``sources``, rebuilding beside the live index when asked or needed (see
     the module doc). One report per source, in order, then any carried over. Secrets
-    (and with ``pii`` personal data) are removed from every document first."""
+    (and with ``pii`` personal data) are removed from every document first. With a
+    ``multilingual`` embedder, its vectors are filled once the English index is
+    complete (``ingest/multilingual.py``)."""
     reports = _sync_sources(store, sources, embedder, full, rebuild, progress, chunker, guard, pii)
     if any(r.added or r.updated or r.deleted for r in reports):
         _measure_vectors(store)
+    fill_after_sync(store, multilingual)
     return reports
 
 
@@ -142,11 +147,12 @@ def sync_source(
     chunker: Callable[[Document], list[Chunk]] = split_markdown,
     guard: DeleteGuard | None = None,
     pii: bool = False,
+    multilingual: Embedder | None = None,
 ) -> SyncReport:
     """Bring the store up to date with ``source``; never raises for source faults."""
     return sync_sources(
         store, [source], embedder, full=full, rebuild=rebuild, progress=progress,
-        chunker=chunker, guard=guard, pii=pii,
+        chunker=chunker, guard=guard, pii=pii, multilingual=multilingual,
     )[0]  # fmt: skip
 
 

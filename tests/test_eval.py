@@ -94,8 +94,9 @@ def test_eval_reports_the_contract_keys(
         "config",
     }
     assert set(report["latency_ms"]) == {"p50", "p95"}
-    assert set(report["config"]) == {"embedder", "fusion", "chunking"}
+    assert set(report["config"]) == {"embedder", "multilingual", "fusion", "chunking"}
     assert report["config"]["embedder"] == "test:hash64"
+    assert report["config"]["multilingual"] is None  # the fake embedder reads every language
     assert report["queries"] == 3  # q4 has no judgments
     assert report["documents"] == len(CORPUS)
     assert report["chunks"] > len(CORPUS)  # the long document was split

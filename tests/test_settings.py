@@ -67,6 +67,7 @@ def test_malformed_config_names_the_bad_key(tmp_path: Path, text: str, message: 
         ({"DOCBOT_SYNC_INTERVAL": "soon"}, "DOCBOT_SYNC_INTERVAL"),
         ({"DOCBOT_EMBEDDER": "magic"}, "DOCBOT_EMBEDDER"),
         ({"DOCBOT_LOG_FORMAT": "xml"}, "DOCBOT_LOG_FORMAT"),
+        ({"DOCBOT_MULTILINGUAL_MODEL": "e5"}, "DOCBOT_MULTILINGUAL_MODEL"),
         ({"DOCBOT_RATE_LIMIT_PER_USER": "-1"}, "DOCBOT_RATE_LIMIT_PER_USER"),
         ({"CONFLUENCE_URL": "https://x/wiki"}, "CONFLUENCE_SPACES"),
     ],

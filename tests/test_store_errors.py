@@ -179,7 +179,9 @@ def test_a_full_disk_during_sync_says_what_to_do_and_keeps_what_was_stored(
 def test_a_full_disk_when_asking_says_what_to_do(
     env: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    with tmpfs(env / "small", "4m") as folder:
+    # 8 MB: the store of three pages, with both models' vector sets and the log SQLite
+    # needs to close them, must fit before something else fills the disk.
+    with tmpfs(env / "small", "8m") as folder:
         monkeypatch.setenv("DOCBOT_DB", str(folder / "docbot.db"))
         assert cli(capsys, "sync")[0] == 0
         with (folder / "filler").open("wb") as filler:  # something else filled the disk

@@ -203,6 +203,7 @@ def evaluate(args: argparse.Namespace, app: Docbot) -> int:
         chunk_chars=chunk_chars,
         overlap_chars=overlap,
         progress=TerminalProgress("indexing"),
+        multilingual=app.multilingual_embedder,
     )
     if args.run:
         write_run(args.run, run)

@@ -234,13 +234,18 @@ def index_dataset(
     overlap_chars: int = chunking.DEFAULT_OVERLAP_CHARS,
     progress: Progress | None = None,
     chunker: Callable[[Document], list[Chunk]] | None = None,
+    multilingual: Embedder | None = None,
 ) -> float:
-    """Index the corpus with the sync pipeline; return the seconds it took."""
+    """Index the corpus with the sync pipeline (the multilingual fill included); return
+    the seconds it took."""
     chunker = chunker or partial(
         chunking.split_markdown, chunk_chars=chunk_chars, overlap_chars=overlap_chars
     )
     started = time.perf_counter()
-    report = sync_source(store, CorpusSource(dataset), embedder, progress=progress, chunker=chunker)
+    report = sync_source(
+        store, CorpusSource(dataset), embedder, progress=progress, chunker=chunker,
+        multilingual=multilingual,
+    )  # fmt: skip
     seconds = time.perf_counter() - started
     if report.error:
         raise InputError(f"indexing {dataset.corpus_path} failed: {report.error}")
@@ -271,8 +276,10 @@ def evaluate(
     chunk_chars: int = chunking.DEFAULT_CHUNK_CHARS,
     overlap_chars: int = chunking.DEFAULT_OVERLAP_CHARS,
     progress: Progress | None = None,
+    multilingual: Embedder | None = None,
 ) -> tuple[EvalReport, dict[str, Ranking]]:
-    """Index ``dataset`` into a temporary store, run its queries, score them."""
+    """Index ``dataset`` into a temporary store, run its queries, score them (questions
+    not in English through ``multilingual`` when given, as the bot does)."""
     with tempfile.TemporaryDirectory(prefix="docbot-eval-") as tmp:
         store = Store(Path(tmp) / "eval.db")
         try:
@@ -283,9 +290,10 @@ def evaluate(
                 chunk_chars=chunk_chars,
                 overlap_chars=overlap_chars,
                 progress=progress,
+                multilingual=multilingual,
             )
             documents, chunks = store.document_count(), store.chunk_count()
-            retriever = Retriever(store, embedder, fusion)
+            retriever = Retriever(store, embedder, fusion, multilingual=multilingual)
             run, latencies = rank_queries(retriever, dataset.scored_queries(), k)
         finally:
             store.close()
@@ -300,6 +308,7 @@ def evaluate(
         latency_p95_ms=percentile(latencies, 95),
         config={
             "embedder": embedder.model_id,
+            "multilingual": multilingual.model_id if multilingual else None,
             "fusion": asdict(retriever.fusion),
             "chunking": {
                 "chunk_chars": chunk_chars,

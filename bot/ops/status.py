@@ -21,6 +21,7 @@ from bot.records import Records
 from ingest.runs import settle_runs
 from ingest.settings import Settings
 from ingest.store import StoreContract, SyncRun
+from ingest.store.contract import MultilingualVectors
 from ingest.store.history import CHANGE_KINDS
 
 QUESTION_WINDOW = timedelta(hours=24)
@@ -157,6 +158,7 @@ def collect_status(
             "embed_model": stats["embed_model"],
             "embed_dim": stats["embed_dim"],
             "vector_search": _vector_search(store),
+            "multilingual": _multilingual(store, settings),
         },
         "rebuild": rebuild_json(store),
         "chat_model": settings.chat_model if settings.llm_enabled else None,
@@ -169,6 +171,29 @@ def collect_status(
             "entries": answer_cache.entries(),
             **questions["cache"],
         },
+    }
+
+
+def _multilingual(store: StoreContract, settings: Settings) -> dict[str, Any]:
+    """The second vector set: its model and how many chunks it covers so far (an
+    OpenAI-compatible embedder reads every language itself, so it has none; a store
+    that cannot keep one, PostgreSQL for now, says ``supported: false``)."""
+    setting = settings.multilingual_model if settings.embedder == "local" else "off"
+    if not isinstance(store, MultilingualVectors):
+        return {
+            "setting": setting,
+            "model": None,
+            "chunks_covered": 0,
+            "chunks": store.chunk_count(),
+            "supported": False,
+        }
+    covered, chunks = store.multilingual_coverage()
+    return {
+        "setting": setting,
+        "supported": True,
+        "model": store.multilingual_model,
+        "chunks_covered": covered,
+        "chunks": chunks,
     }
 
 
@@ -242,6 +267,18 @@ def _run_lines(run: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _multilingual_lines(ml: dict[str, Any] | None) -> list[str]:
+    if not ml or ml["setting"] == "off":
+        note = "DOCBOT_MULTILINGUAL_MODEL=off, or an embedder that reads every language"
+        return [f"languages   no multilingual vector set ({note})"] if ml else []
+    if not ml["model"]:
+        return [f"languages   {ml['setting']}: not filled yet (the next sync fills it)"]
+    return [
+        f"languages   {ml['model']} for questions not in English, "
+        f"{ml['chunks_covered']} of {ml['chunks']} chunks"
+    ]
+
+
 def render_status(data: dict[str, Any]) -> str:
     index = data["index"]
     lines = [
@@ -254,6 +291,7 @@ def render_status(data: dict[str, Any]) -> str:
             if index.get("vector_search") and index["embed_model"]
             else []
         ),
+        *_multilingual_lines(index.get("multilingual")),
         f"answers     {data['chat_model'] or 'extractive (no OPENAI_API_KEY)'}",
         *_activity_lines(data),
     ]

@@ -31,7 +31,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -356,4 +356,53 @@ class ExportableStore(StoreContract, Protocol):
 
     def export_feedback(self) -> list[tuple[FeedbackRecord, str | None, str | None]]:
         """Every vote with the channel and message it was cast on, oldest first."""
+        ...
+
+
+@runtime_checkable
+class MultilingualVectors(Protocol):
+    """A store that keeps the second, multilingual vector set beside the English one
+    (``ingest/multilingual.py``), keyed by chunk content hash under its own model id, so
+    the two models' vectors never mix. The SQLite store provides it; the PostgreSQL one
+    does not yet, and docbot then runs without the multilingual model
+    (``Docbot.multilingual_embedder``) rather than failing."""
+
+    @property
+    def multilingual_model(self) -> str | None:
+        """The model the multilingual vectors came from (None: none yet)."""
+        ...
+
+    def bind_multilingual(self, model_id: str, dim: int) -> None:
+        """Record the model; refuse vectors of another one."""
+        ...
+
+    def reset_multilingual(self) -> None:
+        """Drop every multilingual vector and forget their model."""
+        ...
+
+    def chunks_missing_multilingual(self, limit: int) -> dict[str, str]:
+        """Up to ``limit`` live chunk texts with no multilingual vector: sha -> text."""
+        ...
+
+    def add_multilingual_vectors(
+        self, model_id: str, vectors: Mapping[str, tuple[bytes, str]]
+    ) -> None:
+        """Store float32 vectors by content hash, each with its chunk's language."""
+        ...
+
+    def prune_multilingual(self) -> int:
+        """Drop vectors whose text no chunk holds any more; how many."""
+        ...
+
+    def release_log_space(self) -> None:
+        """Give back the space a bulk write took (a backend may do nothing)."""
+        ...
+
+    def multilingual_coverage(self) -> tuple[int, int]:
+        """(live chunks with a multilingual vector, live chunks)."""
+        ...
+
+    def multilingual_matrix(self, other_than: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(live chunk ids ascending, their multilingual vectors), optionally only the
+        chunks not in the language ``other_than``."""
         ...

@@ -299,6 +299,21 @@ def m006_document_access(conn: Connection) -> None:
             conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} TEXT")
 
 
+def m007_multilingual_vectors(conn: Connection) -> None:
+    """The second vector set (``ingest/multilingual.py``): one vector of the
+    multilingual model per chunk text, keyed by the chunk's content hash
+    (``chunks.sha``) rather than its id, so the vectors outlive re-chunking and
+    rebuilds (identical text is never embedded twice) and no generation needs a copy.
+    ``lang`` is the text's language (``ingest.languages.chunk_language``), so an English
+    question can look at the pages not in English. Its model and dimension are kept in
+    ``meta`` (``multilingual_model``, ``multilingual_dim``), apart from the English
+    model's. Stores from before start with none; the next sync fills them."""
+    conn.execute(
+        "CREATE TABLE multilingual_vectors "
+        "(sha TEXT PRIMARY KEY, embedding BLOB NOT NULL, lang TEXT NOT NULL)"
+    )
+
+
 Migration = Callable[[Connection], None]
 
 MIGRATIONS: list[Migration] = [
@@ -308,6 +323,7 @@ MIGRATIONS: list[Migration] = [
     m004_answer_cache,
     m005_sync_integrity,
     m006_document_access,
+    m007_multilingual_vectors,
 ]
 
 

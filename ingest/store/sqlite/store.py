@@ -13,8 +13,9 @@ Its SQL lives with the concern it serves: ``documents`` (write side), ``generati
 (counts and term rarity for the bot), ``runs`` (sync history), ``records`` (the bot's
 event claims, threads, answers and feedback), ``cache`` (answer-cache rows) and
 ``locks`` (per-source sync locks), ``export`` (reading it out whole for ``docbot
-migrate``); ``base`` holds connections and metadata, ``db``
-opens SQLite and ``migrations`` creates the schema. What any backend must provide is
+migrate``), ``multilingual`` (the second, multilingual vector set); ``base`` holds
+connections and metadata, ``db`` opens SQLite and ``migrations`` creates the schema.
+What any backend must provide is
 ``ingest/store/contract.py``.
 """
 
@@ -24,6 +25,7 @@ from ingest.store.sqlite.cache import AnswerCacheRows
 from ingest.store.sqlite.export import Export
 from ingest.store.sqlite.generations import Generations
 from ingest.store.sqlite.locks import SourceLocks
+from ingest.store.sqlite.multilingual import Multilingual
 from ingest.store.sqlite.records import Records
 from ingest.store.sqlite.runs import Runs
 from ingest.store.sqlite.search import FTS_WEIGHTS, Search
@@ -32,7 +34,9 @@ from ingest.store.sqlite.stats import Stats
 __all__ = ["FTS_WEIGHTS", "Store"]
 
 
-class Store(Generations, Search, Stats, Runs, Records, AnswerCacheRows, SourceLocks, Export):
+class Store(
+    Generations, Search, Stats, Multilingual, Runs, Records, AnswerCacheRows, SourceLocks, Export
+):
     """Access to one docbot SQLite file. Cheap to share between threads."""
 
     @property
