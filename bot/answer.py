@@ -45,6 +45,9 @@ from ingest.store.scope import Scope
 
 MAX_QUESTION_CHARS = 4000
 HISTORY_TURNS = 6
+LEXICAL_FLOOR = 0.75
+"""Share of the embedder's similarity floor at which a passage that shares words with
+the question still counts (docs/BENCHMARKS.md, "The abstention gate")."""
 NOT_FOUND = "I couldn't find this in the docs."
 EMPTY_INDEX = "I have no documents yet — an admin needs to run `docbot sync`."
 
@@ -274,6 +277,7 @@ class Answerer:
         type_share: float | None = TYPE_SHARE,
         check_names: bool = True,
         typed_names: bool = True,
+        lexical_floor: float = LEXICAL_FLOOR,
     ) -> None:
         self.retriever = retriever
         self.llm = llm
@@ -298,6 +302,9 @@ class Answerer:
         """Whether the names the question asks about ("Microsoft Teams", "FY25") must be
         in the passages found (``bot/evidence.py`` ``unmet_names``)."""
         self.typed_names = typed_names
+        self.lexical_floor = lexical_floor
+        """A passage that shares words with the question may be used at this share of
+        the embedder's similarity floor (``_relevant``)."""
         """Whether the answer-type check needs the question's rare names (in at most
         ``anchor_share`` of the chunks) beside the typed text: COBRA's cost, not any
         amount next to "leave"."""
@@ -455,7 +462,10 @@ class Answerer:
             h
             for h in result.hits
             if h.scores.get("dense", 0.0) >= floor
-            or (h.scores.get("bm25", 0.0) > 0 and h.scores.get("dense", 0.0) >= floor * 0.75)
+            or (
+                h.scores.get("bm25", 0.0) > 0
+                and h.scores.get("dense", 0.0) >= floor * self.lexical_floor
+            )
         ]
 
     def _supported(self, evidence: Evidence, hits: Sequence[Hit]) -> bool:

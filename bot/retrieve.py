@@ -2,10 +2,20 @@
 
 The two rankers fail differently: BM25 finds exact names, error codes and
 commands the embedder blurs; the embedder finds paraphrases BM25 misses. Each
-list's scores are min-max normalised and summed with weights (``Fusion``). Method,
-weights and depth were chosen with ``docbot eval`` on two datasets, dbpedia and
-judged questions over a real company handbook, by the mean of their standard
-nDCG@10 (docs/BENCHMARKS.md): a setting that helps one and hurts the other loses.
+list's scores are min-max normalised over its first ``Fusion.candidates`` and
+summed with **equal weights** (``fuse``). With 0.7 dense / 0.3 BM25 (the default
+before issue 14), a chunk the vector side did not list scored 0 there, so even
+BM25's clear first got 0.3 and lost to any middling vector match: a question
+naming an error code or a config key lost its page. With equal weights, a chunk
+first in either list and absent from the other ties with the other list's first,
+and only chunks good on both sides outrank it. A hit the vector side did not list
+then gets its real cosine from its stored vector, since the answer's relevance
+gate reads it. Method and weights were chosen with ``docbot eval`` on dbpedia,
+judged questions over a real company handbook and a rare-identifier set, with
+the bundled model and a sparse, uncentred embedder (docs/BENCHMARKS.md, "Fusion
+that keeps exact matches"): scoring the union of both lists on both signals, or
+rank fusion (RRF), lost identifiers with one embedder or 0.03 nDCG on the
+handbook.
 
 Languages: the default embedder reads English only, so for a question written
 mostly in a non-Latin script (Arabic, Chinese, Japanese, ...) the dense side is
@@ -41,6 +51,10 @@ from ingest.store.vector_plan import VectorPlan
 log = logging.getLogger(__name__)
 
 MAX_QUERY_TERMS = 32
+LEXICAL_POOL = 200
+"""BM25 matches fetched (a fixed number, so rankings do not depend on k) to give the
+vector side's candidates their BM25 in union fusion. FTS5 scores every match to rank
+them, so 200 costs little more than 50."""
 
 STOPWORDS = frozenset(
     """a an and are as at be by can do does for from how i if in is it its me my of on or
@@ -88,10 +102,21 @@ def cjk_query(text: str) -> str:
 class Fusion:
     """How the two ranked lists are combined."""
 
-    dense_weight: float = 0.7
-    lexical_weight: float = 0.3
+    dense_weight: float = 0.5
+    lexical_weight: float = 0.5
     candidates: int = 50
     """How many chunks each ranker contributes before fusion."""
+    method: str = "minmax"
+    """``minmax`` (default): each list min-max normalised over its own head, a chunk
+    missing from a list scored 0 there (``fuse``). The others were measured against
+    it and not adopted (docs/BENCHMARKS.md); ``scripts/bench_retrieval.py`` compares
+    them: ``minmax-union``: both heads united, every member scored on both signals
+    (the real cosine of a chunk only BM25 listed, the BM25 of one only the vector
+    side listed), each min-max normalised over the union; ``rrf-union``: the same
+    union, reciprocal ranks within it added; ``rrf``: plain reciprocal-rank fusion
+    of the two heads."""
+    rrf_k: int = 60
+    """The reciprocal-rank constant: 1 / (rrf_k + rank); 60 is the usual choice."""
     feedback_chunks: int = 0
     """Pseudo-relevance feedback (Rocchio): the question's vector is moved towards the
     mean of its top dense hits before the final dense search; 0 (the default) turns it
@@ -150,6 +175,61 @@ def fuse(
         scores[cid] = (in_head, dense_weight * dv + lexical_weight * lv)
     ranked = sorted(scores.items(), key=lambda item: (-item[1][0], -item[1][1], item[0]))
     return [(cid, score) for cid, (score, _) in ranked]
+
+
+FUSION_METHODS = ("rrf-union", "minmax-union", "rrf", "minmax")
+
+
+def ranks(scores: dict[int, float]) -> dict[int, int]:
+    """1-based rank of each chunk by score, best first; ties break by chunk id."""
+    ordered = sorted(scores.items(), key=lambda item: (-item[1], item[0]))
+    return {cid: rank for rank, (cid, _) in enumerate(ordered, 1)}
+
+
+def fuse_union(
+    dense: dict[int, float],
+    lexical: dict[int, float],
+    dense_weight: float,
+    lexical_weight: float,
+    *,
+    method: str = "minmax-union",
+    rrf_k: int = 60,
+) -> list[tuple[int, float]]:
+    """Fuse candidates that carry both signals: ``dense`` holds every candidate's
+    cosine, ``lexical`` the BM25 of those that match a query term (a chunk absent
+    from ``lexical`` matches none, a real 0 rather than an unknown).
+
+    ``minmax-union``: both signals min-max normalised over the candidates (BM25 0 for
+    a non-matching chunk), weighted sum: a chunk BM25 scores far above the rest keeps
+    that lead, whatever the vector side thought of it. ``rrf-union``: w_d / (rrf_k +
+    dense rank) + w_l / (rrf_k + BM25 rank), ranks within the candidates, no BM25 term
+    for a chunk matching no word, scaled so that first on both signals scores 1; it
+    sees ranks only, so chunks middling on both sides can outrank BM25's clear first.
+    Ties break by chunk id."""
+    ids = dense.keys() | lexical.keys()
+    if not ids:
+        return []
+    if method == "minmax-union":
+        d = minmax(list(dense.items()))
+        lx = minmax([(cid, lexical.get(cid, 0.0)) for cid in ids])
+        scores = {
+            cid: dense_weight * d.get(cid, 0.0) + lexical_weight * lx.get(cid, 0.0) for cid in ids
+        }
+    elif method in ("rrf-union", "rrf"):
+        d_rank = ranks(dense)
+        lx_rank = ranks({cid: s for cid, s in lexical.items() if s > 0})
+        scale = (rrf_k + 1) / max(dense_weight + lexical_weight, 1e-12)
+        scores = {
+            cid: scale
+            * (
+                (dense_weight / (rrf_k + d_rank[cid]) if cid in d_rank else 0.0)
+                + (lexical_weight / (rrf_k + lx_rank[cid]) if cid in lx_rank else 0.0)
+            )
+            for cid in ids
+        }
+    else:
+        raise ValueError(f"unknown fusion method {method!r}; one of {', '.join(FUSION_METHODS)}")
+    return sorted(scores.items(), key=lambda item: (-item[1], item[0]))
 
 
 def merge_lexical(*lists: Scored) -> list[tuple[int, float]]:
@@ -212,11 +292,15 @@ class Retriever:
                 embedding = _EMBEDDING.submit(self._indexed, query, depth, scope)
             else:
                 embedding = self._in_memory(query, plan, head, depth, scope)
-        lexical = self.store.fts_search(fts_query(query), depth, scope=scope)
+        union = self.fusion.method != "minmax"
+        pool = max(depth, LEXICAL_POOL) if union else depth
+        lexical = self.store.fts_search(fts_query(query), pool, scope=scope)
         cjk = cjk_query(query)
         if cjk:
-            cjk_hits = self.store.cjk_search(cjk, depth, scope=scope)
-            lexical = merge_lexical(lexical, cjk_hits)[:depth]
+            cjk_hits = self.store.cjk_search(cjk, pool, scope=scope)
+            lexical = merge_lexical(lexical, cjk_hits)[:pool]
+        lexical_pool = dict(lexical[:LEXICAL_POOL])  # the same for every k
+        lexical = lexical[:depth]
         timings["fts_ms"] = (time.perf_counter() - t0) * 1000
         dense: list[tuple[int, float]] = []
         similarity: dict[int, float] = {}
@@ -237,7 +321,13 @@ class Retriever:
                 )
                 similarity.update(sims)
             timings["knn_ms"] = coarse_ms + (time.perf_counter() - t2) * 1000
-        if dense_weight > 0 or not lexical:
+        if dense_weight > 0 and union and embedding is not None:
+            t3 = time.perf_counter()
+            fused = self._fuse_union(
+                dense, lexical, lexical_pool, similarity, vector, dense_weight, lexical_weight
+            )
+            timings["fuse_ms"] = (time.perf_counter() - t3) * 1000
+        elif dense_weight > 0 or not lexical:
             fused = fuse(dense, lexical, dense_weight, lexical_weight, head)
         else:
             fused = fuse([], lexical, 0.0, 1.0, head)
@@ -250,11 +340,14 @@ class Retriever:
             if per_doc.get(key, 0) >= per_document:
                 continue
             per_doc[key] = per_doc.get(key, 0) + 1
-            hit.scores["dense"] = similarity.get(hit.chunk_id, 0.0)
             hit.scores["bm25"] = lexical_by_id.get(hit.chunk_id, 0.0)
             kept.append(hit)
             if len(kept) == k:
                 break
+        if embedding is not None:
+            self._fill_similarity(kept, similarity, vector)
+        for hit in kept:
+            hit.scores["dense"] = similarity.get(hit.chunk_id, 0.0)
         timings["retrieve_ms"] = (time.perf_counter() - t0) * 1000
         return SearchResult(
             hits=kept,
@@ -263,6 +356,72 @@ class Retriever:
             timings_ms=timings,
             dense_trusted=dense_weight > 0,
         )
+
+    def _fill_similarity(
+        self, hits: Sequence[Hit], similarity: dict[int, float], vector: np.ndarray
+    ) -> None:
+        """Give a hit the vector side did not list its real cosine, from its stored
+        vector: the relevance gate (``Answerer._relevant``) reads it, and a 0 there
+        would drop the exact keyword match fusion has just kept."""
+        missing = [h.chunk_id for h in hits if h.chunk_id not in similarity]
+        if not missing:
+            return
+        ids, matrix = self.store.vectors(missing)
+        if ids:
+            unit = vector / max(float(np.linalg.norm(vector)), 1e-12)
+            similarity.update(zip(ids, (float(x) for x in matrix @ unit), strict=True))
+
+    def _fuse_union(
+        self,
+        dense: Scored,
+        lexical: Scored,
+        lexical_pool: dict[int, float],
+        similarity: dict[int, float],
+        vector: np.ndarray,
+        dense_weight: float,
+        lexical_weight: float,
+    ) -> list[tuple[int, float]]:
+        """Both heads united and scored on both signals (``fuse_union``), then the
+        chunks below both heads, after them (score 0) in the order of their summed
+        reciprocal ranks in the full lists.
+
+        A chunk only BM25 listed gets its real cosine from its stored vector (and joins
+        ``similarity``, so the relevance gate sees it); one only the vector side listed
+        gets its BM25 from the first ``LEXICAL_POOL`` BM25 matches, or none (as a chunk
+        matching no word) when it is not among them: its real score is then below
+        the pool's last, and looking it up (FTS5 MATCH with ``rowid IN``) costs about
+        three BM25 searches (docs/BENCHMARKS.md). With feedback on, the dense rank of
+        a chunk only BM25 listed comes from its cosine to the question itself. Only
+        the heads take part, so a chunk's score does not depend on how deep the lists
+        were fetched: the first results are the same whatever ``k`` is asked."""
+        f = self.fusion
+        head = f.candidates
+        dense_head = dict(dense[:head])
+        lexical_head = dict(lexical[:head])
+        fill = f.method != "rrf"
+        to_embed = [cid for cid in lexical_head if cid not in dense_head] if fill else []
+        if to_embed:
+            ids, matrix = self.store.vectors(to_embed)
+            if ids:
+                unit = vector / max(float(np.linalg.norm(vector)), 1e-12)
+                for cid, sim in zip(ids, (matrix @ unit).tolist(), strict=True):
+                    similarity.setdefault(cid, float(sim))
+                    dense_head[cid] = float(sim)
+        to_match = [cid for cid in dense_head if cid not in lexical_head]
+        if fill:
+            lexical_head.update({c: lexical_pool[c] for c in to_match if c in lexical_pool})
+        fused = fuse_union(
+            dense_head, lexical_head, dense_weight, lexical_weight,
+            method=f.method, rrf_k=f.rrf_k,
+        )  # fmt: skip
+        members = {cid for cid, _ in fused}
+        tail: dict[int, float] = {}
+        for scored in (dense, lexical):
+            for rank, (cid, _) in enumerate(scored, 1):
+                if cid not in members:
+                    tail[cid] = tail.get(cid, 0.0) + 1 / (f.rrf_k + rank)
+        below = sorted(tail.items(), key=lambda item: (-item[1], item[0]))
+        return fused + [(cid, 0.0) for cid, _ in below]
 
     def _in_memory(
         self, query: str, plan: VectorPlan, head: int, depth: int, scope: Scope | None

@@ -44,6 +44,10 @@ def grids(name: str) -> Iterator[dict[str, Any]]:
             for anchor in (0.0, 0.002, 0.005):
                 for missing in (0.2, 0.3, 0.4):
                     yield {"rare_share": rare, "anchor_share": anchor, "missing_idf": missing}
+    elif name == "floor":
+        for lexical in (0.75, 0.85, 1.0):
+            for missing in (0.25, 0.3):
+                yield {"lexical_floor": lexical, "missing_idf": missing}
     elif name == "types":
         yield {"type_share": None}  # no answer-type check (the gate before it)
         for share in (0.0, 0.1, 0.2, 0.3, 0.4, 0.5):
@@ -73,7 +77,9 @@ def main() -> int:
     parser.add_argument("store", type=Path, help="a store kept by docbot eval --answers")
     parser.add_argument("questions", type=Path, help="the judged question set (JSONL)")
     parser.add_argument(
-        "--grid", choices=("gate", "types", "names", "quotes", "passages", "length"), default="gate"
+        "--grid",
+        choices=("gate", "floor", "types", "names", "quotes", "passages", "length"),
+        default="gate",
     )
     args = parser.parse_args()
     settings = Settings()

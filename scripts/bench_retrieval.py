@@ -8,6 +8,12 @@ parameter is chosen on the training folds (standard nDCG@10) and scored on the h
 fold, so the figure is not tuned to the queries it is reported on.
 
     python scripts/bench_retrieval.py ../shared/data/beir/dbpedia --model DIR [--json OUT]
+    python scripts/bench_retrieval.py DATASET --ablations [--embedder sparse] [--keep DIR]
+
+``--ablations`` runs the shipped ``Retriever`` with each fusion setting over one index;
+``--keep DIR`` keeps that index (one per dataset and embedder) so a later run replays
+the settings without indexing again. ``--embedder sparse`` is a deterministic stand-in
+for an API embedder with sparse, uncentred vectors (``SparseHashEmbedder``).
 
 A benchmark, not a test: minutes on 2 cores for the first run, seconds after.
 """
@@ -18,6 +24,7 @@ import argparse
 import hashlib
 import json
 import random
+import re
 import statistics
 import sys
 import time
@@ -132,6 +139,35 @@ def fts(store: Store, table: str, match: str, weights: tuple[float, float, float
         (match, DEPTH),
     )
     return [(rowid, -r) for rowid, r in rows]
+
+
+class SparseHashEmbedder(Embedder):
+    """A deterministic stand-in for an OpenAI-compatible embedder whose vectors are
+    sparse and uncentred (issue 14): a hashed bag of words with non-negative,
+    sublinear term counts in 1,024 dimensions, no IDF. Every coordinate is >= 0, so all
+    vectors lean the same way and a question's cosine is dominated by its common words;
+    a rare identifier is one word among a chunk's hundred and barely moves it. It is
+    not a good embedder, and it is not meant to be: it is the case fusion must survive."""
+
+    model_id = "bench:sparse-hash-1024"
+    batch_size = 64
+    dim = 1024
+
+    def embed_batch(self, texts: Sequence[str]) -> np.ndarray:
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        for row, text in enumerate(texts):
+            counts: dict[int, int] = {}
+            for word in re.findall(r"\w+", text.lower()) or [text]:
+                digest = hashlib.blake2b(word.encode(), digest_size=4).digest()
+                column = int.from_bytes(digest, "little") % self.dim
+                counts[column] = counts.get(column, 0) + 1
+            for column, n in counts.items():
+                out[row, column] = 1.0 + np.log(n)
+        return out / np.maximum(np.linalg.norm(out, axis=1, keepdims=True), 1e-12)
+
+
+def bench_embedder(name: str, model: str | None) -> Embedder:
+    return SparseHashEmbedder() if name == "sparse" else make_embedder("local", model)
 
 
 # --- fusion families ------------------------------------------------------------
@@ -266,35 +302,64 @@ def cross_validate(
 
 
 ABLATIONS = {
-    "default": Fusion(),
-    "0.8/0.2 with feedback (previous default)": Fusion(0.8, 0.2, feedback_chunks=3),
-    "0.8/0.2, no feedback": Fusion(0.8, 0.2),
-    "0.7/0.3 with feedback": Fusion(0.7, 0.3, feedback_chunks=3),
-    "0.6/0.4, no feedback": Fusion(0.6, 0.4),
-    "0.9/0.1 with feedback": Fusion(0.9, 0.1, feedback_chunks=3),
-    "dense only (with feedback)": Fusion(1.0, 0.0, feedback_chunks=3),
-    "dense only, no feedback": Fusion(1.0, 0.0),
-    "bm25 only": Fusion(0.0, 1.0),
+    "minmax 0.7/0.3 (before issue 14)": Fusion(0.7, 0.3, method="minmax"),
+    "minmax 0.5/0.5 (default)": Fusion(),
+    "minmax-union 0.7/0.3": Fusion(0.7, 0.3, method="minmax-union"),
+    "minmax-union 0.6/0.4": Fusion(0.6, 0.4, method="minmax-union"),
+    "minmax-union 0.5/0.5": Fusion(0.5, 0.5, method="minmax-union"),
+    "rrf 0.5/0.5 (heads only)": Fusion(0.5, 0.5, method="rrf"),
+    "rrf-union 0.7/0.3": Fusion(0.7, 0.3, method="rrf-union"),
+    "rrf-union 0.6/0.4": Fusion(0.6, 0.4, method="rrf-union"),
+    "rrf-union 0.5/0.5": Fusion(0.5, 0.5, method="rrf-union"),
+    "dense only": Fusion(1.0, 0.0, method="minmax"),
+    "bm25 only": Fusion(0.0, 1.0, method="minmax"),
 }
+"""Fusion settings ``--ablations`` compares (issue 14); the settings before it,
+feedback included, are in docs/BENCHMARKS.md's earlier tables."""
 
 
-def ablations(dataset: Dataset, model: str | None) -> dict[str, dict[str, float]]:
+def ablations(
+    dataset: Dataset, embedder: Embedder, keep: Path | None = None
+) -> dict[str, dict[str, float]]:
     """The shipped pipeline (``bot.eval.evaluate``'s own index and query code), indexed once,
-    queried with each fusion setting: differences are the setting's alone."""
+    queried with each fusion setting: differences are the setting's alone. With ``keep``
+    the index stays there and is reused when complete (its ``.done`` file exists)."""
     import tempfile
 
-    embedder = make_embedder("local", model)
     out = {}
     with tempfile.TemporaryDirectory() as tmp:
-        store = Store(Path(tmp) / "eval.db")
-        seconds = index_dataset(dataset, store, embedder)
-        print(f"indexed in {seconds:.0f} s", file=sys.stderr)
+        folder = Path(tmp)
+        if keep is not None:
+            folder = keep / f"{dataset.path.name}-{embedder.model_id.replace(':', '_')}"
+            folder.mkdir(parents=True, exist_ok=True)
+        done = folder / "eval.db.done"
+        if not done.exists():
+            (folder / "eval.db").unlink(missing_ok=True)
+        store = Store(folder / "eval.db")
+        if not done.exists():
+            seconds = index_dataset(dataset, store, embedder)
+            done.write_text(f"{seconds:.1f}\n")
+            print(f"indexed in {seconds:.0f} s", file=sys.stderr)
+        first: dict[str, float] | None = None
         for name, fusion in ABLATIONS.items():
             run, latencies = rank_queries(
                 Retriever(store, embedder, fusion), dataset.scored_queries(), 10
             )
-            scores = score_run({q: [d for d, _ in r] for q, r in run.items()}, dataset, 10)
+            docs = {q: [d for d, _ in r] for q, r in run.items()}
+            scores = score_run(docs, dataset, 10)
             scores["p50_ms"] = percentile(latencies, 50)
+            # Paired difference in standard nDCG@10 to the first setting, and its
+            # standard error over the judged queries: whether a difference is real.
+            ndcg = {
+                q: metrics_ir.ndcg_at_k(docs[q], dataset.qrels[q], 10)
+                for q in docs
+                if dataset.qrels.get(q)
+            }
+            if first is None:
+                first = ndcg
+            diffs = [ndcg[q] - first[q] for q in ndcg]
+            scores["ndcg_diff"] = statistics.fmean(diffs)
+            scores["ndcg_diff_se"] = statistics.stdev(diffs) / len(diffs) ** 0.5
             out[name] = {k: round(v, 4) for k, v in scores.items()}
             print(f"{name:36s} {json.dumps(out[name])}", flush=True)
         store.close()
@@ -308,13 +373,16 @@ def main() -> int:
     parser.add_argument("--work", default="/tmp/docbot-bench", help="where indexes are kept")
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--json", help="write the figures here")
+    parser.add_argument("--embedder", choices=["local", "sparse"], default="local")
+    parser.add_argument("--keep", type=Path, help="--ablations: keep (and reuse) the index here")
     parser.add_argument("--variants", nargs="+", default=["title", "text"], choices=VARIANTS)
     parser.add_argument(
         "--ablations", action="store_true", help="only: the shipped pipeline, fusion settings"
     )
     args = parser.parse_args()
     if args.ablations:
-        figures = ablations(load_dataset(args.dataset), args.model)
+        embedder = bench_embedder(args.embedder, args.model)
+        figures = ablations(load_dataset(args.dataset), embedder, args.keep)
         if args.json:
             Path(args.json).write_text(json.dumps(figures, indent=2))
         return 0

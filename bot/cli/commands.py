@@ -252,3 +252,39 @@ def feedback(args: argparse.Namespace, app: Docbot) -> int:
     else:
         print(render_report(report, since_text.strip()))
     return EXIT_OK
+
+
+def migrate(args: argparse.Namespace, app: Docbot) -> int:
+    """``docbot migrate --to URL [--force] [--json]``: the SQLite store ``DOCBOT_DB``
+    copied into the store ``URL`` names (``ingest/migrate.py``)."""
+    from bot.cli.progress import MigrationBar
+    from ingest.migrate import migrate as copy_store
+    from ingest.migrate import open_source, open_target
+
+    source = open_source(app.settings)
+    target = open_target(app.settings, args.to)
+    try:
+        report = copy_store(source, target, force=args.force, progress=MigrationBar())
+    finally:
+        target.close()
+        source.close()
+    if args.json:
+        print_json(report.as_dict())
+        return EXIT_OK
+    table = Table(title=f"docbot migrate: {report.source} -> {report.target} ({report.backend})")
+    for column in ("source", "documents", "chunks", "unchanged", "deleted", "runs"):
+        table.add_column(column, justify="left" if column == "source" else "right")
+    for s in report.sources:
+        table.add_row(
+            s.source, str(s.documents), str(s.chunks), str(s.unchanged), str(s.deleted),
+            str(s.runs),
+        )  # fmt: skip
+    out.print(table)
+    out.print(
+        f"{report.answers} answer records, {report.feedback} votes and {report.threads} threads "
+        f"copied in {report.seconds:.1f} s; embedding model {report.embed_model or 'none'} "
+        "(vectors copied, nothing re-embedded)",
+        markup=False,
+        highlight=False,
+    )
+    return EXIT_OK

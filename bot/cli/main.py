@@ -63,6 +63,7 @@ COMMANDS = {
     "serve": "run the Slack bot and the sync scheduler",
     "eval": "retrieval quality on a BEIR-format dataset, or answers on a judged set",
     "feedback": "👎 and unanswered questions, for doc owners",
+    "migrate": "copy the SQLite store into PostgreSQL (or another store), vectors included",
 }
 """Each subcommand's one-line description (in ``docbot --help`` and its own ``--help``)."""
 
@@ -160,6 +161,21 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("feedback")
     p.add_argument("--since", default="7d", metavar="AGE", help="how far back (default 7d)")
     p.add_argument("--json", action="store_true", help="print as JSON")
+
+    p = command("migrate")
+    p.add_argument(
+        "--to",
+        required=True,
+        metavar="URL",
+        help="the target: postgresql://USER:PASSWORD@HOST/DB, or sqlite:///PATH",
+    )
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="copy into a store that is not empty: make its documents equal this store's "
+        "(skips those already copied, so a stopped migration resumes)",
+    )
+    p.add_argument("--json", action="store_true", help="print the summary as JSON")
     return parser
 
 
@@ -177,6 +193,7 @@ def _commands() -> dict[str, Command]:
         "serve": commands.serve,
         "eval": commands.evaluate,
         "feedback": commands.feedback,
+        "migrate": commands.migrate,
     }
 
 

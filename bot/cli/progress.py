@@ -76,3 +76,43 @@ class TerminalProgress:
         if self._progress is not None:
             self._progress.stop()
             self._progress = None
+
+
+class MigrationBar:
+    """``docbot migrate``'s progress (``ingest.migrate.MigrateProgress``): a bar of
+    documents per source on a terminal; elsewhere one line per source on stderr, so
+    a migration run by a script still shows it is moving."""
+
+    def __init__(self) -> None:
+        self._progress: Progress | None = None
+        self._task: Any = None
+        self._tty = sys.stderr.isatty()
+
+    def start(self, source: str, total: int) -> None:
+        self.finish()
+        if not self._tty:
+            print(f"docbot: migrate: {source}: {total:,} documents", file=sys.stderr)
+            return
+        self._progress = Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            TextColumn("{task.fields[detail]}"),
+            TimeElapsedColumn(),
+            console=Console(stderr=True),
+            transient=True,
+        )
+        self._progress.start()
+        self._task = self._progress.add_task(f"migrate {source}", total=total, detail="")
+
+    def update(self, source: str, documents: int, chunks: int) -> None:
+        if self._progress is not None:
+            self._progress.update(
+                self._task,
+                completed=documents,
+                detail=f"{documents:,} documents · {chunks:,} chunks",
+            )
+
+    def finish(self) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+            self._progress = None

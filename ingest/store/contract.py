@@ -28,14 +28,14 @@ What every backend must guarantee, beyond each method's docstring:
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Any, Protocol
 
 import numpy as np
 
-from ingest.models import Hit
+from ingest.models import Chunk, Hit, StoredDocument
 from ingest.store.codes import VectorCodes
 from ingest.store.generations import BuildState, BuiltSource, IndexWriter
 from ingest.store.history import DocumentChange, SyncRun
@@ -331,3 +331,29 @@ class StoreContract(IndexWriter, Protocol):
         ...
 
     def cache_entries(self) -> int: ...
+
+
+class ExportableStore(StoreContract, Protocol):
+    """A store that can be read out whole, for ``docbot migrate`` (``ingest/migrate.py``):
+    what the contract's own read methods do not give back as it was stored. The SQLite
+    store provides it; a target only needs :class:`StoreContract`'s write methods."""
+
+    def source_names(self) -> list[str]:
+        """Every source the store knows: with documents, or with a cursor or runs."""
+        ...
+
+    def export_documents(
+        self, source: str
+    ) -> Iterator[tuple[StoredDocument, list[Chunk], list[bytes]]]:
+        """Each live document of ``source`` as stored, with its chunks in order and each
+        chunk's stored vector (float32 bytes, as ``replace_document`` takes them): the
+        vectors come back as they are, never re-embedded. Streams, one document at a time."""
+        ...
+
+    def export_threads(self) -> list[tuple[str, str, str, str]]:
+        """Every thread docbot answers in: (channel, thread_ts, kind, created_at)."""
+        ...
+
+    def export_feedback(self) -> list[tuple[FeedbackRecord, str | None, str | None]]:
+        """Every vote with the channel and message it was cast on, oldest first."""
+        ...

@@ -12,7 +12,8 @@ Its SQL lives with the concern it serves: ``documents`` (write side), ``generati
 (rebuilding beside the live index, then switching), ``search`` (read side), ``stats``
 (counts and term rarity for the bot), ``runs`` (sync history), ``records`` (the bot's
 event claims, threads, answers and feedback), ``cache`` (answer-cache rows) and
-``locks`` (per-source sync locks); ``base`` holds connections and metadata, ``db``
+``locks`` (per-source sync locks), ``export`` (reading it out whole for ``docbot
+migrate``); ``base`` holds connections and metadata, ``db``
 opens SQLite and ``migrations`` creates the schema. What any backend must provide is
 ``ingest/store/contract.py``.
 """
@@ -20,6 +21,7 @@ opens SQLite and ``migrations`` creates the schema. What any backend must provid
 from __future__ import annotations
 
 from ingest.store.sqlite.cache import AnswerCacheRows
+from ingest.store.sqlite.export import Export
 from ingest.store.sqlite.generations import Generations
 from ingest.store.sqlite.locks import SourceLocks
 from ingest.store.sqlite.records import Records
@@ -30,7 +32,7 @@ from ingest.store.sqlite.stats import Stats
 __all__ = ["FTS_WEIGHTS", "Store"]
 
 
-class Store(Generations, Search, Stats, Runs, Records, AnswerCacheRows, SourceLocks):
+class Store(Generations, Search, Stats, Runs, Records, AnswerCacheRows, SourceLocks, Export):
     """Access to one docbot SQLite file. Cheap to share between threads."""
 
     @property
