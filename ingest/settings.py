@@ -31,6 +31,11 @@ DEFAULT_PG_EF_SEARCH = 100
 """HNSW's ``ef_search`` on PostgreSQL; docs/BENCHMARKS.md ("PostgreSQL") has the recall
 and latency of 40 to 400 (``scripts/bench_pg.py``)."""
 PG_EF_SEARCH_MAX = 1000
+DEFAULT_PG_BUILD_MEMORY_MB = 1024
+"""``maintenance_work_mem`` for building the HNSW index in one pass. pgvector slows
+sharply once the graph no longer fits: at 1M 384-d chunks a 256 MB build had placed a
+quarter of the vectors after 10 minutes (docs/BENCHMARKS.md, "PostgreSQL beside
+SQLite"), so this is a setting; raise it for stores above ~300k chunks."""
 DEFAULT_ANSWER_CACHE_TTL = 24 * 3600.0
 DEFAULT_HOST = "0.0.0.0"  # container platforms route to the container's interface
 DEFAULT_ACK_THREADS = 16
@@ -168,6 +173,7 @@ class Settings:
     api_queue: int = DEFAULT_API_QUEUE
     """``POST /api/ask`` calls waiting; past that, 503 with ``Retry-After``."""
     pg_ef_search: int = DEFAULT_PG_EF_SEARCH
+    pg_build_memory_mb: int = DEFAULT_PG_BUILD_MEMORY_MB
     """PostgreSQL: candidates pgvector's HNSW keeps per query (recall against speed)."""
 
     @property
@@ -596,4 +602,7 @@ def load_settings(env: Mapping[str, str], config_path: Path | None = None) -> Se
         api_workers=_int(env, "DOCBOT_API_WORKERS", DEFAULT_API_WORKERS, minimum=1),
         api_queue=_int(env, "DOCBOT_API_QUEUE", DEFAULT_API_QUEUE),
         pg_ef_search=_ef_search(env),
+        pg_build_memory_mb=_int(
+            env, "DOCBOT_PG_BUILD_MEMORY_MB", DEFAULT_PG_BUILD_MEMORY_MB, minimum=64
+        ),
     )

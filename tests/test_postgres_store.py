@@ -173,6 +173,17 @@ def test_the_ef_search_setting_reaches_the_store(pg_url: str) -> None:
         store.close()
 
 
+def test_the_build_memory_setting_reaches_the_store(pg_url: str) -> None:
+    with pytest.raises(ConfigError, match="DOCBOT_PG_BUILD_MEMORY_MB"):
+        load_settings({"DOCBOT_PG_BUILD_MEMORY_MB": "32"})
+    settings = load_settings({"DOCBOT_DATABASE_URL": pg_url, "DOCBOT_PG_BUILD_MEMORY_MB": "300"})
+    store = open_store(settings)
+    try:
+        assert store.build_memory_mb == 300  # type: ignore[attr-defined]
+    finally:
+        store.close()
+
+
 def test_a_closed_store_reconnects(store: PostgresStore) -> None:
     store.set_meta("k", "v")
     store.close()

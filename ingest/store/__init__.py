@@ -56,5 +56,7 @@ def open_store(settings: Settings) -> StoreContract:
             f"DOCBOT_DATABASE_URL: the PostgreSQL backend needs {exc.name!r}, which is not "
             "installed; install docbot's postgres extra, or unset it to use DOCBOT_DB"
         ) from None
-    store: StoreContract = module.PostgresStore(url, ef_search=settings.pg_ef_search)
+    store: StoreContract = module.PostgresStore(
+        url, ef_search=settings.pg_ef_search, build_memory_mb=settings.pg_build_memory_mb
+    )
     return store

@@ -86,3 +86,64 @@ class IndexWriter(Protocol):
     def document_access(self, source: str) -> dict[str, Access]: ...
 
     def set_access(self, source: str, access: dict[str, Access]) -> int: ...
+
+    def has_restricted(self) -> bool:
+        """Whether any document of this generation has an access list."""
+        ...
+
+
+class LiveIndexMethods:
+    """The live generation's write side as methods of the store itself, each handed to
+    ``live_index`` (the backend's :class:`IndexWriter` over its live tables): both
+    backends expose the same surface without writing it twice."""
+
+    @property
+    def live_index(self) -> IndexWriter:
+        raise NotImplementedError
+
+    def check_embedder(self, model_id: str, dim: int | None = None) -> None:
+        self.live_index.check_embedder(model_id, dim)
+
+    def bind_embedder(self, model_id: str, dim: int) -> None:
+        self.live_index.bind_embedder(model_id, dim)
+
+    def document_shas(self, source: str) -> dict[str, str]:
+        return self.live_index.document_shas(source)
+
+    def cached_vectors(self, shas: Iterable[str]) -> dict[str, bytes]:
+        """Vectors already stored for chunks with these content hashes."""
+        return self.live_index.cached_vectors(shas)
+
+    def replace_document(
+        self, doc: Document, chunks: Sequence[Chunk], vectors: Sequence[bytes]
+    ) -> None:
+        """Store ``doc`` with its chunks and their vectors, replacing any old version,
+        in one transaction."""
+        self.live_index.replace_document(doc, chunks, vectors)
+
+    def delete_documents(self, source: str, doc_ids: Sequence[str]) -> None:
+        """Prune documents (and their chunks) that no longer exist at the source."""
+        self.live_index.delete_documents(source, doc_ids)
+
+    def titles(self, source: str, doc_ids: Sequence[str]) -> dict[str, str]:
+        return self.live_index.titles(source, doc_ids)
+
+    def count(self, source: str) -> int:
+        return self.live_index.count(source)
+
+    def stored_documents(
+        self, source: str, doc_ids: Sequence[str] | None = None
+    ) -> list[tuple[StoredDocument, list[Chunk]]]:
+        return self.live_index.stored_documents(source, doc_ids)
+
+    def source_counts(self) -> dict[str, int]:
+        return self.live_index.source_counts()
+
+    def document_access(self, source: str) -> dict[str, Access]:
+        return self.live_index.document_access(source)
+
+    def set_access(self, source: str, access: dict[str, Access]) -> int:
+        return self.live_index.set_access(source, access)
+
+    def has_restricted(self) -> bool:
+        return self.live_index.has_restricted()

@@ -10,7 +10,7 @@ from typing import Any
 import psycopg
 
 from ingest.errors import StoreError
-from ingest.settings import DEFAULT_PG_EF_SEARCH
+from ingest.settings import DEFAULT_PG_BUILD_MEMORY_MB, DEFAULT_PG_EF_SEARCH
 from ingest.store.codes import VectorCodes
 from ingest.store.postgres import db, migrations
 
@@ -36,8 +36,16 @@ class PostgresBase:
 
     backend = "postgres"
 
-    def __init__(self, url: str, *, ef_search: int = DEFAULT_EF_SEARCH) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        ef_search: int = DEFAULT_EF_SEARCH,
+        build_memory_mb: int = DEFAULT_PG_BUILD_MEMORY_MB,
+    ) -> None:
         self.url = url
+        self.build_memory_mb = build_memory_mb
+        """``maintenance_work_mem`` of the one-pass HNSW build (``DOCBOT_PG_BUILD_MEMORY_MB``)."""
         self.location = db.redacted(url)
         """Where the store is, without the password (what ``docbot status`` shows)."""
         self.ef_search = ef_search

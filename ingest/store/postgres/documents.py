@@ -24,6 +24,7 @@ from ingest.errors import EmbedderMismatch, StoreError
 from ingest.languages import cjk_bigrams
 from ingest.models import Access, Chunk, Document, StoredDocument
 from ingest.store.codes import binary_code
+from ingest.store.generations import LiveIndexMethods
 from ingest.store.postgres.base import PostgresBase, _iso, _parse_time, utcnow
 from ingest.store.postgres.lexical import TSV_SQL, fold
 
@@ -31,7 +32,6 @@ INDEX_TABLES = ("documents", "chunks", "chunk_vectors")
 """The tables of one generation, parents first (``chunk_vectors`` once an embedder is bound)."""
 BUILD_SUFFIX = "_build"
 BUILD_PREFIX = "build:"
-INDEX_BUILD_MEMORY = "256MB"
 """``maintenance_work_mem`` while an HNSW index is built: the graph of 1M 384-d vectors
 needs about 2 GB to be built fully in memory; less only makes the build slower."""
 HNSW_MAX_DIM = 2000
@@ -158,7 +158,8 @@ class IndexWriter:
         if self.base._table_exists(name):
             return True
         with self.base.transaction() as conn:
-            conn.execute(f"SET LOCAL maintenance_work_mem = '{INDEX_BUILD_MEMORY}'")
+            memory = int(self.base.build_memory_mb)  # a whole number: safe to inline
+            conn.execute(f"SET LOCAL maintenance_work_mem = '{memory}MB'")
             conn.execute(
                 f"CREATE INDEX IF NOT EXISTS {name} ON {table} "
                 "USING hnsw (embedding vector_cosine_ops)"
@@ -380,59 +381,12 @@ class IndexWriter:
         return {source: int(n) for source, n in rows}
 
 
-class Documents(PostgresBase):
+class Documents(LiveIndexMethods, PostgresBase):
     """The live generation's write side (see :class:`IndexWriter`)."""
 
     @property
     def live_index(self) -> IndexWriter:
         return IndexWriter(self, LIVE)
-
-    def check_embedder(self, model_id: str, dim: int | None = None) -> None:
-        self.live_index.check_embedder(model_id, dim)
-
-    def bind_embedder(self, model_id: str, dim: int) -> None:
-        self.live_index.bind_embedder(model_id, dim)
-
-    def document_shas(self, source: str) -> dict[str, str]:
-        return self.live_index.document_shas(source)
-
-    def cached_vectors(self, shas: Iterable[str]) -> dict[str, bytes]:
-        """Vectors already stored for chunks with these content hashes."""
-        return self.live_index.cached_vectors(shas)
-
-    def replace_document(
-        self, doc: Document, chunks: Sequence[Chunk], vectors: Sequence[bytes]
-    ) -> None:
-        """Store ``doc`` with its chunks and their vectors, replacing any old version,
-        in one transaction."""
-        self.live_index.replace_document(doc, chunks, vectors)
-
-    def delete_documents(self, source: str, doc_ids: Sequence[str]) -> None:
-        """Prune documents (and their chunks) that no longer exist at the source."""
-        self.live_index.delete_documents(source, doc_ids)
-
-    def titles(self, source: str, doc_ids: Sequence[str]) -> dict[str, str]:
-        return self.live_index.titles(source, doc_ids)
-
-    def count(self, source: str) -> int:
-        return self.live_index.count(source)
-
-    def stored_documents(
-        self, source: str, doc_ids: Sequence[str] | None = None
-    ) -> list[tuple[StoredDocument, list[Chunk]]]:
-        return self.live_index.stored_documents(source, doc_ids)
-
-    def source_counts(self) -> dict[str, int]:
-        return self.live_index.source_counts()
-
-    def document_access(self, source: str) -> dict[str, Access]:
-        return self.live_index.document_access(source)
-
-    def set_access(self, source: str, access: dict[str, Access]) -> int:
-        return self.live_index.set_access(source, access)
-
-    def has_restricted(self) -> bool:
-        return self.live_index.has_restricted()
 
     def source_names(self) -> list[str]:
         rows = self.db.rows(

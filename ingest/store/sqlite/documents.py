@@ -17,6 +17,7 @@ from ingest.errors import EmbedderMismatch, StoreError
 from ingest.languages import cjk_bigrams
 from ingest.models import Access, Chunk, Document, StoredDocument
 from ingest.store.codes import binary_code
+from ingest.store.generations import LiveIndexMethods
 from ingest.store.sqlite.base import SQLiteBase, _iso, _parse_time, utcnow
 
 INDEX_TABLES = ("documents", "chunks", "chunks_fts", "chunks_cjk", "chunk_codes", "chunk_vectors")
@@ -416,59 +417,12 @@ def _parts(items: Sequence[T], size: int = 500) -> Iterator[list[T]]:
         yield list(items[start : start + size])
 
 
-class Documents(SQLiteBase):
+class Documents(LiveIndexMethods, SQLiteBase):
     """The live generation's write side (see :class:`IndexWriter`)."""
 
     @property
     def live_index(self) -> IndexWriter:
         return IndexWriter(self, LIVE)
-
-    def check_embedder(self, model_id: str, dim: int | None = None) -> None:
-        self.live_index.check_embedder(model_id, dim)
-
-    def bind_embedder(self, model_id: str, dim: int) -> None:
-        self.live_index.bind_embedder(model_id, dim)
-
-    def document_shas(self, source: str) -> dict[str, str]:
-        return self.live_index.document_shas(source)
-
-    def cached_vectors(self, shas: Iterable[str]) -> dict[str, bytes]:
-        """Vectors already stored for chunks with these content hashes."""
-        return self.live_index.cached_vectors(shas)
-
-    def replace_document(
-        self, doc: Document, chunks: Sequence[Chunk], vectors: Sequence[bytes]
-    ) -> None:
-        """Store ``doc`` with its chunks and their vectors, replacing any old version,
-        in one transaction."""
-        self.live_index.replace_document(doc, chunks, vectors)
-
-    def delete_documents(self, source: str, doc_ids: Sequence[str]) -> None:
-        """Prune documents (and their chunks) that no longer exist at the source."""
-        self.live_index.delete_documents(source, doc_ids)
-
-    def titles(self, source: str, doc_ids: Sequence[str]) -> dict[str, str]:
-        return self.live_index.titles(source, doc_ids)
-
-    def count(self, source: str) -> int:
-        return self.live_index.count(source)
-
-    def stored_documents(
-        self, source: str, doc_ids: Sequence[str] | None = None
-    ) -> list[tuple[StoredDocument, list[Chunk]]]:
-        return self.live_index.stored_documents(source, doc_ids)
-
-    def source_counts(self) -> dict[str, int]:
-        return self.live_index.source_counts()
-
-    def document_access(self, source: str) -> dict[str, Access]:
-        return self.live_index.document_access(source)
-
-    def set_access(self, source: str, access: dict[str, Access]) -> int:
-        return self.live_index.set_access(source, access)
-
-    def has_restricted(self) -> bool:
-        return self.live_index.has_restricted()
 
     def source_names(self) -> list[str]:
         rows = self.conn.execute(
