@@ -84,8 +84,11 @@ def _open(db: Path, url: str | None) -> object:
     from ingest.settings import load_settings
     from ingest.store import open_store
 
-    if url:
-        return open_store(load_settings({"DOCBOT_DATABASE_URL": url}))
+    if url:  # DOCBOT_PG_EF_SEARCH from the environment, to compare recall and latency
+        env = {"DOCBOT_DATABASE_URL": url}
+        if os.environ.get("DOCBOT_PG_EF_SEARCH"):
+            env["DOCBOT_PG_EF_SEARCH"] = os.environ["DOCBOT_PG_EF_SEARCH"]
+        return open_store(load_settings(env))
     return open_store(load_settings({"DOCBOT_DB": str(db)}))
 
 
