@@ -28,6 +28,7 @@ from bot.evidence import (
     RARE_SHARE,
     TYPE_SHARE,
     Evidence,
+    count_names,
     lead_in,
     rare_names,
     typed_units,
@@ -341,8 +342,13 @@ class Answerer:
         # Capitals mark names in English only (German capitalises every noun), and a
         # passage in another language than the question cannot spell its names.
         named = not across and is_english(search_query)
-        if relevant and self.check_names and named:
-            unmet = unmet_names(self.retriever.store, search_query, result.hits)
+        counted = (
+            count_names(self.retriever.store, search_query, result.hits)
+            if relevant and named and (self.check_names or self.typed_names)
+            else None
+        )
+        if relevant and self.check_names and counted is not None:
+            unmet = unmet_names(self.retriever.store, search_query, result.hits, counted)
         if unmet:
             # The question asks about a thing by name the passages do not name: "the
             # People Partner" on a page that has people and partners, but not that.
@@ -350,8 +356,8 @@ class Answerer:
         if relevant and self.type_share is not None:
             shown = relevant[: self.quoted] if self.llm is None else relevant
             about = (
-                rare_names(self.retriever.store, search_query, self.anchor_share)
-                if self.typed_names and named
+                rare_names(self.retriever.store, search_query, self.anchor_share, counted)
+                if self.typed_names and counted is not None
                 else []
             )
             wanted, found = typed_units(

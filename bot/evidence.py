@@ -446,7 +446,38 @@ def names(question: str) -> list[Name]:
     return found
 
 
-def unmet_names(store: StoreContract, question: str, hits: Sequence[Hit]) -> list[str]:
+@dataclass(frozen=True)
+class NameCounts:
+    """A question's names counted once, for both name checks: how many chunks of the
+    corpus hold each name (and each word of a phrase), and which of them the passages
+    found hold. Counting is a whole-corpus lookup per term, so it is done once per
+    question, not once per check."""
+
+    found: list[Name]
+    counts: dict[str, int]
+    shown: set[str]
+    words: dict[str, list[str]]
+
+
+def count_names(store: StoreContract, question: str, hits: Sequence[Hit]) -> NameCounts:
+    """Count the names of ``question`` in the corpus and in ``hits``."""
+    found = names(question)
+    words = {n.phrase: re.findall(r"\w+", n.text.lower()) for n in found if n.kind == "phrase"}
+    if not found:
+        return NameCounts(found, {}, set(), words)
+    every = [n.phrase for n in found] + [w for ws in words.values() for w in ws]
+    ids = [h.chunk_id for h in hits]
+    counts, covered = store.term_frequencies(list(dict.fromkeys(every)), ids)
+    shown: set[str] = set().union(*covered.values()) if covered else set()
+    return NameCounts(found, counts, shown, words)
+
+
+def unmet_names(
+    store: StoreContract,
+    question: str,
+    hits: Sequence[Hit],
+    counted: NameCounts | None = None,
+) -> list[str]:
     """The names of ``question`` the passages ``hits`` do not bear out, when that means
     the docs do not answer it (empty: nothing against answering):
 
@@ -458,20 +489,15 @@ def unmet_names(store: StoreContract, question: str, hits: Sequence[Hit]) -> lis
 
     A phrase with a word the corpus never uses is left to the rare-term gate, which
     already weighs that word (the page may spell it otherwise: "Pre-Check")."""
-    found = names(question)
-    ids = [h.chunk_id for h in hits]
-    if not found or not ids:
+    if not hits:
         return []
-    words = {n.phrase: re.findall(r"\w+", n.text.lower()) for n in found if n.kind == "phrase"}
-    every = [n.phrase for n in found] + [w for ws in words.values() for w in ws]
-    counts, covered = store.term_frequencies(list(dict.fromkeys(every)), ids)
-    shown_terms: set[str] = set().union(*covered.values()) if covered else set()
-
+    counted = counted or count_names(store, question, hits)
+    counts, words = counted.counts, counted.words
     unmet: list[str] = []
     absent: list[str] = []
     met = False
-    for name in found:
-        if name.phrase in shown_terms:
+    for name in counted.found:
+        if name.phrase in counted.shown:
             met = True
             continue
         if name.kind in ("code", "year"):
@@ -486,13 +512,16 @@ def unmet_names(store: StoreContract, question: str, hits: Sequence[Hit]) -> lis
     return unmet
 
 
-def rare_names(store: StoreContract, question: str, share: float) -> list[Name]:
+def rare_names(
+    store: StoreContract, question: str, share: float, counted: NameCounts | None = None
+) -> list[Name]:
     """The question's names that at most ``share`` of the corpus's chunks use (and at
     least one does): what its answer must be about ("COBRA", "Clari"), unlike common
-    names ("Sourcegraph", "US") that say little."""
-    found = names(question)
-    if not found:
+    names ("Sourcegraph", "US") that say little. ``counted``: the counts
+    :func:`count_names` already made for this question."""
+    counted = counted or count_names(store, question, [])
+    if not counted.found:
         return []
     total = store.chunk_count()
-    counts, _ = store.term_frequencies([n.phrase for n in found], [])
-    return [n for n in found if 0 < counts.get(n.phrase, 0) <= max(share * total, 1)]
+    limit = max(share * total, 1)
+    return [n for n in counted.found if 0 < counted.counts.get(n.phrase, 0) <= limit]
