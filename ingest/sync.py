@@ -11,7 +11,11 @@ end (``ingest/rebuild.py``):
 - a new way of cutting pages (``chunking.signature`` differs from the one the
   source was indexed with, e.g. after an upgrade);
 - an unfinished rebuild for the configured embedding model (one that was killed):
-  the next sync resumes it.
+  the next sync resumes it;
+- a live index built by an earlier version of the configured embedder
+  (``Embedder.rebuilds``: the same model reading passages differently, e.g. the local
+  model's 256-token limit before it became 128): its vectors still serve questions
+  while the new ones are built. Any other model's index is refused, as before.
 
 Each source is synced under its store lock (``store.source_lock``: a lock file for
 SQLite, ``ingest/locks.py``), so a manual
@@ -114,7 +118,13 @@ def _sync_sources(
     except DocbotError as exc:  # the syncs below will say what is wrong with the store
         log.warning("could not drop the retired index: %s", exc)
     state = store.build_state()
-    if rebuild or (state is not None and state.embed_model == embedder.model_id):
+    upgrade = store.embed_model in embedder.rebuilds
+    if upgrade and not rebuild:
+        log.info(
+            "the index was built by %s, an earlier version of %s: rebuilding it beside "
+            "the live one", store.embed_model, embedder.model_id,
+        )  # fmt: skip
+    if rebuild or upgrade or (state is not None and state.embed_model == embedder.model_id):
         return rebuild_index(
             store, sources, embedder, progress=progress, chunker=chunker, guard=guard, pii=pii
         )

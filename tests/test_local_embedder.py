@@ -8,10 +8,17 @@ Speed is measured by scripts/bench_embed.py, never asserted here.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
+from bot.retrieve import Retriever
 from ingest.embedding import LocalEmbedder, token_batches
+from ingest.sources.markdown import MarkdownSource
+from ingest.store import Store
+from ingest.sync import sync_source
+from tests.fakes.embedders import HashEmbedder
 
 TEXTS = [
     "How do I reset my VPN password?",
@@ -23,7 +30,7 @@ TEXTS = [
     "| key | value |\n|---|---|\n| DOCBOT_DB | path to the SQLite file |",
     "Onboarding > First week\n\nMeet your buddy, set up your laptop, read the handbook.",
     "The quarterly report is due on the first Monday of the month.",
-    # Far past the model's 256 tokens: truncated, not an error.
+    # Far past the model's limit: truncated, not an error.
     "Long page. " + "The incident commander writes the timeline as events happen. " * 80,
     *[
         f"Release {n}: the deploy pipeline ran {n} checks and {n % 7} of them failed."
@@ -87,7 +94,7 @@ def test_a_batch_is_the_same_vectors_as_padding_it_with_the_tokenizer(
     from ingest.embedding import DEFAULT_LOCAL_MODEL, MODELS_DIR
 
     tok = Tokenizer.from_file(str(MODELS_DIR / DEFAULT_LOCAL_MODEL / "tokenizer.json"))
-    tok.enable_truncation(256)
+    tok.enable_truncation(LocalEmbedder.max_tokens)
     tok.enable_padding(pad_id=0, pad_token="[PAD]")
     encodings = tok.encode_batch(TEXTS[:12])
     ids = np.array([e.ids for e in encodings], dtype=np.int64)
@@ -116,3 +123,69 @@ def test_long_text_is_truncated_at_the_models_limit(embedder: LocalEmbedder) -> 
     longer = long_text + " Completely different closing words about tax forms." * 20
     a, b = embedder.embed([long_text, longer])
     assert float(a @ b) > 0.999
+
+
+class Untruncated(LocalEmbedder):
+    """The bundled model as it was before passages were cut at 128 tokens."""
+
+    max_tokens = 256
+
+
+def test_passages_are_cut_at_128_tokens_and_the_id_records_it(embedder: LocalEmbedder) -> None:
+    assert LocalEmbedder.max_tokens == 128
+    assert embedder.model_id == "local:minilm-l6-int8@128"
+    assert Untruncated().model_id == "local:minilm-l6-int8"  # the id stores had before
+    assert embedder.rebuilds == ("local:minilm-l6-int8",)
+    text = "The on-call engineer pages the incident commander first. " * 20  # ~200 tokens
+    assert len(embedder._token_ids([text])[0]) == 128
+    assert len(Untruncated()._token_ids([text])[0]) > 128
+    # Words between token 128 and 256 no longer move the vector.
+    tail = text + " Payroll, tax forms and the holiday calendar are in the HR portal." * 3
+    a, b = embedder.embed_batch([text, tail])
+    assert float(a @ b) > 0.999
+    c, d = Untruncated().embed_batch([text, tail])
+    assert float(c @ d) < 0.999
+    # A question is far shorter than either limit: the same vector as before.
+    question = "Who does the on-call engineer page first?"
+    np.testing.assert_allclose(
+        embedder.embed_query_uncached(question), Untruncated().embed_query_uncached(question),
+        atol=1e-6,
+    )  # fmt: skip
+
+
+def test_a_store_of_the_untruncated_model_is_rebuilt_by_the_next_sync(
+    tmp_path: Path, embedder: LocalEmbedder
+) -> None:
+    """Upgrading rebuilds the index beside the live one instead of refusing the sync;
+    the old vectors (the same model) keep serving questions until the switch."""
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "vpn.md").write_text("# VPN\n\nConnect with TunnelGate before you deploy.\n")
+    (docs / "meals.md").write_text("# Meals\n\nThe meal allowance is 75 dollars a day.\n")
+    store = Store(tmp_path / "kb.db")
+    source = MarkdownSource("docs", docs)
+    assert sync_source(store, source, Untruncated()).error is None
+    assert store.embed_model == "local:minilm-l6-int8"
+
+    before = Retriever(store, embedder).search("How do I connect to the VPN?", k=1)
+    assert before.dense_model == embedder.model_id  # dense search, not BM25 alone
+    assert before.hits[0].doc_id == "vpn.md"
+
+    report = sync_source(store, source, embedder)
+    assert (report.error, report.rebuild, report.chunks_embedded) == (None, True, 2)
+    assert store.embed_model == embedder.model_id
+    assert sync_source(store, source, embedder).rebuild is False  # once only
+    after = Retriever(store, embedder).search("How do I connect to the VPN?", k=1)
+    assert after.hits[0].doc_id == "vpn.md"
+
+
+def test_a_store_of_another_model_is_still_refused(tmp_path: Path, embedder: LocalEmbedder) -> None:
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "vpn.md").write_text("# VPN\n\nConnect with TunnelGate before you deploy.\n")
+    store = Store(tmp_path / "kb.db")
+    source = MarkdownSource("docs", docs)
+    assert sync_source(store, source, HashEmbedder(model_id="test:other")).error is None
+    report = sync_source(store, source, embedder)
+    assert report.error is not None and "test:other" in report.error
+    assert store.embed_model == "test:other"
