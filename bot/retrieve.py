@@ -583,9 +583,10 @@ class Retriever:
         return ranked
 
     def _vectors_match(self) -> bool:
-        """Whether the live vectors come from the configured embedder. They do not
-        while a rebuild for a new model runs beside them (or before it is started):
-        the question is then ranked by BM25 alone over the complete old index."""
+        """Whether the live vectors come from the configured embedder (or an earlier
+        version of it, ``Embedder.rebuilds``: the same model, rebuilt by the next sync).
+        They do not while a rebuild for a new model runs beside them (or before it is
+        started): the question is then ranked by BM25 alone over the complete old index."""
         stored = self.store.embed_model
         if stored is None or stored == self.embedder.model_id:
             return True
