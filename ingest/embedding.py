@@ -322,7 +322,7 @@ class MultilingualEmbedder(Embedder):
     whole call. The package embeds each text on its own (no padding, no batch-mates in
     the arithmetic), so the vectors are the same whatever the slicing, to float
     rounding. A BLAS spread over the cores inside each small matrix product (what
-    numpy does unless told) spent about 5x the CPU per chunk on a shared machine,
+    numpy does unless told) spent about 6x the CPU per chunk on a shared machine,
     its threads waiting for each other.
     """
 
