@@ -1,7 +1,10 @@
 """Indexing speed of the local embedder, old pipeline against new, in one run.
 
     python scripts/bench_embed.py [DOCS_DIR] [--chunks N] [--rounds R] [--json]
-        [--model DIR] [--ref FP32_DIR]
+        [--model DIR] [--ref FP32_DIR] [--multilingual] [--only NAME,NAME]
+
+``--only`` keeps the named variants (``old``, and ``ml-old`` with ``--multilingual``,
+always run: the others are compared with them).
 
 Takes the chunk texts sync would embed (``Chunk.embed_text``) from a Markdown folder
 (default: the 884-page handbook in ../shared) or a BEIR dataset folder, a sample of N
