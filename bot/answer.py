@@ -15,6 +15,7 @@ Three ways to answer:
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -40,6 +41,7 @@ from bot.guard import allowed_hosts, guard_stream
 from bot.llm import LLM, Message, Usage, call_until_deadline, until_deadline
 from bot.prompts import CONDENSE_PROMPT, SYSTEM_PROMPT, build_messages, estimate_tokens
 from bot.retrieve import Retriever, SearchResult
+from bot.sections import section_of
 from ingest.errors import DocbotError, InputError, LLMError
 from ingest.languages import detect_language, is_english
 from ingest.models import Hit
@@ -280,6 +282,7 @@ class Answerer:
         check_names: bool = True,
         typed_names: bool = True,
         lexical_floor: float = LEXICAL_FLOOR,
+        sections: bool = True,
     ) -> None:
         self.retriever = retriever
         self.llm = llm
@@ -307,6 +310,10 @@ class Answerer:
         self.lexical_floor = lexical_floor
         """A passage that shares words with the question may be used at this share of
         the embedder's similarity floor (``_relevant``)."""
+        self.sections = sections
+        """Whether an extractive quote is chosen from the passage's section text (its
+        chunk with the rest of a list, procedure or sub-section the chunker cut off:
+        ``bot/sections.py``) rather than from the chunk alone."""
         """Whether the answer-type check needs the question's rare names (in at most
         ``anchor_share`` of the chunks) beside the typed text: COBRA's cost, not any
         amount next to "leave"."""
@@ -391,9 +398,13 @@ class Answerer:
             missing = (
                 [] if across else evidence.missing([h.chunk_id for h in quoted], self.rare_share)
             )
-            leads = {h.chunk_id: lead_in(self.retriever.store, h) for h in quoted}
+            leads, texts = self._quote_texts(quoted)
             text = extractive_answer(
-                question if not history else search_query, quoted, missing=missing, lead_ins=leads
+                question if not history else search_query,
+                quoted,
+                missing=missing,
+                lead_ins=leads,
+                texts=texts,
             )
             answer = Answer(
                 question=question,
@@ -465,6 +476,22 @@ class Answerer:
                 pass  # fall back to the keyword approach below; the answer step reports errors
         previous = [m["content"] for m in history if m["role"] == "user"][-2:]
         return " ".join([*previous, question])[-MAX_QUESTION_CHARS:], 0.0
+
+    def _quote_texts(self, quoted: Sequence[Hit]) -> tuple[dict[int, str], dict[int, str]]:
+        """(lead-in line, section text) of each quoted passage, by chunk id: the text
+        its quote is chosen from, and the line introducing the list it starts inside."""
+        store = self.retriever.store
+        if not self.sections:
+            return {h.chunk_id: lead_in(store, h) for h in quoted}, {}
+        shown = {h.chunk_id for h in quoted}
+        leads: dict[int, str] = {}
+        texts: dict[int, str] = {}
+        for hit in quoted:
+            section = section_of(store, hit, shown - {hit.chunk_id})
+            texts[hit.chunk_id] = section.text
+            start = dataclasses.replace(hit, chunk_id=section.first_chunk_id, text=section.text)
+            leads[hit.chunk_id] = lead_in(store, start)
+        return leads, texts
 
     def _relevant(self, result: SearchResult) -> list[Hit]:
         """Hits worth answering from; empty when the docs do not cover the question."""
