@@ -52,6 +52,11 @@ HISTORY_TURNS = 6
 LEXICAL_FLOOR = 0.75
 """Share of the embedder's similarity floor at which a passage that shares words with
 the question still counts (docs/BENCHMARKS.md, "The abstention gate")."""
+ANCHOR_FLOOR = 1.0
+"""Share of the embedder's similarity floor a passage needs for its rare question term to
+anchor a partial answer: a word shared in another sense ("student" in "F1 Student VISA"
+for a question about student loans) is no evidence the passage is about the question's
+subject (docs/BENCHMARKS.md, "Anchors close by meaning")."""
 NOT_FOUND = "I couldn't find this in the docs."
 EMPTY_INDEX = "I have no documents yet — an admin needs to run `docbot sync`."
 
@@ -283,6 +288,7 @@ class Answerer:
         typed_names: bool = True,
         lexical_floor: float = LEXICAL_FLOOR,
         sections: bool = True,
+        anchor_floor: float = ANCHOR_FLOOR,
     ) -> None:
         self.retriever = retriever
         self.llm = llm
@@ -310,6 +316,9 @@ class Answerer:
         self.lexical_floor = lexical_floor
         """A passage that shares words with the question may be used at this share of
         the embedder's similarity floor (``_relevant``)."""
+        self.anchor_floor = anchor_floor
+        """A passage anchors a partial answer only when its similarity to the question is
+        at least this share of the embedder's floor (0: any passage found)."""
         self.sections = sections
         """Whether an extractive quote is chosen from the passage's section text (its
         chunk with the rest of a list, procedure or sub-section the chunker cut off:
@@ -343,7 +352,7 @@ class Answerer:
         if condense_ms:
             timings["condense_ms"] = condense_ms
         across = cross_lingual(result, relevant)
-        if relevant and not across and not self._supported(evidence, result.hits):
+        if relevant and not across and not self._supported(evidence, result.hits, result):
             relevant = []
         unmet: list[str] = []
         # Capitals mark names in English only (German capitalises every noun), and a
@@ -514,16 +523,32 @@ class Answerer:
             or (foreign_floor is not None and h.scores.get("multilingual", -1.0) >= foreign_floor)
         ]
 
-    def _supported(self, evidence: Evidence, hits: Sequence[Hit]) -> bool:
+    def _supported(
+        self, evidence: Evidence, hits: Sequence[Hit], result: SearchResult | None = None
+    ) -> bool:
         """False when the passages found leave out what makes the question specific:
         its distinctive terms (rare in this corpus, or absent from it) that none of
         them contains carry ``missing_idf`` or more of the question's IDF mass, and
         none of them holds a rare term of the question either (which would make
-        it a partial answer, given with what is missing named)."""
+        it a partial answer, given with what is missing named). Only a passage close
+        to the question by meaning (``anchor_floor``) may hold that anchoring term:
+        one found for the shared word alone may use it in another sense."""
         ids = [h.chunk_id for h in hits]
         if evidence.missing_share(ids, self.rare_share) < self.missing_idf:
             return True
-        return bool(evidence.anchored(ids, self.anchor_share))
+        return bool(evidence.anchored(self._close(hits, result), self.anchor_share))
+
+    def _close(self, hits: Sequence[Hit], result: SearchResult | None) -> list[int]:
+        """Chunk ids of the passages whose similarity to the question reaches
+        ``anchor_floor`` of the embedder's floor; all of them when similarities mean
+        nothing here (no vectors, or a script the embedder cannot read)."""
+        trusted = result is None or result.dense_trusted
+        if self.anchor_floor <= 0 or self.retriever.store.embed_model is None or not trusted:
+            return [h.chunk_id for h in hits]
+        floor = result.similarity_floor if result is not None else None
+        if floor is None:
+            floor = self.retriever.embedder.min_similarity
+        return [h.chunk_id for h in hits if h.scores.get("dense", 0.0) >= floor * self.anchor_floor]
 
     def _fit_budget(
         self, hits: Sequence[Hit], question: str, history: Sequence[Message]

@@ -2,7 +2,8 @@
 
 ``docbot eval --answers`` measures the shipped answer path; this script measures the
 alternatives behind each choice: the abstention gate's thresholds, the answer-type
-check's share (``--grid types``), the name checks (``--grid names``), the quote rules
+check's share (``--grid types``), the name checks (``--grid names``), which passages may anchor a
+partial answer (``--grid anchors``), the quote rules
 (``--grid quotes``), the section text quotes are chosen from (``--grid sections``), how
 many passages per page and how many quoted, and how much of each passage is quoted. The store is the
 one ``docbot eval --answers ... --store PATH`` kept, so nothing is re-embedded; every
@@ -13,7 +14,7 @@ the odd ones (held out) and all.
         --docs ../shared/data/markdown/sourcegraph-handbook --store /tmp/handbook-answers.db
     python scripts/bench_answers.py /tmp/handbook-answers.db \\
         benchmarks/handbook-answers/questions.jsonl \\
-        [--grid gate|types|names|quotes|sections|passages|length]
+        [--grid gate|types|names|anchors|quotes|sections|passages|length]
 """
 
 from __future__ import annotations
@@ -66,6 +67,9 @@ def grids(name: str) -> Iterator[dict[str, Any]]:
         yield {"refill": True, "prefix": 4, "faq_first": False, "list_to_end": False}
         yield {"refill": True, "prefix": 4, "faq_first": True, "list_to_end": False}
         yield {"refill": True, "prefix": 4, "faq_first": True, "list_to_end": True}
+    elif name == "anchors":
+        for floor in (0.0, 0.75, 1.0, 1.2):
+            yield {"anchor_floor": floor}
     elif name == "sections":
         yield {"sections": False}  # the chunk alone (before bot/sections.py)
         for before, after in ((0, 1), (0, 2), (2, 2), (2, 6)):
@@ -84,7 +88,17 @@ def main() -> int:
     parser.add_argument("questions", type=Path, help="the judged question set (JSONL)")
     parser.add_argument(
         "--grid",
-        choices=("gate", "floor", "types", "names", "quotes", "sections", "passages", "length"),
+        choices=(
+            "gate",
+            "floor",
+            "types",
+            "names",
+            "anchors",
+            "quotes",
+            "sections",
+            "passages",
+            "length",
+        ),
         default="gate",
     )
     args = parser.parse_args()
