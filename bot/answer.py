@@ -443,7 +443,7 @@ class Answerer:
             timings_ms=timings,
             condense_usage=condense_usage,
         )
-        messages = build_messages(question, history, sources)
+        messages = build_messages(question, history, sources, answer.missing)
         pieces = guard_stream(self.llm.stream(messages, usage), allowed_hosts(sources))
         if deadline is not None and self.timeout:
             pieces = until_deadline(pieces, deadline, self.timeout)

@@ -155,6 +155,32 @@ def test_a_cited_model_answer_is_shown(answerer: Answerer, fake_openai: FakeOpen
     assert "ONLY the numbered sources" in system and "The docs cover X but not Y" in system
 
 
+def test_the_model_is_told_which_words_no_source_contains(
+    answerer: Answerer, fake_openai: FakeOpenAI
+) -> None:
+    fake_openai.reply = (
+        "Submit Airbase receipts in Airbase [1]. The docs cover Airbase but not Expensify."
+    )
+    answer = (
+        Answerer(answerer.retriever, chat(fake_openai))
+        .ask("Can I submit Airbase receipts from Expensify?")
+        .answer
+    )
+    assert not answer.abstained and answer.missing == ["expensify"]
+    user = fake_openai.chat_requests()[0].json["messages"][-1]["content"]
+    note = user[user.index("No source contains") : user.index("Question:")]
+    assert "“expensify”" in note and "say plainly that the docs do not cover the rest" in note
+    assert user.rstrip().endswith("Question: Can I submit Airbase receipts from Expensify?")
+    assert "The docs cover Airbase but not Expensify." in answer.text
+    fake_openai.clear()
+    fake_openai.reply = "Open TunnelGate and connect to vpn.acme.example [1]."
+    covered = Answerer(answerer.retriever, chat(fake_openai)).ask(VPN_QUESTION).answer
+    assert covered.missing == [] and not covered.abstained
+    assert (
+        "No source contains" not in fake_openai.chat_requests()[0].json["messages"][-1]["content"]
+    )
+
+
 def test_unsupported_reads_citations_strictly() -> None:
     assert unsupported("", 3) and unsupported("No sources here.", 3)
     assert unsupported("See [4].", 3) and unsupported("See [0].", 3)
