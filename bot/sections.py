@@ -19,7 +19,10 @@ chooses its quote from the chunk's *section text*:
   ranking placed lower: preferring it would move the quote away from what was ranked.
 
 A chunk another quoted passage already shows ends the extension, so no text is
-quoted twice. The abstention gates are not changed: they weigh the chunks found.
+quoted twice. The abstention gates are not changed: they weigh the chunks found. The
+text added is of the same document, so a cached answer stays safe: any change to a
+document gives all of its chunks new ids, and the cache drops entries whose cited
+chunks are gone (``bot/answer_cache.py``).
 """
 
 from __future__ import annotations
