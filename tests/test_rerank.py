@@ -22,6 +22,7 @@ from bot.app import build, rerank_max_tokens
 from bot.cli.commands import evaluate as run_eval
 from bot.cli.main import main
 from bot.llm import OpenAIChat
+from bot.records import AnswerRecord, new_answer_id
 from bot.rerank import RERANK_PROMPT, Reranker, apply_ranking, parse_ranking
 from bot.retrieve import Retriever
 from ingest.errors import ConfigError, InputError
@@ -350,6 +351,12 @@ def test_switched_on_it_has_a_client_of_its_own(tmp_path: Path, fake_openai: Fak
     assert is_rerank(rerank_body)
     assert rerank_body["temperature"] == 0 and rerank_body["max_tokens"] == rerank_max_tokens(4)
     assert rerank_body["messages"][1]["content"].count("<passage n=") == 4
+    record = AnswerRecord(id=new_answer_id(), surface="cli", question=QUESTION)
+    record.fill(answer)
+    app.observer.finish_question(record)  # as every surface records a question
+    assert "docbot_rerank_duration_seconds_count 1.0" in app.metrics.render().decode()
+    row = app.store.conn.execute("SELECT prompt_tokens FROM answers").fetchone()
+    assert row[0] == answer.tokens[0] > answer.usage.prompt_tokens  # the rerank's counted
 
 
 def test_switched_on_without_a_chat_model_it_changes_nothing(
