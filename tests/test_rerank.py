@@ -160,6 +160,9 @@ def test_candidates_beyond_the_rerank_keep_their_place(
 FAILURES: dict[str, Callable[[FakeOpenAI], None]] = {
     "malformed": lambda f: setattr(f, "reply", ranking("Passage 2 is the best one.")),
     "refused": lambda f: setattr(f, "reply", ranking("I'm sorry, I can't help with that.")),
+    "refused_by_api": lambda f: setattr(
+        f, "refusal", lambda body: "I can't help with that." if is_rerank(body) else None
+    ),
     "empty": lambda f: setattr(f, "reply", ranking("[42, 0]")),
     "rate_limited": lambda f: f.fail_next(429, retry_after=0, path="/v1/chat/completions"),
     "unavailable": lambda f: f.fail_next(500, path="/v1/chat/completions"),
@@ -168,8 +171,9 @@ FAILURES: dict[str, Callable[[FakeOpenAI], None]] = {
 }
 OUTCOMES = {
     "malformed": "malformed",
-    "refused": "malformed",  # a refusal in words is not an array; one in the API's own
-    "empty": "empty",  # refusal field reads "refused" (bot/llm.py keeps it in Usage)
+    "refused": "malformed",  # a refusal in words is not an array
+    "refused_by_api": "refused",  # in the API's own field (bot/llm.py keeps it in Usage)
+    "empty": "empty",
     "rate_limited": "rate_limited",
     "unavailable": "unavailable",
     "broken_json": "failed",
