@@ -16,7 +16,11 @@ same queries, in one process:
   path taken (the reply parsed and applied), quality unchanged by construction;
 - ``rerank, reversed``: the fake replies with the reverse order: the eval sees it (the
   plumbing check: a worse order must score worse);
-- ``rerank, not an array``: the fake replies in words: every query falls back.
+- ``rerank, not an array``: the fake replies in words: every query falls back;
+- ``oracle, top N``: no model: the first N fused results put in the order of their
+  judged grades (a perfect rerank of N candidates), for N = 10, 20, 30, 50: the most a
+  rerank of N candidates could gain on this set, on all judged queries and on the even-
+  and odd-numbered halves (in file order).
 
 Tokens: the fake's own count (words and punctuation marks) and docbot's estimate
 (``bot/prompts.py``: characters / 4), per query.
@@ -36,6 +40,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bot.eval import metrics_ir
 from bot.eval.evaluate import (
     index_dataset,
     load_dataset,
@@ -93,6 +98,11 @@ def main() -> None:
         _, deep = rank_queries(retriever, queries, args.candidates)
         rows.append(row(f"fused, depth {args.candidates}", None, deep, dataset))
 
+        _, _ = rank_queries(retriever, {}, 50)  # nothing: the warm-up only
+        wide, _ = rank_queries(retriever, queries, 50)
+        for depth in (10, 20, 30, 50):
+            rows.append(oracle(f"oracle, top {depth}", wide, depth, dataset))
+
         llm = OpenAIChat(
             "fake", api_key="sk-bench", base_url=fake.base_url, timeout=5, max_retries=0,
             temperature=0.0, max_tokens=8 * args.candidates + 32,
@@ -131,13 +141,40 @@ def row(
     dataset: Any,
     extra: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    scores = score_run({q: [d for d, _ in r] for q, r in run.items()}, dataset, K) if run else {}
+    ranked = {q: [d for d, _ in r] for q, r in run.items()} if run else {}
     return {
         "run": name,
-        **{f"{m}@{K}": round(v, 4) for m, v in scores.items() if m in ("ndcg", "recall", "mrr")},
+        **(figures(ranked, dataset) if run else {}),
         "latency_ms": f"{percentile(latencies, 50):.1f} / {percentile(latencies, 95):.1f}",
         **(extra or {}),
     }
+
+
+def oracle(
+    name: str, wide: dict[str, list[tuple[str, float]]], depth: int, dataset: Any
+) -> dict[str, Any]:
+    """The first ``depth`` of each fused ranking reordered by judged grade (ties keep
+    their fused order): what a perfect rerank of ``depth`` candidates would score."""
+    run: dict[str, list[str]] = {}
+    for qid, ranking in wide.items():
+        grades = dataset.qrels.get(qid, {})
+        head = [d for d, _ in ranking[:depth]]
+        run[qid] = sorted(head, key=lambda d: -grades.get(d, 0))[:K]
+    return {"run": name, **figures(run, dataset)}
+
+
+def figures(run: dict[str, list[str]], dataset: Any) -> dict[str, float]:
+    """nDCG, recall and MRR at K over every judged query, and nDCG over the even- and
+    odd-numbered ones (in file order)."""
+    scores = score_run(run, dataset, K)
+    out = {f"{m}@{K}": round(scores[m], 4) for m in ("ndcg", "recall", "mrr")}
+    order = list(run)
+    for half, parity in (("even", 0), ("odd", 1)):
+        part = {q for i, q in enumerate(order) if i % 2 == parity}
+        qrels = {q: j for q, j in dataset.qrels.items() if q in part}
+        ndcg = metrics_ir.mean_over_queries(metrics_ir.ndcg_at_k, run, qrels, K)
+        out[f"ndcg@{K} {half}"] = round(ndcg, 4)
+    return out
 
 
 def print_table(rows: list[dict[str, Any]]) -> None:
