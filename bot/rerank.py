@@ -41,8 +41,8 @@ log = logging.getLogger(__name__)
 PASSAGE_CHARS = 1200
 """Characters of each candidate the model reads. Chunks aim at 1,000 characters
 (``ingest/chunking.py``) and may reach 1,600; the start of a passage says what it is
-about, which is what ordering needs, and 20 candidates then stay near 6,000 prompt
-tokens."""
+about, which is what ordering needs, and 20 candidates then stay under about 6,700
+prompt tokens (docs/BENCHMARKS.md, "Rerank")."""
 MIN_BUDGET = 0.2
 """Seconds below which a rerank is not started: no model answers that fast."""
 

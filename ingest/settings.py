@@ -52,7 +52,7 @@ chat model reorders the fused candidates (``bot/rerank.py``)."""
 DEFAULT_RERANK_CANDIDATES = 20
 RERANK_CANDIDATES_MAX = 50
 """At most ``Fusion.candidates``: below the fused heads the order is a tie-break, and
-every candidate is ~250 more prompt tokens per question."""
+every candidate is up to ~330 more prompt tokens per question."""
 DEFAULT_RERANK_TIMEOUT = 5.0
 """Seconds a rerank may take (never more than half the question's time left): a rerank
 that adds more than a few seconds to every answer would have to be much better to pay."""
