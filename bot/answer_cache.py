@@ -14,7 +14,8 @@ What is cached, and why:
   before the question gets here) plus the scope of who will see it (``bot/access.py``:
   an answer made for one channel's sources, or for one reader's restricted pages, is
   never served to another), mode, chat model, embedder, retrieval depth, context
-  budget, system prompt and installed docbot release: change any of those
+  budget, system prompt, the rerank when one is on (``bot/rerank.py``: its model and
+  candidates) and installed docbot release: change any of those
   (an upgrade that renders quotes or sources differently, say) and old entries never
   match;
 - never abstentions: the page that answers the question may be added by the next
