@@ -478,3 +478,18 @@ def test_eval_rerank_needs_a_chat_model_and_a_dataset(
         run_eval(_eval_args(dataset_dir), app)
     with pytest.raises(InputError, match="--rerank measures retrieval"):
         run_eval(_eval_args(dataset_dir, dataset=None, answers="set.jsonl"), app)
+
+
+def test_status_says_whether_answers_are_reranked(tmp_path: Path, fake_openai: FakeOpenAI) -> None:
+    from bot.ops.status import render_status
+
+    env = _env(tmp_path, fake_openai)
+    off = build(load_settings(env), embedder=HashEmbedder()).status()
+    assert off["rerank"] == {"setting": "off", "active": False, "candidates": 20}
+    assert "rerank" not in render_status(off)
+    on = build(load_settings({**env, "DOCBOT_RERANK": "llm"}), embedder=HashEmbedder()).status()
+    assert on["rerank"]["active"] is True
+    assert "gpt-4o-mini, reranking the top 20 (DOCBOT_RERANK=llm)" in render_status(on)
+    del env["OPENAI_API_KEY"]
+    idle = build(load_settings({**env, "DOCBOT_RERANK": "llm"}), embedder=HashEmbedder()).status()
+    assert "DOCBOT_RERANK=llm does nothing without a chat model" in render_status(idle)
