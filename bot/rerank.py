@@ -186,9 +186,15 @@ class Reranker:
             return self._fallback(given, "error", started, usage, None)
         order = parse_ranking(text, len(head))
         if not order:
+            # The reply itself is not logged: it may quote a page or the question.
             refused = order is None and usage.extra.get("refusal")
             outcome = "refused" if refused else "malformed" if order is None else "empty"
-            return self._fallback(given, outcome, started, usage, f"reply {text[:120]!r}")
+            detail = {
+                "refused": "the model refused",
+                "malformed": f"a reply of {len(text)} characters, not a JSON array of numbers",
+                "empty": f"the reply names none of the {len(head)} candidates",
+            }[outcome]
+            return self._fallback(given, outcome, started, usage, detail)
         ms = (time.perf_counter() - started) * 1000
         log.debug("rerank: %d of %d candidates named, %.0f ms", len(order), len(head), ms)
         ranked = apply_ranking(head, order) + given[len(head) :]

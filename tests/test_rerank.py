@@ -202,6 +202,9 @@ def test_any_failure_falls_back_to_the_fused_order_and_answers(
     assert ids(answer.sources) == before  # the fused order, as with no rerank
     assert "rerank_ms" in answer.timings_ms
     assert any("rerank fell back to the fused order" in r.message for r in caplog.records)
+    logged = "\n".join(r.getMessage() for r in caplog.records)
+    assert "best one" not in logged and "help with that" not in logged  # never the reply
+    assert QUESTION not in logged
     assert len(fake_openai.chat_requests()) == 2  # one rerank, one answer: no retry
 
 
