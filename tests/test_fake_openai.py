@@ -351,3 +351,16 @@ def test_stop_is_prompt_even_with_a_request_still_waiting() -> None:
     server.stop()
 
     assert time.monotonic() - started < 10  # far below the 30 s the request still waits
+
+
+def test_a_refusal_comes_in_the_refusal_field(client: OpenAI, fake_openai: FakeOpenAI) -> None:
+    fake_openai.refusal = "I can't help with that."
+    message = client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES)
+    assert message.choices[0].message.content is None
+    assert message.choices[0].message.refusal == "I can't help with that."
+    chunks = list(
+        client.chat.completions.create(model="gpt-4o-mini", messages=MESSAGES, stream=True)
+    )
+    deltas = [c.choices[0].delta for c in chunks if c.choices]
+    assert "".join(d.refusal or "" for d in deltas) == "I can't help with that."
+    assert not "".join(d.content or "" for d in deltas)
