@@ -11,6 +11,10 @@ Three ways to answer:
 - ``extractive`` (no model configured): the most relevant sentences of the best
   passages, quoted and linked, labelled as quotes;
 - abstain: nothing relevant was found; say so and list the closest pages.
+
+With a chat model and ``DOCBOT_RERANK=llm``, the model first reorders the top fused
+candidates (``bot/rerank.py``); the first ``k`` of its order then take the place of the
+fused ``k`` in everything below, and any rerank failure leaves the fused order.
 """
 
 from __future__ import annotations
@@ -40,6 +44,7 @@ from bot.extractive import extractive_answer
 from bot.guard import allowed_hosts, guard_stream
 from bot.llm import LLM, Message, Usage, call_until_deadline, until_deadline
 from bot.prompts import CONDENSE_PROMPT, SYSTEM_PROMPT, build_messages, estimate_tokens
+from bot.rerank import Reranked, Reranker
 from bot.retrieve import Retriever, SearchResult
 from bot.sections import section_of
 from ingest.errors import DocbotError, InputError, LLMError
@@ -106,6 +111,11 @@ class Answer:
     cache: str | None = None
     """``hit`` (served from the answer cache), ``miss``/``stale`` (looked up, then
     generated), None (not cacheable: a follow-up, or no cache)."""
+    rerank_usage: Usage | None = None
+    """Tokens spent reordering the candidates (``bot/rerank.py``); None: no rerank."""
+    rerank: str | None = None
+    """How the rerank went (``Reranked.outcome``: ``ok``, or why the fused order
+    stands); None when no rerank was configured."""
 
     @property
     def cached(self) -> bool:
@@ -114,7 +124,7 @@ class Answer:
     @property
     def tokens(self) -> tuple[int, int]:
         """(prompt, completion) tokens of every model call behind this answer."""
-        calls = [u for u in (self.usage, self.condense_usage) if u is not None]
+        calls = [u for u in (self.usage, self.condense_usage, self.rerank_usage) if u is not None]
         return sum(u.prompt_tokens for u in calls), sum(u.completion_tokens for u in calls)
 
     @property
@@ -289,9 +299,12 @@ class Answerer:
         lexical_floor: float = LEXICAL_FLOOR,
         sections: bool = True,
         anchor_floor: float = ANCHOR_FLOOR,
+        reranker: Reranker | None = None,
     ) -> None:
         self.retriever = retriever
         self.llm = llm
+        self.reranker = reranker
+        """Reorders the top candidates before the answer; used only with ``llm``."""
         self.context_tokens = context_tokens
         self.k = k
         self.per_document = per_document
@@ -341,9 +354,12 @@ class Answerer:
         history = clean_history(history)
         condense_usage = Usage() if history and self.llm is not None else None
         search_query, condense_ms = self._standalone(question, history, condense_usage, deadline)
+        reranker = self.reranker if self.llm is not None else None
+        depth = max(self.k, reranker.candidates) if reranker is not None else self.k
         result = self.retriever.search(
-            search_query, k=self.k, per_document=self.per_document, scope=scope
+            search_query, k=depth, per_document=self.per_document, scope=scope
         )
+        reranked = self._rerank(reranker, search_query, result, deadline)
         relevant = self._relevant(result)
         lacking = ""
         t0 = time.perf_counter()
@@ -400,6 +416,8 @@ class Answerer:
                 looked_for=looked_for,
                 timings_ms=timings,
                 condense_usage=condense_usage,
+                rerank_usage=reranked.usage if reranked else None,
+                rerank=reranked.outcome if reranked else None,
             )
             return AnswerStream(answer, iter([answer.text]), started)
         if self.llm is None:
@@ -442,6 +460,8 @@ class Answerer:
             usage=usage,
             timings_ms=timings,
             condense_usage=condense_usage,
+            rerank_usage=reranked.usage if reranked else None,
+            rerank=reranked.outcome if reranked else None,
         )
         messages = build_messages(question, history, sources, answer.missing)
         pieces = guard_stream(self.llm.stream(messages, usage), allowed_hosts(sources))
@@ -450,6 +470,27 @@ class Answerer:
         return AnswerStream(answer, pieces, started)
 
     # --- steps ---------------------------------------------------------------
+
+    def _rerank(
+        self,
+        reranker: Reranker | None,
+        question: str,
+        result: SearchResult,
+        deadline: float | None,
+    ) -> Reranked | None:
+        """Reorder ``result``'s candidates in place and keep the first ``k``.
+
+        Not asked when no candidate passes the relevance floor: the answer abstains
+        whatever their order, and the model call would only add latency."""
+        if reranker is None:
+            return None
+        if not self._relevant(result):
+            result.hits = result.hits[: self.k]
+            return Reranked(result.hits, "skipped")
+        reranked = reranker.rerank(question, result.hits, deadline)
+        result.hits = reranked.hits[: self.k]
+        result.timings_ms["rerank_ms"] = reranked.ms
+        return reranked
 
     def _standalone(
         self,
