@@ -11,10 +11,15 @@ Three ways to answer:
 - ``extractive`` (no model configured): the most relevant sentences of the best
   passages, quoted and linked, labelled as quotes;
 - abstain: nothing relevant was found; say so and list the closest pages.
+
+With a chat model and ``DOCBOT_RERANK=llm``, the model first reorders the top fused
+candidates (``bot/rerank.py``); the first ``k`` of its order then take the place of the
+fused ``k`` in everything below, and any rerank failure leaves the fused order.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -39,7 +44,9 @@ from bot.extractive import extractive_answer
 from bot.guard import allowed_hosts, guard_stream
 from bot.llm import LLM, Message, Usage, call_until_deadline, until_deadline
 from bot.prompts import CONDENSE_PROMPT, SYSTEM_PROMPT, build_messages, estimate_tokens
+from bot.rerank import Reranked, Reranker
 from bot.retrieve import Retriever, SearchResult
+from bot.sections import section_of
 from ingest.errors import DocbotError, InputError, LLMError
 from ingest.languages import detect_language, is_english
 from ingest.models import Hit
@@ -50,6 +57,11 @@ HISTORY_TURNS = 6
 LEXICAL_FLOOR = 0.75
 """Share of the embedder's similarity floor at which a passage that shares words with
 the question still counts (docs/BENCHMARKS.md, "The abstention gate")."""
+ANCHOR_FLOOR = 1.0
+"""Share of the embedder's similarity floor a passage needs for its rare question term to
+anchor a partial answer: a word shared in another sense ("student" in "F1 Student VISA"
+for a question about student loans) is no evidence the passage is about the question's
+subject (docs/BENCHMARKS.md, "Anchors close by meaning")."""
 NOT_FOUND = "I couldn't find this in the docs."
 EMPTY_INDEX = "I have no documents yet — an admin needs to run `docbot sync`."
 
@@ -99,6 +111,11 @@ class Answer:
     cache: str | None = None
     """``hit`` (served from the answer cache), ``miss``/``stale`` (looked up, then
     generated), None (not cacheable: a follow-up, or no cache)."""
+    rerank_usage: Usage | None = None
+    """Tokens spent reordering the candidates (``bot/rerank.py``); None: no rerank."""
+    rerank: str | None = None
+    """How the rerank went (``Reranked.outcome``: ``ok``, or why the fused order
+    stands); None when no rerank was configured."""
 
     @property
     def cached(self) -> bool:
@@ -107,7 +124,7 @@ class Answer:
     @property
     def tokens(self) -> tuple[int, int]:
         """(prompt, completion) tokens of every model call behind this answer."""
-        calls = [u for u in (self.usage, self.condense_usage) if u is not None]
+        calls = [u for u in (self.usage, self.condense_usage, self.rerank_usage) if u is not None]
         return sum(u.prompt_tokens for u in calls), sum(u.completion_tokens for u in calls)
 
     @property
@@ -280,9 +297,14 @@ class Answerer:
         check_names: bool = True,
         typed_names: bool = True,
         lexical_floor: float = LEXICAL_FLOOR,
+        sections: bool = True,
+        anchor_floor: float = ANCHOR_FLOOR,
+        reranker: Reranker | None = None,
     ) -> None:
         self.retriever = retriever
         self.llm = llm
+        self.reranker = reranker
+        """Reorders the top candidates before the answer; used only with ``llm``."""
         self.context_tokens = context_tokens
         self.k = k
         self.per_document = per_document
@@ -307,6 +329,13 @@ class Answerer:
         self.lexical_floor = lexical_floor
         """A passage that shares words with the question may be used at this share of
         the embedder's similarity floor (``_relevant``)."""
+        self.anchor_floor = anchor_floor
+        """A passage anchors a partial answer only when its similarity to the question is
+        at least this share of the embedder's floor (0: any passage found)."""
+        self.sections = sections
+        """Whether an extractive quote is chosen from the passage's section text (its
+        chunk with the rest of a list, procedure or sub-section the chunker cut off:
+        ``bot/sections.py``) rather than from the chunk alone."""
         """Whether the answer-type check needs the question's rare names (in at most
         ``anchor_share`` of the chunks) beside the typed text: COBRA's cost, not any
         amount next to "leave"."""
@@ -325,9 +354,12 @@ class Answerer:
         history = clean_history(history)
         condense_usage = Usage() if history and self.llm is not None else None
         search_query, condense_ms = self._standalone(question, history, condense_usage, deadline)
+        reranker = self.reranker if self.llm is not None else None
+        depth = max(self.k, reranker.candidates) if reranker is not None else self.k
         result = self.retriever.search(
-            search_query, k=self.k, per_document=self.per_document, scope=scope
+            search_query, k=depth, per_document=self.per_document, scope=scope
         )
+        reranked = self._rerank(reranker, search_query, result, deadline)
         relevant = self._relevant(result)
         lacking = ""
         t0 = time.perf_counter()
@@ -336,7 +368,7 @@ class Answerer:
         if condense_ms:
             timings["condense_ms"] = condense_ms
         across = cross_lingual(result, relevant)
-        if relevant and not across and not self._supported(evidence, result.hits):
+        if relevant and not across and not self._supported(evidence, result.hits, result):
             relevant = []
         unmet: list[str] = []
         # Capitals mark names in English only (German capitalises every noun), and a
@@ -384,6 +416,8 @@ class Answerer:
                 looked_for=looked_for,
                 timings_ms=timings,
                 condense_usage=condense_usage,
+                rerank_usage=reranked.usage if reranked else None,
+                rerank=reranked.outcome if reranked else None,
             )
             return AnswerStream(answer, iter([answer.text]), started)
         if self.llm is None:
@@ -391,9 +425,13 @@ class Answerer:
             missing = (
                 [] if across else evidence.missing([h.chunk_id for h in quoted], self.rare_share)
             )
-            leads = {h.chunk_id: lead_in(self.retriever.store, h) for h in quoted}
+            leads, texts = self._quote_texts(quoted)
             text = extractive_answer(
-                question if not history else search_query, quoted, missing=missing, lead_ins=leads
+                question if not history else search_query,
+                quoted,
+                missing=missing,
+                lead_ins=leads,
+                texts=texts,
             )
             answer = Answer(
                 question=question,
@@ -422,14 +460,37 @@ class Answerer:
             usage=usage,
             timings_ms=timings,
             condense_usage=condense_usage,
+            rerank_usage=reranked.usage if reranked else None,
+            rerank=reranked.outcome if reranked else None,
         )
-        messages = build_messages(question, history, sources)
+        messages = build_messages(question, history, sources, answer.missing)
         pieces = guard_stream(self.llm.stream(messages, usage), allowed_hosts(sources))
         if deadline is not None and self.timeout:
             pieces = until_deadline(pieces, deadline, self.timeout)
         return AnswerStream(answer, pieces, started)
 
     # --- steps ---------------------------------------------------------------
+
+    def _rerank(
+        self,
+        reranker: Reranker | None,
+        question: str,
+        result: SearchResult,
+        deadline: float | None,
+    ) -> Reranked | None:
+        """Reorder ``result``'s candidates in place and keep the first ``k``.
+
+        Not asked when no candidate passes the relevance floor: the answer abstains
+        whatever their order, and the model call would only add latency."""
+        if reranker is None:
+            return None
+        if not self._relevant(result):
+            result.hits = result.hits[: self.k]
+            return Reranked(result.hits, "skipped")
+        reranked = reranker.rerank(question, result.hits, deadline)
+        result.hits = reranked.hits[: self.k]
+        result.timings_ms["rerank_ms"] = reranked.ms
+        return reranked
 
     def _standalone(
         self,
@@ -466,6 +527,22 @@ class Answerer:
         previous = [m["content"] for m in history if m["role"] == "user"][-2:]
         return " ".join([*previous, question])[-MAX_QUESTION_CHARS:], 0.0
 
+    def _quote_texts(self, quoted: Sequence[Hit]) -> tuple[dict[int, str], dict[int, str]]:
+        """(lead-in line, section text) of each quoted passage, by chunk id: the text
+        its quote is chosen from, and the line introducing the list it starts inside."""
+        store = self.retriever.store
+        if not self.sections:
+            return {h.chunk_id: lead_in(store, h) for h in quoted}, {}
+        shown = {h.chunk_id for h in quoted}
+        leads: dict[int, str] = {}
+        texts: dict[int, str] = {}
+        for hit in quoted:
+            section = section_of(store, hit, shown - {hit.chunk_id})
+            texts[hit.chunk_id] = section.text
+            start = dataclasses.replace(hit, chunk_id=section.first_chunk_id, text=section.text)
+            leads[hit.chunk_id] = lead_in(store, start)
+        return leads, texts
+
     def _relevant(self, result: SearchResult) -> list[Hit]:
         """Hits worth answering from; empty when the docs do not cover the question."""
         floor = result.similarity_floor
@@ -487,16 +564,32 @@ class Answerer:
             or (foreign_floor is not None and h.scores.get("multilingual", -1.0) >= foreign_floor)
         ]
 
-    def _supported(self, evidence: Evidence, hits: Sequence[Hit]) -> bool:
+    def _supported(
+        self, evidence: Evidence, hits: Sequence[Hit], result: SearchResult | None = None
+    ) -> bool:
         """False when the passages found leave out what makes the question specific:
         its distinctive terms (rare in this corpus, or absent from it) that none of
         them contains carry ``missing_idf`` or more of the question's IDF mass, and
         none of them holds a rare term of the question either (which would make
-        it a partial answer, given with what is missing named)."""
+        it a partial answer, given with what is missing named). Only a passage close
+        to the question by meaning (``anchor_floor``) may hold that anchoring term:
+        one found for the shared word alone may use it in another sense."""
         ids = [h.chunk_id for h in hits]
         if evidence.missing_share(ids, self.rare_share) < self.missing_idf:
             return True
-        return bool(evidence.anchored(ids, self.anchor_share))
+        return bool(evidence.anchored(self._close(hits, result), self.anchor_share))
+
+    def _close(self, hits: Sequence[Hit], result: SearchResult | None) -> list[int]:
+        """Chunk ids of the passages whose similarity to the question reaches
+        ``anchor_floor`` of the embedder's floor; all of them when similarities mean
+        nothing here (no vectors, or a script the embedder cannot read)."""
+        trusted = result is None or result.dense_trusted
+        if self.anchor_floor <= 0 or self.retriever.store.embed_model is None or not trusted:
+            return [h.chunk_id for h in hits]
+        floor = result.similarity_floor if result is not None else None
+        if floor is None:
+            floor = self.retriever.embedder.min_similarity
+        return [h.chunk_id for h in hits if h.scores.get("dense", 0.0) >= floor * self.anchor_floor]
 
     def _fit_budget(
         self, hits: Sequence[Hit], question: str, history: Sequence[Message]

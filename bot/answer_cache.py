@@ -14,7 +14,8 @@ What is cached, and why:
   before the question gets here) plus the scope of who will see it (``bot/access.py``:
   an answer made for one channel's sources, or for one reader's restricted pages, is
   never served to another), mode, chat model, embedder, retrieval depth, context
-  budget, system prompt and installed docbot release: change any of those
+  budget, system prompt, the rerank when one is on (``bot/rerank.py``: its model and
+  candidates) and installed docbot release: change any of those
   (an upgrade that renders quotes or sources differently, say) and old entries never
   match;
 - never abstentions: the page that answers the question may be added by the next
@@ -46,6 +47,7 @@ from bot.freshness import Freshness, same_passages
 from bot.freshness import Scope as SourceSet
 from bot.llm import LLM, Message
 from bot.prompts import SYSTEM_PROMPT
+from bot.rerank import Reranker
 from bot.retrieve import Retriever
 from ingest.models import Hit
 from ingest.store.contract import StoreContract
@@ -237,8 +239,11 @@ class CachingAnswerer(Answerer):
         context_tokens: int = 3000,
         k: int = 5,
         timeout: float | None = None,
+        reranker: Reranker | None = None,
     ) -> None:
-        super().__init__(retriever, llm, context_tokens=context_tokens, k=k, timeout=timeout)
+        super().__init__(
+            retriever, llm, context_tokens=context_tokens, k=k, timeout=timeout, reranker=reranker
+        )
         self.cache = cache
         self.freshness = Freshness(cache.store)
         self.on_lookup = on_lookup
@@ -257,10 +262,12 @@ class CachingAnswerer(Answerer):
         if not self.cache.enabled or clean_history(history):
             return super().ask(question, history, scope=scope)
         question = clean_question(question)
+        # A reranked answer is another answer; without a rerank the key is as before.
+        rerank = [self.reranker.key] if self.reranker is not None and self.llm else []
         key = self.cache.key(
             question, "llm" if self.llm else "extractive", self.llm.model if self.llm else "",
             self.retriever.embedder.model_id, self.k, self.context_tokens,
-            scope.key if scope is not None else "all",
+            scope.key if scope is not None else "all", *rerank,
         )  # fmt: skip
         sources = self.sources_of(scope)
         try:
@@ -287,7 +294,9 @@ class CachingAnswerer(Answerer):
     ) -> tuple[str, Answer | None]:
         """A sync changed the scope since ``cached`` was made: serve it only if the
         question retrieves the same passages now (``bot/freshness.py``), searched the
-        way :meth:`Answerer.ask` searches."""
+        way :meth:`Answerer.ask` searches. With a rerank, this compares against the
+        fused order (no model call): a reranked answer whose passages the fused order
+        does not give is regenerated, never served unchecked."""
         result = self.retriever.search(
             question, k=self.k, per_document=self.per_document, scope=scope
         )

@@ -24,8 +24,10 @@ from bot.ops.pricing import PriceTable
 from bot.ops.ratelimit import RateLimiter
 from bot.ops.status import collect_status
 from bot.records import Records
+from bot.rerank import Reranker
 from bot.retrieve import Retriever
 from ingest.embedding import Embedder, make_embedder, make_multilingual_embedder
+from ingest.errors import ConfigError
 from ingest.settings import Settings
 from ingest.sources import Source, build_source
 from ingest.store import StoreContract, open_store
@@ -45,6 +47,8 @@ class Docbot:
     settings: Settings
     _embedder: Embedder | None = field(default=None, repr=False)
     _llm: LLM | None = field(default=None, repr=False)
+    _injected_llm: bool = field(default=False, repr=False)
+    """The chat model was given to :func:`build` (tests), not made from settings."""
 
     @cached_property
     def store(self) -> StoreContract:
@@ -77,6 +81,44 @@ class Docbot:
                 timeout=min(60.0, s.answer_timeout),
             )  # fmt: skip
         return self._llm
+
+    @cached_property
+    def reranker(self) -> Reranker | None:
+        """The rerank step when ``DOCBOT_RERANK=llm``, or None: off, or no chat model
+        (logged: the setting then changes nothing)."""
+        if self.settings.rerank != "llm":
+            return None
+        if self.llm is None:
+            log.warning(
+                "DOCBOT_RERANK=llm needs a chat model (OPENAI_API_KEY): answering in the "
+                "fused order"
+            )
+            return None
+        return self.make_reranker()
+
+    def make_reranker(self) -> Reranker:
+        """A rerank with the configured chat model, whatever ``DOCBOT_RERANK`` says
+        (``docbot eval --rerank`` measures it before it is switched on).
+
+        It has a client of its own: no retries (a rerank retried after a 429 only
+        delays the answer; the fused order is there at once), the rerank's timeout,
+        temperature 0 and room for a list of numbers only. A chat model given to
+        :func:`build` (tests) is used as it is."""
+        s = self.settings
+        llm = self.llm
+        if llm is None:
+            raise ConfigError(
+                "the rerank needs a chat model: set OPENAI_API_KEY (and OPENAI_BASE_URL for "
+                "an OpenAI-compatible server) and DOCBOT_CHAT_MODEL"
+            )
+        if not self._injected_llm:
+            assert s.openai_api_key is not None
+            llm = OpenAIChat(
+                s.chat_model, api_key=s.openai_api_key, base_url=s.openai_base_url,
+                timeout=s.rerank_timeout, max_retries=0, temperature=0.0,
+                max_tokens=rerank_max_tokens(s.rerank_candidates),
+            )  # fmt: skip
+        return Reranker(llm, candidates=s.rerank_candidates, timeout=s.rerank_timeout)
 
     @cached_property
     def metrics(self) -> Metrics:
@@ -140,6 +182,7 @@ class Docbot:
         return CachingAnswerer(
             self.retriever, self.llm, self.answer_cache, on_lookup=self.metrics.observe_cache,
             context_tokens=self.settings.context_tokens, timeout=self.settings.answer_timeout,
+            reranker=self.reranker,
         )  # fmt: skip
 
     def decide(self, audience: Audience) -> Decision:
@@ -237,4 +280,9 @@ def build(
     settings: Settings, *, embedder: Embedder | None = None, llm: LLM | None = None
 ) -> Docbot:
     """Wire docbot from settings; tests may pass their own embedder or LLM."""
-    return Docbot(settings, _embedder=embedder, _llm=llm)
+    return Docbot(settings, _embedder=embedder, _llm=llm, _injected_llm=llm is not None)
+
+
+def rerank_max_tokens(candidates: int) -> int:
+    """Room for a JSON array of every candidate's number (about three tokens each)."""
+    return 8 * candidates + 32

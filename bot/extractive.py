@@ -313,20 +313,24 @@ def extractive_answer(
     hits: Sequence[Hit],
     missing: Sequence[str] = (),
     lead_ins: Mapping[int, str] | None = None,
+    texts: Mapping[int, str] | None = None,
 ) -> str:
     """Quoted passages with links, labelled as quotes (no model configured); with
     ``missing``, the question's distinctive words no quoted passage contains are
     named at the end, so a partial answer says what it does not cover. ``lead_ins``
     (by chunk id) are the lines that introduce a list a chunk starts inside, cut off
-    into the previous chunk ("Do not:"): quoted first, so the list keeps its meaning."""
+    into the previous chunk ("Do not:"): quoted first, so the list keeps its meaning.
+    ``texts`` (by chunk id) are the passages' section texts to quote from instead of
+    the chunks alone (``bot/sections.py``)."""
     parts = ["Here is what the docs say (quoted passages; no language model is configured):"]
     for n, hit in enumerate(hits, start=1):
         faq = hit.section.rsplit(" > ", 1)[-1].rstrip(" _*)(").endswith("?")
         limit = FIRST_CHARS if n == 1 else OTHER_CHARS
-        passage = best_passage(question, hit.text, max_chars=limit, faq=faq)
+        text = (texts or {}).get(hit.chunk_id) or hit.text
+        passage = best_passage(question, text, max_chars=limit, faq=faq)
         lead = (lead_ins or {}).get(hit.chunk_id, "")
-        if lead and _in_leading_list(hit.text, passage):
-            gap = "\n" if hit.text.lstrip().startswith(passage[:60]) else "\n…\n"
+        if lead and _in_leading_list(text, passage):
+            gap = "\n" if text.lstrip().startswith(passage[:60]) else "\n…\n"
             passage = f"{lead}{gap}{passage}"
         quoted = "\n".join(f"> {line}" if line.strip() else ">" for line in passage.splitlines())
         parts.append(f"{quoted}\n— [{n}] [{hit.section}]({hit.link})")

@@ -140,6 +140,9 @@ class OpenAIChat(LLM):
                     usage.prompt_tokens = chunk.usage.prompt_tokens
                     usage.completion_tokens = chunk.usage.completion_tokens
                 for choice in chunk.choices:
+                    refusal = getattr(choice.delta, "refusal", None) if choice.delta else None
+                    if refusal:  # said apart from the content; the caller may want to know
+                        usage.extra["refusal"] = str(usage.extra.get("refusal", "")) + refusal
                     piece = choice.delta.content if choice.delta else None
                     if piece:
                         if usage.first_token_ms is None:

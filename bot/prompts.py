@@ -50,12 +50,19 @@ def _age(when: datetime | None) -> str:
 
 
 def build_messages(
-    question: str, history: Sequence[Message], sources: Sequence[Hit]
+    question: str,
+    history: Sequence[Message],
+    sources: Sequence[Hit],
+    missing: Sequence[str] = (),
 ) -> list[Message]:
     """System prompt, the thread so far, then numbered sources and the question.
 
     Each source is fenced by lines carrying a random id made for this request: a page
-    cannot close its fence early or open a fake one, because it cannot know the id."""
+    cannot close its fence early or open a fake one, because it cannot know the id.
+    ``missing``: the question's distinctive words no source contains (the abstention
+    gate's evidence, ``bot/evidence.py``), named before the question so the model says
+    which part the docs do not cover ("The docs cover X but not Y") rather than
+    stretching a near passage over it."""
     fence = secrets.token_hex(8)
     blocks = []
     for n, hit in enumerate(sources, start=1):
@@ -65,7 +72,15 @@ def build_messages(
         blocks.append(
             f'<source n="{n}" id="{fence}">\n[{n}] {about}\n{text}\n</source id="{fence}">'
         )
-    content = "Sources:\n\n" + "\n\n".join(blocks) + f"\n\nQuestion: {question}"
+    note = ""
+    if missing:
+        words = ", ".join(f"“{w}”" for w in missing[:4])
+        note = (
+            f"\n\nNo source contains these words of the question: {words}. If the answer "
+            "depends on them, answer only the part the sources cover and say plainly that "
+            "the docs do not cover the rest."
+        )
+    content = "Sources:\n\n" + "\n\n".join(blocks) + f"{note}\n\nQuestion: {question}"
     return [
         {"role": "system", "content": SYSTEM_PROMPT},
         *history,

@@ -46,6 +46,16 @@ DEFAULT_API_WORKERS = 4
 DEFAULT_API_QUEUE = 16
 DEFAULT_MASS_DELETE_SHARE = 0.5
 DEFAULT_ANSWER_TIMEOUT = 60.0
+RERANK_CHOICES = ("off", "llm")
+"""``DOCBOT_RERANK``: no rerank (the default: its benefit is unmeasured, README), or the
+chat model reorders the fused candidates (``bot/rerank.py``)."""
+DEFAULT_RERANK_CANDIDATES = 20
+RERANK_CANDIDATES_MAX = 50
+"""At most ``Fusion.candidates``: below the fused heads the order is a tie-break, and
+every candidate is up to ~330 more prompt tokens per question."""
+DEFAULT_RERANK_TIMEOUT = 5.0
+"""Seconds a rerank may take (never more than half the question's time left): a rerank
+that adds more than a few seconds to every answer would have to be much better to pay."""
 
 SOURCE_TYPES = ("markdown", "confluence", "git")
 _SOURCE_KEYS = {
@@ -148,6 +158,13 @@ class Settings:
     scopes: tuple[ScopeConfig, ...] = ()
     redact_pii: bool = False
     """Also remove personal data (SSNs, card numbers) from documents at sync."""
+    rerank: str = "off"
+    """``llm``: the chat model reorders the top candidates before the answer (off by
+    default; used only when a chat model is configured)."""
+    rerank_candidates: int = DEFAULT_RERANK_CANDIDATES
+    """How many fused candidates the rerank sees."""
+    rerank_timeout: float = DEFAULT_RERANK_TIMEOUT
+    """Seconds the rerank may take before the fused order is used."""
 
     def scope(self, name: str) -> ScopeConfig | None:
         return next((s for s in self.scopes if s.name == name), None)
@@ -556,6 +573,18 @@ def load_settings(env: Mapping[str, str], config_path: Path | None = None) -> Se
     metrics_port = _int(env, "DOCBOT_METRICS_PORT", 0, minimum=0) or None
     cache_ttl = env.get("DOCBOT_ANSWER_CACHE_TTL")
     answer_timeout = env.get("DOCBOT_ANSWER_TIMEOUT")
+    rerank = (_str(env, "DOCBOT_RERANK") or "off").lower()
+    if rerank not in RERANK_CHOICES:
+        raise ConfigError(
+            f"DOCBOT_RERANK: must be one of {', '.join(RERANK_CHOICES)}, not {rerank!r}"
+        )
+    rerank_candidates = _int(env, "DOCBOT_RERANK_CANDIDATES", DEFAULT_RERANK_CANDIDATES, 2)
+    if rerank_candidates > RERANK_CANDIDATES_MAX:
+        raise ConfigError(
+            f"DOCBOT_RERANK_CANDIDATES: must be at most {RERANK_CANDIDATES_MAX}, "
+            f"not {rerank_candidates}"
+        )
+    rerank_timeout = env.get("DOCBOT_RERANK_TIMEOUT")
 
     return Settings(
         db_path=Path(_str(env, "DOCBOT_DB") or "docbot.db"),
@@ -593,6 +622,11 @@ def load_settings(env: Mapping[str, str], config_path: Path | None = None) -> Se
         config_path=config_path,
         scopes=tuple(scopes),
         redact_pii=_bool(env, "DOCBOT_REDACT_PII"),
+        rerank=rerank,
+        rerank_candidates=rerank_candidates,
+        rerank_timeout=parse_duration(rerank_timeout, "DOCBOT_RERANK_TIMEOUT")
+        if rerank_timeout and rerank_timeout.strip()
+        else DEFAULT_RERANK_TIMEOUT,
         host=_host(env.get("DOCBOT_HOST"), "DOCBOT_HOST"),
         trusted_proxies=_networks(env.get("DOCBOT_TRUSTED_PROXIES"), "DOCBOT_TRUSTED_PROXIES"),
         slack_ack_threads=_int(env, "DOCBOT_SLACK_ACK_THREADS", DEFAULT_ACK_THREADS, minimum=1),

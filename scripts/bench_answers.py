@@ -2,9 +2,10 @@
 
 ``docbot eval --answers`` measures the shipped answer path; this script measures the
 alternatives behind each choice: the abstention gate's thresholds, the answer-type
-check's share (``--grid types``), the name checks (``--grid names``), the quote rules
-(``--grid quotes``), how many passages
-per page and how many quoted, and how much of each passage is quoted. The store is the
+check's share (``--grid types``), the name checks (``--grid names``), which passages may anchor a
+partial answer (``--grid anchors``), the quote rules
+(``--grid quotes``), the section text quotes are chosen from (``--grid sections``), how
+many passages per page and how many quoted, and how much of each passage is quoted. The store is the
 one ``docbot eval --answers ... --store PATH`` kept, so nothing is re-embedded; every
 figure is printed for the even-numbered questions (what the defaults were chosen on),
 the odd ones (held out) and all.
@@ -12,7 +13,8 @@ the odd ones (held out) and all.
     docbot eval --answers benchmarks/handbook-answers/questions.jsonl \\
         --docs ../shared/data/markdown/sourcegraph-handbook --store /tmp/handbook-answers.db
     python scripts/bench_answers.py /tmp/handbook-answers.db \\
-        benchmarks/handbook-answers/questions.jsonl [--grid gate|types|names|quotes|passages|length]
+        benchmarks/handbook-answers/questions.jsonl \\
+        [--grid gate|types|names|anchors|quotes|sections|passages|length]
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import bot.extractive as extractive
+import bot.sections as sections
 from bot.answer import Answerer
 from bot.eval.answers import judge, load_answer_set, summarise
 from bot.retrieve import Retriever
@@ -64,6 +67,13 @@ def grids(name: str) -> Iterator[dict[str, Any]]:
         yield {"refill": True, "prefix": 4, "faq_first": False, "list_to_end": False}
         yield {"refill": True, "prefix": 4, "faq_first": True, "list_to_end": False}
         yield {"refill": True, "prefix": 4, "faq_first": True, "list_to_end": True}
+    elif name == "anchors":
+        for floor in (0.0, 0.75, 1.0, 1.2):
+            yield {"anchor_floor": floor}
+    elif name == "sections":
+        yield {"sections": False}  # the chunk alone (before bot/sections.py)
+        for before, after in ((0, 1), (0, 2), (2, 2), (2, 6)):
+            yield {"section_before": before, "section_after": after}
     elif name == "passages":
         for per_document, quoted in ((1, 3), (2, 3), (2, 4), (3, 4), (1, 4)):
             yield {"per_document": per_document, "quoted": quoted}
@@ -78,7 +88,17 @@ def main() -> int:
     parser.add_argument("questions", type=Path, help="the judged question set (JSONL)")
     parser.add_argument(
         "--grid",
-        choices=("gate", "floor", "types", "names", "quotes", "passages", "length"),
+        choices=(
+            "gate",
+            "floor",
+            "types",
+            "names",
+            "anchors",
+            "quotes",
+            "sections",
+            "passages",
+            "length",
+        ),
         default="gate",
     )
     args = parser.parse_args()
@@ -95,6 +115,8 @@ def main() -> int:
         extractive.PREFIX = values.pop("prefix", 4)
         extractive.FAQ_FIRST = values.pop("faq_first", True)
         extractive.LIST_TO_END = values.pop("list_to_end", True)
+        sections.BEFORE = values.pop("section_before", 2)
+        sections.AFTER = values.pop("section_after", 2)
         answerer = Answerer(retriever, **values)
         judged = [judge(q, answerer.ask(q.question).answer) for q in questions]
         cells = []

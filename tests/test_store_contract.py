@@ -155,6 +155,23 @@ def test_corpus_statistics_match_like_the_lexical_search(store: StoreContract) -
     assert store.recent_titles(5) == ["A"]
 
 
+def test_the_chunks_around_one_are_its_documents_in_order(store: StoreContract) -> None:
+    put(store, "a", ["first part", "second part", "third part", "fourth part"],
+        [unit(1), unit(0, 1), unit(0, 0, 1), unit(1, 1)])  # fmt: skip
+    put(store, "b", ["another page"], [unit(1, 0, 1)])
+    (second,) = store.load_hits(store.fts_search('"second"', 1))
+    near = store.chunks_around(second.chunk_id, 1, 1)
+    assert [c.text for c in near] == ["first part", "second part", "third part"]
+    assert [c.ordinal for c in near] == [0, 1, 2] and near[1].chunk_id == second.chunk_id
+    assert near[1].heading_path == second.heading_path
+    assert [c.text for c in store.chunks_around(second.chunk_id, 0, 5)] == [
+        "second part",
+        "third part",
+        "fourth part",
+    ]
+    assert store.chunks_around(10**9, 1, 1) == []
+
+
 # --- rebuilds beside the live index ----------------------------------------------------
 
 

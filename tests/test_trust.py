@@ -14,6 +14,7 @@ from bot.evidence import content_terms, weigh
 from bot.extractive import extractive_answer
 from bot.llm import OpenAIChat
 from bot.retrieve import Retriever
+from ingest.models import Hit
 from ingest.sources.markdown import MarkdownSource
 from ingest.store import Store
 from ingest.sync import sync_source
@@ -88,6 +89,31 @@ def test_a_partial_answer_names_what_the_passages_do_not_cover(answerer: Answere
     assert "do not mention “expensify”" in answer.text
 
 
+def test_only_a_passage_close_by_meaning_anchors_a_partial_answer(answerer: Answerer) -> None:
+    # "Airbase" anchors the Expensify question above: the card page is about it. The same
+    # page found for the shared word alone (similarity below the embedder's floor, as
+    # "F1 Student VISA" for a question about student loans) anchors nothing: not found.
+    question = "Can I submit Airbase receipts from Expensify?"
+    answerer.retriever.embedder.min_similarity = 0.2  # a floor, as real embedders have
+    result = answerer.retriever.search(question, k=5, per_document=2)
+    evidence = weigh(answerer.retriever.store, question, result.hits)
+    card = next(h for h in result.hits if h.doc_id == "cards.md")
+    assert evidence.anchored([card.chunk_id], answerer.anchor_share) == ["airbase"]
+    floor = answerer.retriever.embedder.min_similarity
+    assert result.similarity_floor == floor
+
+    def with_card_at(similarity: float) -> list[Hit]:
+        return [
+            replace(h, scores={**h.scores, "dense": similarity}) if h is card else h
+            for h in result.hits
+        ]
+
+    assert answerer._supported(evidence, with_card_at(floor), result)
+    assert not answerer._supported(evidence, with_card_at(floor * 0.9), result)
+    answerer.anchor_floor = 0.0  # off: any passage found may anchor, as before
+    assert answerer._supported(evidence, with_card_at(floor * 0.9), result)
+
+
 def test_evidence_counts_chunks_with_the_search_stemming(answerer: Answerer) -> None:
     store = answerer.retriever.store
     evidence = weigh(store, "submitting receipt Expensify", [])
@@ -127,6 +153,32 @@ def test_a_cited_model_answer_is_shown(answerer: Answerer, fake_openai: FakeOpen
     assert not answer.abstained and answer.cited == [1]
     system = fake_openai.chat_requests()[0].json["messages"][0]["content"]
     assert "ONLY the numbered sources" in system and "The docs cover X but not Y" in system
+
+
+def test_the_model_is_told_which_words_no_source_contains(
+    answerer: Answerer, fake_openai: FakeOpenAI
+) -> None:
+    fake_openai.reply = (
+        "Submit Airbase receipts in Airbase [1]. The docs cover Airbase but not Expensify."
+    )
+    answer = (
+        Answerer(answerer.retriever, chat(fake_openai))
+        .ask("Can I submit Airbase receipts from Expensify?")
+        .answer
+    )
+    assert not answer.abstained and answer.missing == ["expensify"]
+    user = fake_openai.chat_requests()[0].json["messages"][-1]["content"]
+    note = user[user.index("No source contains") : user.index("Question:")]
+    assert "“expensify”" in note and "say plainly that the docs do not cover the rest" in note
+    assert user.rstrip().endswith("Question: Can I submit Airbase receipts from Expensify?")
+    assert "The docs cover Airbase but not Expensify." in answer.text
+    fake_openai.clear()
+    fake_openai.reply = "Open TunnelGate and connect to vpn.acme.example [1]."
+    covered = Answerer(answerer.retriever, chat(fake_openai)).ask(VPN_QUESTION).answer
+    assert covered.missing == [] and not covered.abstained
+    assert (
+        "No source contains" not in fake_openai.chat_requests()[0].json["messages"][-1]["content"]
+    )
 
 
 def test_unsupported_reads_citations_strictly() -> None:

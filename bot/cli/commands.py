@@ -178,12 +178,19 @@ def serve(args: argparse.Namespace, app: Docbot) -> int:
 
 
 def evaluate(args: argparse.Namespace, app: Docbot) -> int:
-    """``docbot eval DATASET_DIR [-k N] [--run FILE] [--json] [--chunk-chars N] [--overlap N]``,
-    or ``docbot eval --answers FILE --docs FOLDER [--store PATH] [--run FILE] [--json]``."""
+    """``docbot eval DATASET_DIR [-k N] [--run FILE] [--json] [--chunk-chars N] [--overlap N]
+    [--rerank]``, or ``docbot eval --answers FILE --docs FOLDER [--store PATH] [--run FILE]
+    [--json]``."""
     from bot.eval.evaluate import evaluate, load_dataset, render, write_run
     from ingest import chunking
 
+    rerank = bool(getattr(args, "rerank", False))
     if getattr(args, "answers", None):
+        if rerank:
+            raise InputError(
+                "--rerank measures retrieval (docbot eval DATASET_DIR --rerank); --answers "
+                "judges extractive answers, which use no chat model and so no rerank"
+            )
         return _evaluate_answers(args, app)
     if not args.dataset:
         raise InputError("give a dataset folder (docbot eval DATASET_DIR), or --answers FILE")
@@ -195,6 +202,7 @@ def evaluate(args: argparse.Namespace, app: Docbot) -> int:
     if chunk_chars < 100 or not 0 <= overlap < chunk_chars:
         raise InputError("--chunk-chars must be at least 100, and --overlap from 0 to below it")
     dataset = load_dataset(args.dataset)
+    reranker = app.make_reranker() if rerank else None  # ConfigError without a chat model
     # The default Fusion is the one the bot's Retriever uses (bot/app.py).
     report, run = evaluate(
         dataset,
@@ -204,6 +212,7 @@ def evaluate(args: argparse.Namespace, app: Docbot) -> int:
         overlap_chars=overlap,
         progress=TerminalProgress("indexing"),
         multilingual=app.multilingual_embedder,
+        reranker=reranker,
     )
     if args.run:
         write_run(args.run, run)

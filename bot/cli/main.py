@@ -146,6 +146,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--json", action="store_true", help="print metrics as JSON")
     p.add_argument(
+        "--rerank",
+        action="store_true",
+        help="also rank every query with the chat model reordering the fused candidates "
+        "(DOCBOT_RERANK=llm), and report both runs side by side: quality, latency, tokens",
+    )
+    p.add_argument(
         "--chunk-chars",
         type=int,
         metavar="N",

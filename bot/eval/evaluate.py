@@ -9,6 +9,11 @@ A dataset folder holds ``corpus.jsonl`` (``_id``, ``title``, ``text``),
 ``queries.jsonl`` (``_id``, ``text``) and ``qrels/test.tsv`` (``query-id
 corpus-id score``, graded, 0 = judged not relevant, with or without a header
 row; a 4-column TREC qrels file works too).
+
+With ``--rerank``, the same queries are ranked a second time in the same store with the
+chat model reordering the fused candidates (``bot/rerank.py``), and both runs are
+reported side by side: quality, latency, the rerank's own time, tokens per question and
+how often it fell back to the fused order.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from __future__ import annotations
 import json
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from functools import partial
@@ -23,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from bot.eval import metrics_ir
+from bot.rerank import Reranker
 from bot.retrieve import Fusion, Retriever
 from ingest import chunking
 from ingest.embedding import Embedder
@@ -173,6 +180,8 @@ class EvalReport:
     latency_p50_ms: float
     latency_p95_ms: float
     config: dict[str, Any] = field(default_factory=dict)
+    rerank: RerankReport | None = None
+    """The same queries with the rerank (``--rerank``), else None."""
 
     @property
     def chunks_per_second(self) -> float:
@@ -195,6 +204,62 @@ class EvalReport:
                 "p95": round(self.latency_p95_ms, 2),
             },
             "config": self.config,
+            **({"rerank": self.rerank.as_json(self)} if self.rerank is not None else {}),
+        }
+
+
+@dataclass
+class RerankReport:
+    """The run with the rerank, to read beside the fused run of the same report."""
+
+    model: str
+    candidates: int
+    ndcg: float
+    ndcg_leaderboard: float
+    recall: float
+    mrr: float
+    latency_p50_ms: float
+    latency_p95_ms: float
+    """Retrieval (``candidates`` deep) plus the rerank, per query."""
+    rerank_p50_ms: float
+    rerank_p95_ms: float
+    """The rerank step alone (the model call), per query."""
+    prompt_tokens: float
+    completion_tokens: float
+    """Per query, as the server reported them."""
+    outcomes: dict[str, int] = field(default_factory=dict)
+
+    def as_json(self, fused: EvalReport) -> dict[str, Any]:
+        k = fused.k
+        queries = sum(self.outcomes.values())
+        fell_back = sum(n for o, n in self.outcomes.items() if o not in ("ok", "skipped"))
+        return {
+            "model": self.model,
+            "candidates": self.candidates,
+            f"ndcg@{k}": round(self.ndcg, 4),
+            f"ndcg@{k}_leaderboard": round(self.ndcg_leaderboard, 4),
+            f"recall@{k}": round(self.recall, 4),
+            f"mrr@{k}": round(self.mrr, 4),
+            "change": {
+                f"ndcg@{k}": round(self.ndcg - fused.ndcg, 4),
+                f"recall@{k}": round(self.recall - fused.recall, 4),
+                f"mrr@{k}": round(self.mrr - fused.mrr, 4),
+            },
+            "latency_ms": {
+                "p50": round(self.latency_p50_ms, 2),
+                "p95": round(self.latency_p95_ms, 2),
+            },
+            "added_latency_ms": {
+                "p50": round(self.latency_p50_ms - fused.latency_p50_ms, 2),
+                "p95": round(self.latency_p95_ms - fused.latency_p95_ms, 2),
+            },
+            "rerank_ms": {"p50": round(self.rerank_p50_ms, 2), "p95": round(self.rerank_p95_ms, 2)},
+            "tokens_per_query": {
+                "prompt": round(self.prompt_tokens, 1),
+                "completion": round(self.completion_tokens, 1),
+            },
+            "outcomes": dict(sorted(self.outcomes.items())),
+            "fallback_rate": round(fell_back / queries, 4) if queries else 0.0,
         }
 
 
@@ -267,6 +332,56 @@ def rank_queries(
     return run, latencies
 
 
+def rerank_queries(
+    retriever: Retriever, reranker: Reranker, queries: Mapping[str, str], k: int
+) -> tuple[dict[str, Ranking], list[float], list[float], Counter[str], tuple[int, int]]:
+    """The queries ranked as :func:`rank_queries` does, then reordered by ``reranker``
+    (its ``candidates`` first, the fused rest after them), cut to ``k``: (ranked (doc
+    id, score) per query, per-query latency of both steps in ms, per-query rerank ms,
+    outcomes, (prompt, completion) tokens in all)."""
+    depth = max(k, reranker.candidates)
+    retriever.search("warm up the model and the caches", k=depth)
+    run: dict[str, Ranking] = {}
+    latencies: list[float] = []
+    rerank_ms: list[float] = []
+    outcomes: Counter[str] = Counter()
+    prompt = completion = 0
+    for qid, text in queries.items():
+        started = time.perf_counter()
+        result = retriever.search(text, k=depth, per_document=1)
+        reranked = reranker.rerank(text, result.hits)
+        latencies.append((time.perf_counter() - started) * 1000)
+        rerank_ms.append(reranked.ms)
+        outcomes[reranked.outcome] += 1
+        prompt += reranked.usage.prompt_tokens
+        completion += reranked.usage.completion_tokens
+        run[qid] = [(hit.doc_id, hit.score) for hit in reranked.hits[:k]]
+    return run, latencies, rerank_ms, outcomes, (prompt, completion)
+
+
+def _rerank_report(
+    retriever: Retriever, reranker: Reranker, dataset: Dataset, k: int
+) -> tuple[RerankReport, dict[str, Ranking]]:
+    run, latencies, rerank_ms, outcomes, (prompt, completion) = rerank_queries(
+        retriever, reranker, dataset.scored_queries(), k
+    )
+    scores = score_run({q: [d for d, _ in r] for q, r in run.items()}, dataset, k)
+    queries = max(len(run), 1)
+    report = RerankReport(
+        model=reranker.llm.model,
+        candidates=reranker.candidates,
+        latency_p50_ms=percentile(latencies, 50),
+        latency_p95_ms=percentile(latencies, 95),
+        rerank_p50_ms=percentile(rerank_ms, 50),
+        rerank_p95_ms=percentile(rerank_ms, 95),
+        prompt_tokens=prompt / queries,
+        completion_tokens=completion / queries,
+        outcomes=dict(outcomes),
+        **scores,
+    )
+    return report, run
+
+
 def evaluate(
     dataset: Dataset,
     embedder: Embedder,
@@ -277,9 +392,12 @@ def evaluate(
     overlap_chars: int = chunking.DEFAULT_OVERLAP_CHARS,
     progress: Progress | None = None,
     multilingual: Embedder | None = None,
+    reranker: Reranker | None = None,
 ) -> tuple[EvalReport, dict[str, Ranking]]:
     """Index ``dataset`` into a temporary store, run its queries, score them (questions
-    not in English through ``multilingual`` when given, as the bot does)."""
+    not in English through ``multilingual`` when given, as the bot does); with
+    ``reranker``, run them again reranked in the same store (``EvalReport.rerank``).
+    The run returned is the fused one."""
     with tempfile.TemporaryDirectory(prefix="docbot-eval-") as tmp:
         store = Store(Path(tmp) / "eval.db")
         try:
@@ -295,6 +413,7 @@ def evaluate(
             documents, chunks = store.document_count(), store.chunk_count()
             retriever = Retriever(store, embedder, fusion, multilingual=multilingual)
             run, latencies = rank_queries(retriever, dataset.scored_queries(), k)
+            reranked = _rerank_report(retriever, reranker, dataset, k) if reranker else None
         finally:
             store.close()
     scores = score_run({q: [d for d, _ in r] for q, r in run.items()}, dataset, k)
@@ -317,6 +436,7 @@ def evaluate(
                 "min_chars": chunking.DEFAULT_MIN_CHARS,
             },
         },
+        rerank=reranked[0] if reranked else None,
         **scores,
     )
     return report, run
@@ -383,5 +503,41 @@ def render(report: EvalReport, dataset: Dataset, run_path: str | None) -> None:
         table.add_row(name, value)
     console = Console()
     console.print(table)
+    if report.rerank is not None:
+        console.print(render_rerank(report, report.rerank))
     if run_path:
         console.print(f"run file: {run_path}", markup=False, highlight=False)
+
+
+def render_rerank(report: EvalReport, rerank: RerankReport) -> Any:
+    """The fused and the reranked run side by side (a rich table)."""
+    from rich.table import Table
+
+    k = report.k
+    data = rerank.as_json(report)
+    table = Table(title=f"with the rerank ({rerank.model}, {rerank.candidates} candidates)")
+    for column in ("metric", "fused", "reranked", "change"):
+        table.add_column(column, justify="left" if column == "metric" else "right")
+    for label, fused, reranked in (
+        (f"nDCG@{k}", report.ndcg, rerank.ndcg),
+        (f"recall@{k}", report.recall, rerank.recall),
+        (f"MRR@{k}", report.mrr, rerank.mrr),
+    ):
+        table.add_row(label, f"{fused:.4f}", f"{reranked:.4f}", f"{reranked - fused:+.4f}")
+    for label, fused, reranked in (
+        ("latency p50 ms", report.latency_p50_ms, rerank.latency_p50_ms),
+        ("latency p95 ms", report.latency_p95_ms, rerank.latency_p95_ms),
+    ):
+        table.add_row(label, f"{fused:.1f}", f"{reranked:.1f}", f"{reranked - fused:+.1f}")
+    table.add_row(
+        "rerank p50 / p95 ms", "", f"{rerank.rerank_p50_ms:.1f} / {rerank.rerank_p95_ms:.1f}", ""
+    )
+    table.add_row(
+        "tokens per query (prompt / completion)",
+        "",
+        f"{rerank.prompt_tokens:.0f} / {rerank.completion_tokens:.0f}",
+        "",
+    )
+    outcomes = ", ".join(f"{o} {n}" for o, n in data["outcomes"].items())
+    table.add_row("rerank outcomes", "", outcomes, f"fell back {data['fallback_rate']:.0%}")
+    return table

@@ -12,7 +12,9 @@ feedback`` read, so the three never disagree about what happened. Names:
 - ``docbot_questions_total{surface,outcome}``: answered | abstained | failed;
   ``docbot_question_errors_total{surface,error}``: why the failed ones failed;
   ``docbot_question_duration_seconds{surface}``: end to end, Slack posts included;
-- ``docbot_retrieval_duration_seconds``; ``docbot_llm_response_duration_seconds{model}``
+- ``docbot_retrieval_duration_seconds``; ``docbot_rerank_duration_seconds`` (with
+  ``DOCBOT_RERANK=llm``: the rerank step, fallbacks included);
+  ``docbot_llm_response_duration_seconds{model}``
   and ``docbot_llm_first_token_seconds{model}``;
 - ``docbot_llm_tokens_total{model,kind}`` (prompt | completion),
   ``docbot_llm_cost_usd_total{model}``, ``docbot_llm_price_known{model}``;
@@ -81,6 +83,11 @@ class Metrics:
         self.retrieval_seconds = Histogram(
             "docbot_retrieval_duration_seconds", "Hybrid retrieval time per question.",
             buckets=RETRIEVAL_BUCKETS, registry=r,
+        )  # fmt: skip
+        self.rerank_seconds = Histogram(
+            "docbot_rerank_duration_seconds",
+            "Rerank time per question (DOCBOT_RERANK=llm), fallbacks included.",
+            buckets=LLM_BUCKETS, registry=r,
         )  # fmt: skip
         self.llm_seconds = Histogram(
             "docbot_llm_response_duration_seconds", "Chat model time per answer.",
@@ -165,6 +172,8 @@ class Metrics:
         timings = record.timings
         if "retrieve_ms" in timings:
             self.retrieval_seconds.observe(timings["retrieve_ms"] / 1000)
+        if "rerank_ms" in timings:
+            self.rerank_seconds.observe(timings["rerank_ms"] / 1000)
         model = record.model
         if not model:
             return

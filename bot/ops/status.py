@@ -162,6 +162,11 @@ def collect_status(
         },
         "rebuild": rebuild_json(store),
         "chat_model": settings.chat_model if settings.llm_enabled else None,
+        "rerank": {
+            "setting": settings.rerank,
+            "active": settings.rerank == "llm" and settings.llm_enabled,
+            "candidates": settings.rerank_candidates,
+        },
         "sources": sources,
         "questions": questions,
         "feedback": feedback_summary(records),
@@ -292,7 +297,8 @@ def render_status(data: dict[str, Any]) -> str:
             else []
         ),
         *_multilingual_lines(index.get("multilingual")),
-        f"answers     {data['chat_model'] or 'extractive (no OPENAI_API_KEY)'}",
+        f"answers     {data['chat_model'] or 'extractive (no OPENAI_API_KEY)'}"
+        + _rerank_note(data.get("rerank")),
         *_activity_lines(data),
     ]
     rebuild = data.get("rebuild")
@@ -353,3 +359,12 @@ def _activity_lines(data: dict[str, Any]) -> list[str]:
         entries = cache["entries"]
         lines.append(f"cache       last {cache['hours']} h: {rate}; answers cached: {entries}")
     return lines
+
+
+def _rerank_note(rerank: dict[str, Any] | None) -> str:
+    """What ``DOCBOT_RERANK`` does, after the answers line (nothing when it is off)."""
+    if not rerank or rerank["setting"] == "off":
+        return ""
+    if not rerank["active"]:
+        return " (DOCBOT_RERANK=llm does nothing without a chat model)"
+    return f", reranking the top {rerank['candidates']} (DOCBOT_RERANK=llm)"

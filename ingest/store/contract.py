@@ -39,7 +39,7 @@ from ingest.models import Chunk, Hit, StoredDocument
 from ingest.store.codes import VectorCodes
 from ingest.store.generations import BuildState, BuiltSource, IndexWriter
 from ingest.store.history import DocumentChange, SyncRun
-from ingest.store.rows import CachedAnswer, CitedChunk, FeedbackRecord
+from ingest.store.rows import CachedAnswer, CitedChunk, FeedbackRecord, NearChunk
 from ingest.store.scope import Scope
 from ingest.store.vector_plan import VectorPlan
 
@@ -173,6 +173,11 @@ class StoreContract(IndexWriter, Protocol):
 
     def previous_chunk_text(self, chunk_id: int) -> str | None:
         """The text of the chunk before ``chunk_id`` in its document (None: first or gone)."""
+        ...
+
+    def chunks_around(self, chunk_id: int, before: int, after: int) -> list[NearChunk]:
+        """The chunks of ``chunk_id``'s document from ``before`` chunks ahead of it to
+        ``after`` chunks past it, itself included, in document order (empty: gone)."""
         ...
 
     # --- rebuilds (``ingest/store/generations.py``) -----------------------------------

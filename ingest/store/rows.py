@@ -53,3 +53,15 @@ class CitedChunk:
     url: str
     title: str
     access: str | None
+
+
+@dataclass(frozen=True)
+class NearChunk:
+    """A chunk of the same document as another, for quoting a whole section: the
+    chunker cuts sections at a size, not where their meaning ends, so a list or a
+    procedure one chunk starts may end in the next (``bot/sections.py``)."""
+
+    chunk_id: int
+    ordinal: int
+    heading_path: tuple[str, ...]
+    text: str

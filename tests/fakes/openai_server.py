@@ -186,6 +186,9 @@ class FakeOpenAI:
       ``models``: ids listed by ``GET /v1/models``.
       ``chunk_delay``: seconds to pause between SSE events (for slow-stream tests).
       ``api_key``: when set, requests without ``Bearer <api_key>`` get a 401.
+      ``refusal``: a string or ``(request_json) -> str | None``: when it gives text, the
+      chat reply refuses with it in the API's own ``refusal`` field, content empty (as a
+      model's safety layer does), streamed or not.
     Faults: ``fail_next(...)`` queues them; ``pending_faults`` shows what is left.
     Recording: ``requests``, ``chat_requests()``, ``embedding_requests()``, ``clear()``;
     ``errors`` holds exceptions raised inside the fake (a bug there, or in a ``reply``).
@@ -205,6 +208,7 @@ class FakeOpenAI:
         self.models = models
         self.api_key = api_key
         self.chunk_delay = chunk_delay
+        self.refusal: str | Callable[[dict[str, Any]], str | None] | None = None
         self._state = _State()
         self._stopping = threading.Event()
         self._httpd: _Server | None = None
@@ -364,9 +368,13 @@ class FakeOpenAI:
             return echo_reply(body)
         return reply if isinstance(reply, str) else reply(body)
 
+    def _refusal_text(self, body: dict[str, Any]) -> str | None:
+        refusal = self.refusal
+        return refusal if refusal is None or isinstance(refusal, str) else refusal(body)
+
     def _chat(self, body: dict[str, Any]) -> tuple[str, dict[str, Any], dict[str, int]]:
         """Compute the reply text, the completion skeleton and usage for a chat request."""
-        text = self._reply_text(body)
+        text = self._refusal_text(body) or self._reply_text(body)
         prompt = sum(count_tokens(message_text(m)) for m in body["messages"] if isinstance(m, dict))
         completion = count_tokens(text)
         usage = {
@@ -569,9 +577,14 @@ class _Handler(BaseHTTPRequestHandler):
                 self._hang_up()
             else:
                 text, base, usage = fake._chat(body)
+                refused = fake._refusal_text(body) is not None
                 choice = {
                     "index": 0,
-                    "message": {"role": "assistant", "content": text, "refusal": None},
+                    "message": {
+                        "role": "assistant",
+                        "content": None if refused else text,
+                        "refusal": text if refused else None,
+                    },
                     "logprobs": None,
                     "finish_reason": "stop",
                 }
@@ -599,6 +612,7 @@ class _Handler(BaseHTTPRequestHandler):
         """Answer as the API streams: role delta, content pieces, stop, usage, [DONE]."""
         fake = self.server.fake
         text, base, usage = fake._chat(body)
+        kind = "refusal" if fake._refusal_text(body) is not None else "content"
         include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
         drop_after = fault.drop_stream_after if fault is not None else None
         malformed = fault is not None and fault.malformed
@@ -608,7 +622,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Transfer-Encoding", "chunked")
         self.send_header("x-request-id", f"req_fake{fake._next_id()}")
         self.end_headers()
-        for sent, event in enumerate(_chunk_events(text, base, usage, include_usage)):
+        for sent, event in enumerate(_chunk_events(text, base, usage, include_usage, kind)):
             if drop_after is not None and sent >= drop_after:
                 self._hang_up()
                 return
@@ -663,9 +677,14 @@ def _retry_headers(retry_after: float | None) -> dict[str, str]:
 
 
 def _chunk_events(
-    text: str, base: dict[str, Any], usage: dict[str, int], include_usage: bool
+    text: str,
+    base: dict[str, Any],
+    usage: dict[str, int],
+    include_usage: bool,
+    kind: str = "content",
 ) -> Iterator[str]:
-    """The SSE events of a streamed chat completion, each ``data: {...}\\n\\n``."""
+    """The SSE events of a streamed chat completion, each ``data: {...}\\n\\n``; the
+    text goes in the deltas' ``kind`` field (``content``, or ``refusal``)."""
 
     def chunk(delta: dict[str, Any], finish: str | None) -> dict[str, Any]:
         choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}
@@ -673,7 +692,7 @@ def _chunk_events(
         return {**base, "object": "chat.completion.chunk", "choices": [choice], **extra}
 
     payloads = [chunk({"role": "assistant", "content": "", "refusal": None}, None)]
-    payloads += [chunk({"content": piece}, None) for piece in _STREAM_PIECE.findall(text)]
+    payloads += [chunk({kind: piece}, None) for piece in _STREAM_PIECE.findall(text)]
     payloads.append(chunk({}, "stop"))
     if include_usage:
         payloads.append({**base, "object": "chat.completion.chunk", "choices": [], "usage": usage})

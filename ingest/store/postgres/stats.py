@@ -15,6 +15,7 @@ from collections.abc import Sequence
 
 from ingest.store.postgres.base import PostgresBase
 from ingest.store.postgres.lexical import fold
+from ingest.store.rows import NearChunk
 
 
 class Stats(PostgresBase):
@@ -88,6 +89,18 @@ class Stats(PostgresBase):
             (chunk_id,),
         )
         return None if row is None else str(row[0])
+
+    def chunks_around(self, chunk_id: int, before: int, after: int) -> list[NearChunk]:
+        """The chunks of ``chunk_id``'s document within ``before`` / ``after`` ordinals
+        of it, itself included, in document order."""
+        rows = self.db.rows(
+            "SELECT DISTINCT ON (n.ordinal) n.id, n.ordinal, n.heading_path, n.text "
+            "FROM chunks c JOIN chunks n ON n.document_id = c.document_id "
+            "AND n.ordinal BETWEEN c.ordinal - %s AND c.ordinal + %s WHERE c.id = %s "
+            "ORDER BY n.ordinal, n.id",
+            (before, after, chunk_id),
+        )
+        return [NearChunk(int(i), int(o), tuple(h), str(t)) for i, o, h, t in rows]
 
     def texts_holding(self, texts: Sequence[str], terms: Sequence[str]) -> dict[str, set[int]]:
         """{term: indexes of ``texts`` that hold it}, matched the way the lexical search

@@ -7,8 +7,10 @@ word's rarity and a passage's coverage agree with how BM25 ranked it.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 
+from ingest.store.rows import NearChunk
 from ingest.store.sqlite.base import SQLiteBase
 from ingest.store.sqlite.db import sqlite_module
 
@@ -74,6 +76,17 @@ class Stats(SQLiteBase):
             (chunk_id,),
         ).fetchone()
         return None if row is None else str(row[0])
+
+    def chunks_around(self, chunk_id: int, before: int, after: int) -> list[NearChunk]:
+        """The chunks of ``chunk_id``'s document within ``before`` / ``after`` ordinals
+        of it, itself included, in document order."""
+        rows = self.conn.execute(
+            "SELECT n.id, n.ordinal, n.heading_path, n.text FROM chunks c JOIN chunks n "
+            "ON n.document_id = c.document_id AND n.ordinal BETWEEN c.ordinal - ? AND "
+            "c.ordinal + ? WHERE c.id = ? ORDER BY n.ordinal",
+            (before, after, chunk_id),
+        ).fetchall()
+        return [NearChunk(int(i), int(o), tuple(json.loads(h)), str(t)) for i, o, h, t in rows]
 
     def texts_holding(self, texts: Sequence[str], terms: Sequence[str]) -> dict[str, set[int]]:
         """{term: indexes of ``texts`` that hold it}, matched the way the lexical search
