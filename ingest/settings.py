@@ -36,6 +36,11 @@ DEFAULT_PG_BUILD_MEMORY_MB = 1024
 sharply once the graph no longer fits: at 1M 384-d chunks a 256 MB build had placed a
 quarter of the vectors after 10 minutes (docs/BENCHMARKS.md, "PostgreSQL beside
 SQLite"), so this is a setting; raise it for stores above ~300k chunks."""
+DEFAULT_PG_LEXICAL_CANDIDATES = 10_000
+"""How many chunks the PostgreSQL lexical search ranks at most: the postings of the
+question's rarest words, chosen by their document frequency, up to this many
+(``ingest/store/postgres/search.py``). 0 ranks every chunk holding any word (exact, and
+at 1M chunks a second or more per question; docs/BENCHMARKS.md has the curve)."""
 DEFAULT_ANSWER_CACHE_TTL = 24 * 3600.0
 DEFAULT_HOST = "0.0.0.0"  # container platforms route to the container's interface
 DEFAULT_ACK_THREADS = 16
@@ -175,6 +180,8 @@ class Settings:
     pg_ef_search: int = DEFAULT_PG_EF_SEARCH
     pg_build_memory_mb: int = DEFAULT_PG_BUILD_MEMORY_MB
     """PostgreSQL: candidates pgvector's HNSW keeps per query (recall against speed)."""
+    pg_lexical_candidates: int = DEFAULT_PG_LEXICAL_CANDIDATES
+    """PostgreSQL: chunks the lexical search ranks at most (0: all that match)."""
 
     @property
     def llm_enabled(self) -> bool:
@@ -604,5 +611,8 @@ def load_settings(env: Mapping[str, str], config_path: Path | None = None) -> Se
         pg_ef_search=_ef_search(env),
         pg_build_memory_mb=_int(
             env, "DOCBOT_PG_BUILD_MEMORY_MB", DEFAULT_PG_BUILD_MEMORY_MB, minimum=64
+        ),
+        pg_lexical_candidates=_int(
+            env, "DOCBOT_PG_LEXICAL_CANDIDATES", DEFAULT_PG_LEXICAL_CANDIDATES, minimum=0
         ),
     )

@@ -21,6 +21,7 @@ from ingest.models import Chunk, Document  # noqa: E402
 from ingest.settings import load_settings  # noqa: E402
 from ingest.store import open_store  # noqa: E402
 from ingest.store.postgres import migrations  # noqa: E402
+from ingest.store.postgres.search import candidate_words  # noqa: E402
 from ingest.store.postgres.store import PostgresStore  # noqa: E402
 
 NASTY = [
@@ -203,3 +204,129 @@ def test_a_term_of_several_words_is_one_phrase(store: PostgresStore) -> None:
         ["Orbit Authenticators", "authenticator orbit"], ["orbit authenticator"]
     )
     assert held == {"orbit authenticator": {0}}
+
+
+# --- the lexemes' document frequencies and the bounded lexical ranking ----------------
+
+
+def _counted(store: PostgresStore, table: str = "chunk_terms", chunks: str = "chunks") -> dict:
+    """``chunk_terms`` as a dict, zero counts left out, beside what ``ts_stat`` counts
+    over the chunks themselves: the two must always be equal."""
+    kept = {
+        (f, lex): int(df)
+        for f, lex, df in store.db.rows(f"SELECT field, lexeme, df FROM {table}")
+        if df
+    }
+    truth = {
+        (field, word): int(n)
+        for field in ("tsv", "cjk")
+        for word, n in store.db.rows(
+            f"SELECT word, ndoc FROM ts_stat('SELECT {field} FROM {chunks}')"
+        )
+    }
+    assert kept == truth
+    return kept
+
+
+def _doc(doc_id: str, texts: list[str], title: str = "Title") -> tuple[Document, list[Chunk]]:
+    doc = Document(source="s", doc_id=doc_id, title=title, url="u", body="")
+    return doc, [Chunk(doc_id, i, text) for i, text in enumerate(texts)]
+
+
+def test_term_counts_follow_every_write_and_the_switch(store: PostgresStore) -> None:
+    store.bind_embedder("test:random", 2)
+    vec = [np.ones(2, dtype=np.float32).tobytes()]
+    for doc_id, text in [
+        ("a", "the VPN gateway"),
+        ("b", "vpn and 東京都 office"),
+        ("c", "gateway"),
+    ]:
+        doc, chunks = _doc(doc_id, [text])
+        store.replace_document(doc, chunks, vec)
+    assert _counted(store)[("tsv", "vpn")] == 2
+    doc, chunks = _doc("a", ["printer setup", "printer again"])  # replaced: vpn leaves
+    store.replace_document(doc, chunks, vec * 2)
+    counts = _counted(store)
+    assert counts[("tsv", "vpn")] == 1 and counts[("tsv", "printer")] == 2
+    assert counts[("cjk", "東京")] == 1
+    store.delete_documents("s", ["b", "missing"])
+    assert ("tsv", "vpn") not in _counted(store)
+    builder, _ = store.begin_build("test:random")  # a rebuild counts its own chunks
+    builder.bind_embedder("test:random", 2)
+    doc, chunks = _doc("z", ["zebra crossing"])
+    builder.replace_document(doc, chunks, vec)
+    _counted(store, "chunk_terms_build", "chunks_build")
+    assert ("tsv", "zebra") not in _counted(store)  # the live counts are untouched
+    store.switch_build({})
+    assert ("tsv", "zebra") in _counted(store) and ("tsv", "printer") not in _counted(store)
+
+
+def test_the_migration_counts_chunks_already_stored(pg_url: str) -> None:
+    store = PostgresStore(pg_url)
+    try:
+        doc, chunks = _doc("a", ["alpha beta", "beta gamma"])
+        store.replace_document(doc, chunks, [b"", b""])
+        with store.transaction() as conn:  # as a store from before the migration was
+            conn.execute("DROP TABLE chunk_terms")
+            conn.execute("DELETE FROM schema_migrations WHERE name = 'm003_chunk_terms'")
+        store.close()
+        store = PostgresStore(pg_url)
+        assert _counted(store)[("tsv", "beta")] == 2
+    finally:
+        store.close()
+
+
+def test_candidate_words_bound_what_is_ranked() -> None:
+    found = [("rare", 3), ("mid", 40), ("common", 900)]
+    assert candidate_words(found, 0) == (["rare", "mid", "common"], False)  # unbounded
+    assert candidate_words(found, 1000) == (["rare", "mid", "common"], False)  # all fit
+    assert candidate_words(found, 50) == (["rare", "mid"], False)
+    assert candidate_words(found, 3) == (["rare"], False)
+    # even the rarest is over the budget: the chunks holding both of the two rarest
+    assert candidate_words(found, 2) == (["rare", "mid"], True)
+    assert candidate_words([("only", 10)], 2) == (["only"], False)
+
+
+def test_a_bounded_ranking_keeps_the_rare_word_and_every_word_s_score(pg_url: str) -> None:
+    """With room for the rare word's postings only, chunks holding nothing but the
+    common word are not ranked, and the candidates keep the score the common word adds."""
+    texts = [f"common filler {i}" for i in range(30)]
+    texts += ["zeppelin common common", "zeppelin only"]
+    bounded = PostgresStore(pg_url, lexical_candidates=5)
+    exact = PostgresStore(pg_url, lexical_candidates=0)
+    try:
+        doc, chunks = _doc("a", texts)
+        bounded.replace_document(doc, chunks, [b""] * len(chunks))
+        query = fts_query("zeppelin common")
+        got = bounded.fts_search(query, 10)
+        want = exact.fts_search(query, 10)
+        assert len(want) == 10 and len(got) == 2  # only the zeppelin chunks were ranked
+        assert got == want[:2]  # ...with the same scores and order as the exact ranking
+        assert {h.text for h in bounded.load_hits(got)} == {
+            "zeppelin common common",
+            "zeppelin only",
+        }
+        # a word over the budget on its own: chunks holding both rarest words, cut
+        tight = PostgresStore(pg_url, lexical_candidates=1)
+        try:
+            hits = bounded.load_hits(tight.fts_search(query, 10))
+            assert [h.text for h in hits] == ["zeppelin common common"]
+            for text in NASTY:  # the narrowed query is built from bound words as well
+                assert isinstance(tight.fts_search(text, 5), list)
+                assert isinstance(tight.fts_search(fts_query(text), 5), list)
+        finally:
+            tight.close()
+    finally:
+        bounded.close()
+        exact.close()
+
+
+def test_the_lexical_candidates_setting_reaches_the_store(pg_url: str) -> None:
+    with pytest.raises(ConfigError, match="DOCBOT_PG_LEXICAL_CANDIDATES"):
+        load_settings({"DOCBOT_PG_LEXICAL_CANDIDATES": "-1"})
+    settings = load_settings({"DOCBOT_DATABASE_URL": pg_url, "DOCBOT_PG_LEXICAL_CANDIDATES": "0"})
+    store = open_store(settings)
+    try:
+        assert store.lexical_candidates == 0  # type: ignore[attr-defined]
+    finally:
+        store.close()

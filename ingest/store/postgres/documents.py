@@ -28,8 +28,11 @@ from ingest.store.generations import LiveIndexMethods
 from ingest.store.postgres.base import PostgresBase, _iso, _parse_time, utcnow
 from ingest.store.postgres.lexical import TSV_SQL, fold
 
-INDEX_TABLES = ("documents", "chunks", "chunk_vectors")
-"""The tables of one generation, parents first (``chunk_vectors`` once an embedder is bound)."""
+INDEX_TABLES = ("documents", "chunks", "chunk_vectors", "chunk_terms")
+"""The tables of one generation, parents first (``chunk_vectors`` once an embedder is
+bound; ``chunk_terms``, the lexemes' document frequencies, refers to no other)."""
+TERM_FIELDS = ("tsv", "cjk")
+"""The ``tsvector`` columns whose lexemes ``chunk_terms`` counts (its ``field``)."""
 BUILD_SUFFIX = "_build"
 BUILD_PREFIX = "build:"
 """``maintenance_work_mem`` while an HNSW index is built: the graph of 1M 384-d vectors
@@ -324,6 +327,7 @@ class IndexWriter:
             ).fetchone()
             assert row is not None
             document_id = row[0]
+            self._count_terms(conn, [document_id], -1)
             conn.execute(f"DELETE FROM {t['chunks']} WHERE document_id = %s", (document_id,))
             title = fold(doc.title)
             rows = []
@@ -351,7 +355,28 @@ class IndexWriter:
                 )
             with conn.cursor() as cur:
                 cur.executemany(insert_chunk, rows)
+            self._count_terms(conn, [document_id], 1)
             self._changed(doc.source)
+
+    def _count_terms(self, conn: Any, document_ids: list[int], sign: int) -> None:
+        """Add (``sign`` 1) or take away (-1) the lexemes of these documents' chunks in
+        ``chunk_terms``, inside the transaction that writes or deletes them, so the
+        counts are exact whenever the chunks are visible. Rows go in (field, lexeme)
+        order: two writers updating the same common lexemes then wait for each other
+        instead of deadlocking."""
+        chunks, terms = self.t["chunks"], self.t["chunk_terms"]
+        counted = " UNION ALL ".join(
+            f"SELECT '{field}' AS field, l AS lexeme, count(*) * %(sign)s AS df "
+            f"FROM {chunks} c, unnest(tsvector_to_array(c.{field})) AS l "
+            "WHERE c.document_id = ANY(%(ids)s) GROUP BY l"
+            for field in TERM_FIELDS
+        )
+        conn.execute(
+            f"INSERT INTO {terms} (field, lexeme, df) SELECT * FROM ({counted}) s "
+            f"ORDER BY field, lexeme ON CONFLICT (field, lexeme) "
+            f"DO UPDATE SET df = {terms}.df + excluded.df",
+            {"sign": int(sign), "ids": document_ids},
+        )
 
     def _changed(self, source: str) -> None:
         """A live write: the in-memory codes reload, and the source's generation moves
@@ -369,11 +394,16 @@ class IndexWriter:
         """Prune documents (their chunks and vectors go with them: ``ON DELETE CASCADE``)."""
         if not doc_ids:
             return
-        with self.base.transaction():
-            self.db.execute(
-                f"DELETE FROM {self.t['documents']} WHERE source = %s AND doc_id = ANY(%s)",
+        with self.base.transaction() as conn:
+            rows = conn.execute(
+                f"SELECT id FROM {self.t['documents']} WHERE source = %s AND doc_id = ANY(%s) "
+                "FOR UPDATE",
                 (source, list(doc_ids)),
-            )
+            ).fetchall()
+            ids = [int(r[0]) for r in rows]
+            if ids:
+                self._count_terms(conn, ids, -1)
+            self.db.execute(f"DELETE FROM {self.t['documents']} WHERE id = ANY(%s)", (ids,))
             self._changed(source)
 
     def source_counts(self) -> dict[str, int]:

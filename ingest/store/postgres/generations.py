@@ -80,6 +80,8 @@ class Generations(Documents):
         state = self.build_state()
         if state is not None:
             same_schema = self.get_meta(BUILD_PREFIX + "schema") == self._schema_fingerprint()
+            # a build begun before the term counts existed has none: start it again
+            same_schema = same_schema and self._table_exists(BUILD["chunk_terms"])
             if state.embed_model == model_id and same_schema:
                 return IndexWriter(self, BUILD), True
             self.discard_build()
@@ -88,6 +90,7 @@ class Generations(Documents):
         with self.transaction() as conn:
             conn.execute(f"CREATE TABLE {documents} (LIKE documents INCLUDING ALL)")
             conn.execute(f"CREATE TABLE {chunks} (LIKE chunks INCLUDING ALL)")
+            conn.execute(f"CREATE TABLE {BUILD['chunk_terms']} (LIKE chunk_terms INCLUDING ALL)")
             conn.execute(
                 f"ALTER TABLE {chunks} ADD CONSTRAINT chunks_document_fk_g{generation} "
                 f"FOREIGN KEY (document_id) REFERENCES {documents}(id) ON DELETE CASCADE"

@@ -4,10 +4,13 @@
 
 Lexical ranking is BM25-like: each query word is its own ``plainto_tsquery``, and a
 chunk's score is the sum over the words it holds of the word's IDF (from its document
-frequency, counted through the GIN index up to ``DF_CAP``) times ``ts_rank`` with the
-column weights of the FTS5 side (``FTS_WEIGHTS``: title, heading, body as A, B, C,
-scaled to PostgreSQL's 0..1) and length normalisation. ``ts_rank`` alone (no IDF, one
-ORed query) scored 0.58 nDCG@10 on the handbook questions against FTS5's 0.77
+frequency, kept per lexeme in ``chunk_terms`` by the write side) times ``ts_rank`` with
+the column weights of the FTS5 side (``FTS_WEIGHTS``: title, heading, body as A, B, C,
+scaled to PostgreSQL's 0..1) and length normalisation. Only a bounded candidate set is
+ranked (:func:`candidate_words`, ``DOCBOT_PG_LEXICAL_CANDIDATES``): ranking every chunk
+that holds any of a question's common words read ~60,000 rows per question at 1M chunks
+and cost over a second (docs/BENCHMARKS.md, "PostgreSQL + pgvector at 1M"). ``ts_rank``
+alone (no IDF, one ORed query) scored 0.58 nDCG@10 on the handbook questions against FTS5's 0.77
 (docs/BENCHMARKS.md, "PostgreSQL"). The text configuration (``english``: stop words and
 Snowball stemming, the counterpart of FTS5's porter tokenizer) is in
 ``migrations.TEXT_CONFIG``.
@@ -20,6 +23,7 @@ enough rows inside the scope instead of returning what is left of a global top l
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -37,11 +41,36 @@ from ingest.store.vector_plan import MIN_RECALL, RECALL_K, SAMPLE_QUERIES, Vecto
 FTS_WEIGHTS = (3.0, 2.0, 1.0)
 """Weights of (title, heading, body), as the SQLite side's (``sqlite/search.py``)."""
 RANK_NORMALIZATION = 1
-DF_CAP = 20_000
-"""Document frequencies are counted up to here (terms in more chunks than this get the
-same, lowest, IDF), so the count costs a bounded index walk however large the store."""
 """``ts_rank``'s length normalisation: divide by 1 + log(the chunk's length in words)."""
+EXACT_COUNT_BELOW = 20_000
+"""Below this many chunks (the planner's estimate) the chunk count behind the IDF is
+counted exactly; above, the estimate is used (a count would read every row)."""
 MASKS_KEPT = 32
+
+
+def candidate_words(found: list[tuple[str, int]], budget: int) -> tuple[list[str], bool]:
+    """Which words' postings are ranked: (words, whether a chunk must hold all of them).
+
+    ``found`` is (word, chunks holding it), rarest first. Every chunk holding any word
+    is a candidate when their postings add up to at most ``budget`` (or ``budget`` is 0):
+    the ranking is then exact. Otherwise the rarest words whose postings fit, so a chunk
+    holding only common words (each worth little IDF) is not read. When even the rarest
+    word alone is over the budget, the candidates are the chunks holding both of the two
+    rarest (those outrank chunks holding one of them in the summed ranking, all else
+    equal), cut at ``budget`` by the query. Ranking then scores each candidate by every
+    word of the question, as the unbounded ranking does."""
+    if budget <= 0 or sum(df for _, df in found) <= budget:
+        return [w for w, _ in found], False
+    chosen: list[str] = []
+    total = 0
+    for word, df in found:
+        if total + df > budget:
+            break
+        chosen.append(word)
+        total += df
+    if chosen:
+        return chosen, False
+    return [w for w, _ in found[:2]], len(found) >= 2
 
 
 def scope_sql(scope: Scope | None) -> tuple[str, list[object]]:
@@ -97,6 +126,29 @@ class Search(PostgresBase):
         """Like :meth:`fts_search`, over the CJK bigrams (``ingest/languages.py``)."""
         return self._ranked("cjk", "simple", [1.0, 1.0, 1.0, 1.0], match, limit, scope)
 
+    def _term_frequencies(
+        self, column: str, config: str, words: list[str]
+    ) -> tuple[list[tuple[str, int]], int]:
+        """([(word, chunks holding it)] for the words that can match, rarest first; the
+        chunk count). A word the configuration splits into several lexemes ("foo_bar")
+        gets the smallest of their counts, what the AND of them can match at most."""
+        rows = self.db.rows(
+            """
+            SELECT u.w, (SELECT coalesce(min(coalesce(ct.df, 0)), 0)
+                         FROM unnest(tsvector_to_array(to_tsvector(%s::regconfig, u.w))) AS l
+                         LEFT JOIN chunk_terms ct ON ct.field = %s AND ct.lexeme = l)
+            FROM unnest(%s::text[]) WITH ORDINALITY AS u(w, i)
+            WHERE numnode(plainto_tsquery(%s::regconfig, u.w)) > 0
+            ORDER BY 2, u.i
+            """,
+            [config, column, words, config],
+        )
+        (n,) = self.db.row(
+            f"SELECT CASE WHEN reltuples >= {EXACT_COUNT_BELOW} THEN reltuples::bigint "
+            "ELSE (SELECT count(*) FROM chunks) END FROM pg_class WHERE oid = 'chunks'::regclass"
+        ) or (0,)
+        return [(w, int(df)) for w, df in rows if df > 0], max(int(n), 1)
+
     def _ranked(
         self,
         column: str,
@@ -106,35 +158,42 @@ class Search(PostgresBase):
         limit: int,
         scope: Scope | None,
     ) -> list[tuple[int, float]]:
+        """The ranking of the module doc over a bounded candidate set: see
+        :func:`candidate_words`."""
         words = terms(match)
         if not words or limit <= 0:
             return []
+        found, n = self._term_frequencies(column, config, words)
+        if not found:
+            return []
+        chosen, narrow = candidate_words(found, self.lexical_candidates)
+        idf = [math.log(1 + (n - df + 0.5) / (df + 0.5)) for _, df in found]
         where, params = scope_sql(scope)
         join = " JOIN documents d ON d.id = c.document_id" if where else ""
+        one = "plainto_tsquery(%s::regconfig, %s)"
+        matches = (" && " if narrow else " || ").join([one] * len(chosen))
+        bound = self.lexical_candidates if self.lexical_candidates > 0 else None
         rows = self.db.rows(
             f"""
-            WITH t AS MATERIALIZED (
-                SELECT i, plainto_tsquery(%s::regconfig, w) AS q
-                FROM unnest(%s::text[]) WITH ORDINALITY AS u(w, i)
-            ), terms AS MATERIALIZED (
-                SELECT i, q, (SELECT count(*) FROM (SELECT 1 FROM chunks x
-                              WHERE x.{column} @@ t.q LIMIT {DF_CAP}) s) AS df
-                FROM t WHERE numnode(q) > 0
-            ), n AS (
-                SELECT greatest(
-                    (SELECT CASE WHEN reltuples >= {DF_CAP} THEN reltuples::bigint
-                            ELSE (SELECT count(*) FROM chunks) END
-                     FROM pg_class WHERE oid = 'chunks'::regclass), 1) AS n
+            WITH q AS MATERIALIZED (
+                SELECT plainto_tsquery(%s::regconfig, w) AS q, idf
+                FROM unnest(%s::text[], %s::float8[]) AS u(w, idf)
+            ), cand AS MATERIALIZED (
+                SELECT c.id, c.{column} AS v FROM chunks c{join}
+                WHERE c.{column} @@ ({matches}){" AND " + where if where else ""}
+                {"LIMIT %s" if bound else ""}
             )
-            SELECT c.id, sum(ln(1 + (n.n - terms.df + 0.5) / (terms.df + 0.5))
-                             * ts_rank(%s::float4[], c.{column}, terms.q, {RANK_NORMALIZATION}))
+            SELECT cand.id, sum(q.idf * ts_rank(%s::float4[], cand.v, q.q, {RANK_NORMALIZATION}))
                          AS rank
-            FROM terms CROSS JOIN n JOIN chunks c ON c.{column} @@ terms.q{join}
-            {"WHERE " + where if where else ""}
-            GROUP BY c.id ORDER BY rank DESC, c.id LIMIT %s
+            FROM cand JOIN q ON cand.v @@ q.q
+            GROUP BY cand.id ORDER BY rank DESC, cand.id LIMIT %s
             """,
-            [config, words, weights, *params, limit],
-        )
+            [
+                config, [w for w, _ in found], idf,
+                *[x for w in chosen for x in (config, w)], *params,
+                *([bound] if bound else []), weights, limit,
+            ],
+        )  # fmt: skip
         return [(int(chunk_id), float(rank)) for chunk_id, rank in rows]
 
     # --- vectors ----------------------------------------------------------------
