@@ -227,6 +227,7 @@ class IndexWriter:
             f"SELECT c.sha, v.embedding FROM {tables['chunks']} c "
             f"JOIN {tables['chunk_vectors']} v ON v.chunk_id = c.id WHERE c.sha = ANY(%s)",
             (wanted,),
+            binary=True,
         )
         for sha, vector in rows:
             found.setdefault(sha, from_db(vector).tobytes())

@@ -207,6 +207,38 @@ class Search(PostgresBase):
         self.__dict__["_ready"] = ready
         return ready
 
+    def _vector_index_kind(self) -> str:
+        """How the live HNSW graph stores its vectors: ``vector`` (float32, what every
+        store had before ``hnsw_storage`` was recorded) or ``halfvec`` (float16). One
+        kind per database, so a process may remember it (see ``documents.py``)."""
+        kind = self.__dict__.get("_index_kind")
+        if kind is None:
+            kind = self.get_meta("hnsw_storage") or "vector"
+            self.__dict__["_index_kind"] = kind
+        return str(kind)
+
+    def _index_query(
+        self, query: np.ndarray, limit: int, scope: Scope | None
+    ) -> tuple[str, list[object]]:
+        """The nearest-neighbour query the HNSW index answers, and its parameters: the
+        distance is written as the index's expression, or the planner would not use it.
+        Rows come back with the full-precision vector, which the caller re-ranks by."""
+        where, params = scope_sql(scope)
+        join = (
+            " JOIN chunks c ON c.id = v.chunk_id JOIN documents d ON d.id = c.document_id"
+            if where
+            else ""
+        )
+        distance = "v.embedding <=> %s"
+        if self._vector_index_kind() == "halfvec":
+            dim = int(self.embed_dim or len(query))
+            distance = f"v.embedding::halfvec({dim}) <=> %s::halfvec({dim})"
+        sql = (
+            f"SELECT v.chunk_id, v.embedding FROM chunk_vectors v{join}"
+            f"{' WHERE ' + where if where else ''} ORDER BY {distance} LIMIT %s"
+        )
+        return sql, [*params, query, limit]
+
     def index_search(
         self, vector: np.ndarray, limit: int, *, scope: Scope | None = None
     ) -> tuple[list[int], np.ndarray]:
@@ -216,23 +248,14 @@ class Search(PostgresBase):
         empty = np.zeros((0, len(query)), dtype=np.float32)
         if limit <= 0 or not self._vectors_ready():
             return [], empty
-        where, params = scope_sql(scope)
-        join = (
-            " JOIN chunks c ON c.id = v.chunk_id JOIN documents d ON d.id = c.document_id"
-            if where
-            else ""
-        )
+        sql, params = self._index_query(query, limit, scope)
         ef = min(max(self.ef_search, limit), PG_EF_SEARCH_MAX)
         # One round trip: the settings (local to this transaction) and the query, pipelined.
         with self.db.connection() as conn, conn.pipeline(), conn.transaction():
             conn.execute("SELECT set_config('hnsw.ef_search', %s, true)", (str(ef),))
-            if where and self.iterative_scan:
+            if scope_sql(scope)[0] and self.iterative_scan:
                 conn.execute("SELECT set_config('hnsw.iterative_scan', 'relaxed_order', true)")
-            cur = conn.execute(
-                f"SELECT v.chunk_id, v.embedding FROM chunk_vectors v{join}"
-                f"{' WHERE ' + where if where else ''} ORDER BY v.embedding <=> %s LIMIT %s",
-                [*params, query, limit],
-            )
+            cur = conn.execute(sql, params, binary=True)  # vectors: see db.Database.rows
         rows = cur.fetchall()
         if not rows:
             return [], empty
@@ -273,6 +296,7 @@ class Search(PostgresBase):
         rows = self.db.rows(
             "SELECT chunk_id, embedding FROM chunk_vectors WHERE chunk_id = ANY(%s)",
             ([int(i) for i in chunk_ids],),
+            binary=True,
         )
         if not rows:
             return [], np.zeros((0, 0), dtype=np.float32)
@@ -313,6 +337,7 @@ class Search(PostgresBase):
             self.db.rows(
                 "SELECT chunk_id, embedding FROM chunk_vectors ORDER BY random() LIMIT %s",
                 (SAMPLE_QUERIES,),
+                binary=True,
             )
             if count
             else []
@@ -343,6 +368,7 @@ class Search(PostgresBase):
                 "SELECT chunk_id, embedding FROM chunk_vectors WHERE chunk_id > %s "
                 "ORDER BY chunk_id LIMIT %s",
                 (last, size),
+                binary=True,
             )
             if not rows:
                 return
@@ -385,7 +411,7 @@ class Search(PostgresBase):
             if codes is None or codes.version != version:
                 rows: list[Any] = []
                 if self._vectors_ready():
-                    rows = self.db.rows("SELECT chunk_id, code FROM chunk_vectors")
+                    rows = self.db.rows("SELECT chunk_id, code FROM chunk_vectors", binary=True)
                 codes = VectorCodes.build(version, [(int(i), bytes(c)) for i, c in rows])
                 self._codes = codes
         return codes
