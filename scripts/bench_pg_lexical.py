@@ -56,9 +56,7 @@ def _before(store: Any, match: str, limit: int) -> list[tuple[int, float]]:
     from ingest.store.postgres.search import FTS_WEIGHTS, _weights
 
     words = terms(match)
-    rows = store.db.rows(
-        BEFORE_SQL, [store.text_config, words, _weights(FTS_WEIGHTS), limit]
-    )
+    rows = store.db.rows(BEFORE_SQL, [store.text_config, words, _weights(FTS_WEIGHTS), limit])
     return [(int(i), float(r)) for i, r in rows]
 
 
@@ -81,7 +79,11 @@ def main() -> int:
     from bot.retrieve import LEXICAL_POOL, fts_query
     from ingest.store.postgres.store import PostgresStore
 
-    questions = [json.loads(line)["text"] for line in open(args.queries) if line.strip()]
+    questions = [
+        json.loads(line)["text"]
+        for line in Path(args.queries).read_text().splitlines()
+        if line.strip()
+    ]
     matches = [fts_query(q) for q in questions]
     budgets = sorted(set(args.budgets), key=lambda b: (b != 0, b))  # the truth first
     if 0 not in budgets:

@@ -20,7 +20,7 @@ from ingest.errors import ConfigError, StoreError  # noqa: E402
 from ingest.models import Chunk, Document  # noqa: E402
 from ingest.settings import load_settings  # noqa: E402
 from ingest.store import open_store  # noqa: E402
-from ingest.store.postgres import migrations  # noqa: E402
+from ingest.store.postgres import documents, migrations  # noqa: E402
 from ingest.store.postgres.search import candidate_words  # noqa: E402
 from ingest.store.postgres.store import PostgresStore  # noqa: E402
 
@@ -328,5 +328,36 @@ def test_the_lexical_candidates_setting_reaches_the_store(pg_url: str) -> None:
     store = open_store(settings)
     try:
         assert store.lexical_candidates == 0  # type: ignore[attr-defined]
+    finally:
+        store.close()
+
+
+@pytest.mark.parametrize("kind", ["vector", "halfvec"])
+def test_either_graph_storage_is_found_and_kept(
+    pg_url: str, kind: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A float16 graph is queried through its own expression (else the planner scans
+    every row) and keeps recall; the kind is recorded and a rebuild keeps it."""
+    monkeypatch.setattr(documents, "HNSW_STORAGE", kind)
+    store = PostgresStore(pg_url)
+    try:
+        vectors = _random_unit(1000, 32, seed=5)
+        fill(store, vectors)
+        assert store.refresh_vector_plan().recall >= 0.95  # type: ignore[operator]
+        assert store.get_meta("hnsw_storage") == kind
+        sql, params = store._index_query(vectors[0], 10, None)
+        with store.transaction() as conn:
+            conn.execute("SET LOCAL enable_seqscan = off")  # only the index, if usable
+            plan = "\n".join(r[0] for r in conn.execute("EXPLAIN " + sql, params))
+        assert "chunk_vectors_hnsw_g1" in plan
+        monkeypatch.setattr(documents, "HNSW_STORAGE", "halfvec" if kind == "vector" else "vector")
+        builder, _ = store.begin_build("test:random")
+        builder.bind_embedder("test:random", 32)
+        doc = Document(source="s", doc_id="bulk", title="t", url="u", body="")
+        builder.replace_document(doc, [Chunk("bulk", 0, "x")], [vectors[0].tobytes()])
+        store.switch_build({})
+        assert store.get_meta("hnsw_storage") == kind  # never changes under a process
+        got, _ = store.index_search(vectors[0], 1)
+        assert len(got) == 1
     finally:
         store.close()

@@ -40,6 +40,11 @@ needs about 2 GB to be built fully in memory; less only makes the build slower."
 HNSW_MAX_DIM = 2000
 """pgvector indexes ``vector`` columns of up to 2,000 dimensions; wider ones are
 searched exactly (a sequential scan), which ``vector_plan`` says."""
+HNSW_STORAGE = "vector"
+"""How a new database's HNSW graph stores its vectors: ``vector`` (float32) or
+``halfvec`` (float16, pgvector 0.7+; half the index). Recorded in ``meta['hnsw_storage']``
+when the first index is built and kept for every later generation, so a running
+process never queries a graph of the other kind (``search.py``)."""
 
 
 @dataclass(frozen=True)
@@ -160,13 +165,22 @@ class IndexWriter:
         name = f"chunk_vectors_hnsw_g{self._generation()}"
         if self.base._table_exists(name):
             return True
+        kind = self.base.get_meta("hnsw_storage")
+        if kind is None:  # the first index of this database, or one from before the key
+            live = f"chunk_vectors_hnsw_g{int(self.base.get_meta('index_generation') or 1)}"
+            halfvec = getattr(self.base, "pgvector_version", (0,)) >= (0, 7)
+            old = not self.t.live and self.base._table_exists(live)
+            kind = "halfvec" if HNSW_STORAGE == "halfvec" and halfvec and not old else "vector"
+        column = (
+            f"(embedding::halfvec({int(dim)})) halfvec_cosine_ops"
+            if kind == "halfvec"
+            else "embedding vector_cosine_ops"
+        )
         with self.base.transaction() as conn:
             memory = int(self.base.build_memory_mb)  # a whole number: safe to inline
             conn.execute(f"SET LOCAL maintenance_work_mem = '{memory}MB'")
-            conn.execute(
-                f"CREATE INDEX IF NOT EXISTS {name} ON {table} "
-                "USING hnsw (embedding vector_cosine_ops)"
-            )
+            conn.execute(f"CREATE INDEX IF NOT EXISTS {name} ON {table} USING hnsw ({column})")
+            self.base.set_meta("hnsw_storage", kind)
         return True
 
     # --- reading what is there ------------------------------------------------

@@ -213,7 +213,9 @@ class Search(PostgresBase):
         kind per database, so a process may remember it (see ``documents.py``)."""
         kind = self.__dict__.get("_index_kind")
         if kind is None:
-            kind = self.get_meta("hnsw_storage") or "vector"
+            kind = self.get_meta("hnsw_storage")
+            if kind is None:  # no index built yet (or one from before the key): float32
+                return "vector"
             self.__dict__["_index_kind"] = kind
         return str(kind)
 
