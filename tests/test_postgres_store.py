@@ -361,3 +361,11 @@ def test_either_graph_storage_is_found_and_kept(
         assert len(got) == 1
     finally:
         store.close()
+
+
+def test_a_one_word_term_is_counted_from_the_kept_counts(store: PostgresStore) -> None:
+    texts = ["orbit and orbits", "the Orbit app", "plain", "résumé"]
+    fill(store, np.eye(4, dtype=np.float32), texts)
+    counts, covered = store.term_frequencies(["orbit", "Resume", "absent", "orbit app"], [2])
+    assert counts == {"orbit": 2, "Resume": 1, "absent": 0, "orbit app": 1}
+    assert covered[2] == {"orbit", "orbit app"}
