@@ -209,19 +209,21 @@ def test_a_term_of_several_words_is_one_phrase(store: PostgresStore) -> None:
 # --- the lexemes' document frequencies and the bounded lexical ranking ----------------
 
 
-def _counted(store: PostgresStore, table: str = "chunk_terms", chunks: str = "chunks") -> dict:
-    """``chunk_terms`` as a dict, zero counts left out, beside what ``ts_stat`` counts
-    over the chunks themselves: the two must always be equal."""
-    kept = {
-        (f, lex): int(df)
-        for f, lex, df in store.db.rows(f"SELECT field, lexeme, df FROM {table}")
-        if df
-    }
+def _counted(store: PostgresStore, suffix: str = "") -> dict:
+    """The kept counts (``chunk_terms`` plus the changes not folded in yet) as a dict,
+    zero counts left out, checked against what ``ts_stat`` counts over the chunks
+    themselves: the two must always be equal."""
+    rows = store.db.rows(
+        f"SELECT field, lexeme, sum(n) FROM (SELECT field, lexeme, df AS n FROM chunk_terms{suffix} "
+        f"UNION ALL SELECT field, lexeme, delta FROM chunk_term_changes{suffix}) x "
+        "GROUP BY field, lexeme"
+    )
+    kept = {(f, lex): int(df) for f, lex, df in rows if df}
     truth = {
         (field, word): int(n)
         for field in ("tsv", "cjk")
         for word, n in store.db.rows(
-            f"SELECT word, ndoc FROM ts_stat('SELECT {field} FROM {chunks}')"
+            f"SELECT word, ndoc FROM ts_stat('SELECT {field} FROM chunks{suffix}')"
         )
     }
     assert kept == truth
@@ -255,10 +257,17 @@ def test_term_counts_follow_every_write_and_the_switch(store: PostgresStore) -> 
     builder.bind_embedder("test:random", 2)
     doc, chunks = _doc("z", ["zebra crossing"])
     builder.replace_document(doc, chunks, vec)
-    _counted(store, "chunk_terms_build", "chunks_build")
+    _counted(store, "_build")
     assert ("tsv", "zebra") not in _counted(store)  # the live counts are untouched
     store.switch_build({})
     assert ("tsv", "zebra") in _counted(store) and ("tsv", "printer") not in _counted(store)
+    assert store.db.row("SELECT count(*) FROM chunk_term_changes") == (0,)  # folded
+    for i in range(documents.TERMS_FOLD_EVERY + 1):  # a busy writer folds now and then
+        doc, chunks = _doc(f"n{i}", [f"word{i % 7} shared"])
+        store.replace_document(doc, chunks, vec)
+    pending = store.db.row("SELECT count(*) FROM chunk_term_changes")
+    assert pending is not None and pending[0] < 2 * documents.TERMS_FOLD_EVERY
+    assert _counted(store)[("tsv", "share")] == documents.TERMS_FOLD_EVERY + 1
 
 
 def test_the_migration_counts_chunks_already_stored(pg_url: str) -> None:
@@ -267,7 +276,7 @@ def test_the_migration_counts_chunks_already_stored(pg_url: str) -> None:
         doc, chunks = _doc("a", ["alpha beta", "beta gamma"])
         store.replace_document(doc, chunks, [b"", b""])
         with store.transaction() as conn:  # as a store from before the migration was
-            conn.execute("DROP TABLE chunk_terms")
+            conn.execute("DROP TABLE chunk_terms, chunk_term_changes")
             conn.execute("DELETE FROM schema_migrations WHERE name = 'm003_chunk_terms'")
         store.close()
         store = PostgresStore(pg_url)

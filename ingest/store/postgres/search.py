@@ -4,8 +4,8 @@
 
 Lexical ranking is BM25-like: each query word is its own ``plainto_tsquery``, and a
 chunk's score is the sum over the words it holds of the word's IDF (from its document
-frequency, kept per lexeme in ``chunk_terms`` by the write side) times ``ts_rank`` with
-the column weights of the FTS5 side (``FTS_WEIGHTS``: title, heading, body as A, B, C,
+frequency, kept per lexeme by the write side: ``migrations.m003_chunk_terms``) times
+``ts_rank`` with the column weights of the FTS5 side (``FTS_WEIGHTS``: title, heading, body as A, B, C,
 scaled to PostgreSQL's 0..1) and length normalisation. Only a bounded candidate set is
 ranked (:func:`candidate_words`, ``DOCBOT_PG_LEXICAL_CANDIDATES``): ranking every chunk
 that holds any of a question's common words read ~60,000 rows per question at 1M chunks
@@ -134,14 +134,17 @@ class Search(PostgresBase):
         gets the smallest of their counts, what the AND of them can match at most."""
         rows = self.db.rows(
             """
-            SELECT u.w, (SELECT coalesce(min(coalesce(ct.df, 0)), 0)
-                         FROM unnest(tsvector_to_array(to_tsvector(%s::regconfig, u.w))) AS l
-                         LEFT JOIN chunk_terms ct ON ct.field = %s AND ct.lexeme = l)
+            SELECT u.w, (SELECT coalesce(min(d.df), 0) FROM (
+                SELECT (SELECT coalesce(sum(x.n), 0) FROM (
+                    SELECT ct.df AS n FROM chunk_terms ct WHERE ct.field = %s AND ct.lexeme = l
+                    UNION ALL SELECT cc.delta FROM chunk_term_changes cc
+                    WHERE cc.field = %s AND cc.lexeme = l) x) AS df
+                FROM unnest(tsvector_to_array(to_tsvector(%s::regconfig, u.w))) AS l) d)
             FROM unnest(%s::text[]) WITH ORDINALITY AS u(w, i)
             WHERE numnode(plainto_tsquery(%s::regconfig, u.w)) > 0
             ORDER BY 2, u.i
             """,
-            [config, column, words, config],
+            [column, column, config, words, config],
         )
         (n,) = self.db.row(
             f"SELECT CASE WHEN reltuples >= {EXACT_COUNT_BELOW} THEN reltuples::bigint "

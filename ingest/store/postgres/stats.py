@@ -70,11 +70,12 @@ class Stats(PostgresBase):
                 continue
             query = "phraseto_tsquery(%s::regconfig, %s)"
             row = self.db.row(  # one lexeme: its kept count, the same number as a count
-                f"SELECT CASE WHEN numnode({query}) = 1 THEN coalesce((SELECT df FROM "
-                "chunk_terms WHERE field = 'tsv' AND lexeme = "
-                "(tsvector_to_array(to_tsvector(%s::regconfig, %s)))[1]), 0) "
-                "ELSE (SELECT count(*) FROM chunks "
-                f"WHERE tsv @@ {query}) END",
+                f"SELECT CASE WHEN numnode({query}) = 1 THEN (SELECT coalesce(sum(x.n), 0) "
+                "FROM (SELECT df AS n FROM chunk_terms WHERE field = 'tsv' AND lexeme = k.l "
+                "UNION ALL SELECT delta FROM chunk_term_changes WHERE field = 'tsv' "
+                "AND lexeme = k.l) x) ELSE (SELECT count(*) FROM chunks "
+                f"WHERE tsv @@ {query}) END "
+                "FROM (SELECT (tsvector_to_array(to_tsvector(%s::regconfig, %s)))[1] AS l) k",
                 (self.text_config, word) * 3,
             )
             counts[term] = int(row[0]) if row else 0
