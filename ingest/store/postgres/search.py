@@ -5,8 +5,8 @@
 Lexical ranking is BM25-like: each query word is its own ``plainto_tsquery``, and a
 chunk's score is the sum over the words it holds of the word's IDF (from its document
 frequency, kept per lexeme by the write side: ``migrations.m003_chunk_terms``) times
-``ts_rank`` with the column weights of the FTS5 side (``FTS_WEIGHTS``: title, heading, body as A, B, C,
-scaled to PostgreSQL's 0..1) and length normalisation. Only a bounded candidate set is
+``ts_rank`` with the column weights of the FTS5 side (``FTS_WEIGHTS``: title, heading,
+body as A, B, C, scaled to PostgreSQL's 0..1) and length normalisation. Only a bounded candidate set is
 ranked (:func:`candidate_words`, ``DOCBOT_PG_LEXICAL_CANDIDATES``): ranking every chunk
 that holds any of a question's common words read ~60,000 rows per question at 1M chunks
 and cost over a second (docs/BENCHMARKS.md, "PostgreSQL + pgvector at 1M"). ``ts_rank``
