@@ -214,8 +214,9 @@ def _counted(store: PostgresStore, suffix: str = "") -> dict:
     zero counts left out, checked against what ``ts_stat`` counts over the chunks
     themselves: the two must always be equal."""
     rows = store.db.rows(
-        f"SELECT field, lexeme, sum(n) FROM (SELECT field, lexeme, df AS n FROM chunk_terms{suffix} "
-        f"UNION ALL SELECT field, lexeme, delta FROM chunk_term_changes{suffix}) x "
+        "SELECT field, lexeme, sum(n) FROM (SELECT field, lexeme, df AS n "
+        f"FROM chunk_terms{suffix} UNION ALL SELECT field, lexeme, delta "
+        f"FROM chunk_term_changes{suffix}) x "
         "GROUP BY field, lexeme"
     )
     kept = {(f, lex): int(df) for f, lex, df in rows if df}

@@ -6,14 +6,14 @@ Lexical ranking is BM25-like: each query word is its own ``plainto_tsquery``, an
 chunk's score is the sum over the words it holds of the word's IDF (from its document
 frequency, kept per lexeme by the write side: ``migrations.m003_chunk_terms``) times
 ``ts_rank`` with the column weights of the FTS5 side (``FTS_WEIGHTS``: title, heading,
-body as A, B, C, scaled to PostgreSQL's 0..1) and length normalisation. Only a bounded candidate set is
-ranked (:func:`candidate_words`, ``DOCBOT_PG_LEXICAL_CANDIDATES``): ranking every chunk
-that holds any of a question's common words read ~60,000 rows per question at 1M chunks
-and cost over a second (docs/BENCHMARKS.md, "PostgreSQL + pgvector at 1M"). ``ts_rank``
-alone (no IDF, one ORed query) scored 0.58 nDCG@10 on the handbook questions against FTS5's 0.77
-(docs/BENCHMARKS.md, "PostgreSQL"). The text configuration (``english``: stop words and
-Snowball stemming, the counterpart of FTS5's porter tokenizer) is in
-``migrations.TEXT_CONFIG``.
+body as A, B, C, scaled to PostgreSQL's 0..1) and length normalisation. Only a bounded
+candidate set is ranked (:func:`candidate_words`, ``DOCBOT_PG_LEXICAL_CANDIDATES``):
+ranking every chunk that holds any of a question's common words read ~40,000 rows per
+question at 1M chunks and cost a second or more (docs/BENCHMARKS.md, "PostgreSQL at 1M
+chunks"). ``ts_rank`` alone (no IDF, one ORed query) scored 0.58 nDCG@10 on the
+handbook questions against FTS5's 0.77 (docs/BENCHMARKS.md, "PostgreSQL"). The text
+configuration (``english``: stop words and Snowball stemming, the counterpart of FTS5's
+porter tokenizer) is in ``migrations.TEXT_CONFIG``.
 
 Vectors: with HNSW the index *is* the vector pass. ``hnsw.ef_search`` is set for each
 query (``DOCBOT_PG_EF_SEARCH``, at least the number of results asked for), and
