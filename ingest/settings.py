@@ -36,11 +36,14 @@ DEFAULT_PG_BUILD_MEMORY_MB = 1024
 sharply once the graph no longer fits: at 1M 384-d chunks a 256 MB build had placed a
 quarter of the vectors after 10 minutes (docs/BENCHMARKS.md, "PostgreSQL beside
 SQLite"), so this is a setting; raise it for stores above ~300k chunks."""
-DEFAULT_PG_LEXICAL_CANDIDATES = 10_000
+DEFAULT_PG_LEXICAL_CANDIDATES = 2_000
 """How many chunks the PostgreSQL lexical search ranks at most: the postings of the
 question's rarest words, chosen by their document frequency, up to this many
 (``ingest/store/postgres/search.py``). 0 ranks every chunk holding any word (exact, and
-at 1M chunks a second or more per question; docs/BENCHMARKS.md has the curve)."""
+at 1M chunks a second or more per question). Chosen as a cost bound: each candidate is a
+heap row read and ranked, ~10-25 us on this loaded machine, so 2,000 keep the lexical
+side near 30 ms at 1M (docs/BENCHMARKS.md, "PostgreSQL at 1M chunks", which also has the
+quality on the handbook questions and dbpedia, unbounded and bounded)."""
 DEFAULT_ANSWER_CACHE_TTL = 24 * 3600.0
 DEFAULT_HOST = "0.0.0.0"  # container platforms route to the container's interface
 DEFAULT_ACK_THREADS = 16
