@@ -34,10 +34,12 @@ bound; ``chunk_terms`` and ``chunk_term_changes``, the lexemes' document frequen
 refer to no other)."""
 TERMS_FOLD_EVERY = 100
 """Documents a process writes between folding ``chunk_term_changes`` into
-``chunk_terms``. Updating the counts in place for every document cost 2.5x the
-inserts (each common lexeme's row rewritten once per document: MVCC churn, ~240
-buffer reads per update); appending is cheap, and folding every 100 documents keeps
-a lexeme's pending changes to a few hundred rows for the readers to add up."""
+``chunk_terms``. Updating the counts in place for every document made inserts 2.5x
+slower than without counts (each common lexeme's row rewritten once per document:
+MVCC churn, ~240 buffer reads per update); appending and folding every 100 documents
+made them ~2x on the same worst case (50 unrelated abstracts per document;
+docs/BENCHMARKS.md), and keeps a lexeme's pending changes to a few hundred rows for
+the readers to add up."""
 TERM_FIELDS = ("tsv", "cjk")
 """The ``tsvector`` columns whose lexemes ``chunk_terms`` counts (its ``field``)."""
 BUILD_SUFFIX = "_build"
