@@ -379,3 +379,25 @@ def test_a_one_word_term_is_counted_from_the_kept_counts(store: PostgresStore) -
     counts, covered = store.term_frequencies(["orbit", "Resume", "absent", "orbit app"], [2])
     assert counts == {"orbit": 2, "Resume": 1, "absent": 0, "orbit app": 1}
     assert covered[2] == {"orbit", "orbit app"}
+
+
+def test_a_plan_at_another_ef_search_does_not_count_the_vectors(pg_url: str) -> None:
+    """Retrieval reads the plan on every question: with an ef_search other than the one
+    the recall was measured at, it must not count every vector each time."""
+    store = PostgresStore(pg_url)
+    try:
+        fill(store, _random_unit(30, 8, seed=6))
+        store.refresh_vector_plan()
+    finally:
+        store.close()
+    other = PostgresStore(pg_url, ef_search=250)
+    try:
+        seen: list[str] = []
+        rows = other.db.rows
+        other.db.rows = lambda sql, params=(), **kw: seen.append(sql) or rows(sql, params, **kw)  # type: ignore[method-assign]
+        plan = other.vector_plan()
+        assert plan.mode == "hnsw" and plan.chunks == 30 and plan.ef_search == 250
+        assert plan.recall is None  # measured at another ef_search
+        assert not any("count(*)" in sql for sql in seen)
+    finally:
+        other.close()

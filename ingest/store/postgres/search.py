@@ -329,7 +329,12 @@ class Search(PostgresBase):
         plan = VectorPlan.load(self.get_meta("vector_plan"))
         if plan is not None and plan.ef_search == self.ef_search:
             return plan
-        return VectorPlan(self._index_mode(), self._vector_count(), ef_search=self.ef_search)
+        # Measured at another ef_search (or not at all): recall unknown. The chunk count
+        # comes from the recorded plan when there is one: retrieval asks for the plan on
+        # every question, and counting 1M vectors each time cost ~70 ms of every query
+        # at DOCBOT_PG_EF_SEARCH=400 (docs/BENCHMARKS.md, "PostgreSQL at 1M chunks").
+        chunks = plan.chunks if plan is not None else self._vector_count()
+        return VectorPlan(self._index_mode(), chunks, ef_search=self.ef_search)
 
     def refresh_vector_plan(self) -> VectorPlan:
         """Measure the index's recall@10 against exact search on a sample of this
