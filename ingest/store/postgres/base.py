@@ -10,7 +10,11 @@ from typing import Any
 import psycopg
 
 from ingest.errors import StoreError
-from ingest.settings import DEFAULT_PG_BUILD_MEMORY_MB, DEFAULT_PG_EF_SEARCH
+from ingest.settings import (
+    DEFAULT_PG_BUILD_MEMORY_MB,
+    DEFAULT_PG_EF_SEARCH,
+    DEFAULT_PG_LEXICAL_CANDIDATES,
+)
 from ingest.store.codes import VectorCodes
 from ingest.store.postgres import db, migrations
 
@@ -42,8 +46,11 @@ class PostgresBase:
         *,
         ef_search: int = DEFAULT_EF_SEARCH,
         build_memory_mb: int = DEFAULT_PG_BUILD_MEMORY_MB,
+        lexical_candidates: int = DEFAULT_PG_LEXICAL_CANDIDATES,
     ) -> None:
         self.url = url
+        self.lexical_candidates = lexical_candidates
+        """Chunks the lexical search ranks at most (``DOCBOT_PG_LEXICAL_CANDIDATES``; 0: all)."""
         self.build_memory_mb = build_memory_mb
         """``maintenance_work_mem`` of the one-pass HNSW build (``DOCBOT_PG_BUILD_MEMORY_MB``)."""
         self.location = db.redacted(url)

@@ -182,10 +182,15 @@ class Database:
             finally:
                 self._local.conn = None
 
-    def rows(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> list[tuple[Any, ...]]:
-        """Run ``sql``; its rows (none for a statement that returns none)."""
+    def rows(
+        self, sql: str, params: Sequence[Any] | dict[str, Any] = (), *, binary: bool = False
+    ) -> list[tuple[Any, ...]]:
+        """Run ``sql``; its rows (none for a statement that returns none). ``binary``
+        asks for them in binary format: what rows of vectors need, since parsing
+        pgvector's text form ('[0.1,...]') cost ~20 ms per 50 384-d vectors in Python,
+        ten times the HNSW search itself (docs/BENCHMARKS.md, "PostgreSQL + pgvector")."""
         with self.connection() as conn:
-            cur = conn.execute(sql, params)  # type: ignore[arg-type]
+            cur = conn.execute(sql, params, binary=binary)  # type: ignore[arg-type]
             return list(cur.fetchall()) if cur.description else []
 
     def row(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> tuple[Any, ...] | None:

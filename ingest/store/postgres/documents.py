@@ -28,8 +28,20 @@ from ingest.store.generations import LiveIndexMethods
 from ingest.store.postgres.base import PostgresBase, _iso, _parse_time, utcnow
 from ingest.store.postgres.lexical import TSV_SQL, fold
 
-INDEX_TABLES = ("documents", "chunks", "chunk_vectors")
-"""The tables of one generation, parents first (``chunk_vectors`` once an embedder is bound)."""
+INDEX_TABLES = ("documents", "chunks", "chunk_vectors", "chunk_terms", "chunk_term_changes")
+"""The tables of one generation, parents first (``chunk_vectors`` once an embedder is
+bound; ``chunk_terms`` and ``chunk_term_changes``, the lexemes' document frequencies,
+refer to no other)."""
+TERMS_FOLD_EVERY = 100
+"""Documents a process writes between folding ``chunk_term_changes`` into
+``chunk_terms``. Updating the counts in place for every document made inserts 2.5x
+slower than without counts (each common lexeme's row rewritten once per document:
+MVCC churn, ~240 buffer reads per update); appending and folding every 100 documents
+made them ~2x on the same worst case (50 unrelated abstracts per document;
+docs/BENCHMARKS.md), and keeps a lexeme's pending changes to a few hundred rows for
+the readers to add up."""
+TERM_FIELDS = ("tsv", "cjk")
+"""The ``tsvector`` columns whose lexemes ``chunk_terms`` counts (its ``field``)."""
 BUILD_SUFFIX = "_build"
 BUILD_PREFIX = "build:"
 """``maintenance_work_mem`` while an HNSW index is built: the graph of 1M 384-d vectors
@@ -37,6 +49,19 @@ needs about 2 GB to be built fully in memory; less only makes the build slower."
 HNSW_MAX_DIM = 2000
 """pgvector indexes ``vector`` columns of up to 2,000 dimensions; wider ones are
 searched exactly (a sequential scan), which ``vector_plan`` says."""
+HNSW_STORAGE = "halfvec"
+"""How a new database's HNSW graph stores its vectors: ``vector`` (float32) or
+``halfvec`` (float16, pgvector 0.7+). Recorded in ``meta['hnsw_storage']`` when the first
+index is built and kept for every later generation, so a running process never queries
+a graph of the other kind (``search.py``); stores from before the key keep ``vector``.
+float16 halves the graph (1M 384-d chunks: 1.1 GB against 1.95 GB), so twice as much of
+it stays in shared buffers; results are re-ranked by the stored float32 vectors."""
+HNSW_M = 16
+HNSW_EF_CONSTRUCTION = 128
+"""The graph's build parameters. pgvector's default ``ef_construction`` (64) gave a graph
+whose recall@10 at 1M chunks stopped at 0.89 at ``ef_search`` 400 and needed 1000 for
+0.95; 128 reached 0.96 at 400 for ~1.5x the build time (docs/BENCHMARKS.md, "PostgreSQL
+at 1M chunks"). ``m`` stays at pgvector's 16."""
 
 
 @dataclass(frozen=True)
@@ -157,13 +182,25 @@ class IndexWriter:
         name = f"chunk_vectors_hnsw_g{self._generation()}"
         if self.base._table_exists(name):
             return True
+        kind = self.base.get_meta("hnsw_storage")
+        if kind is None:  # the first index of this database, or one from before the key
+            live = f"chunk_vectors_hnsw_g{int(self.base.get_meta('index_generation') or 1)}"
+            halfvec = getattr(self.base, "pgvector_version", (0,)) >= (0, 7)
+            old = not self.t.live and self.base._table_exists(live)
+            kind = "halfvec" if HNSW_STORAGE == "halfvec" and halfvec and not old else "vector"
+        column = (
+            f"(embedding::halfvec({int(dim)})) halfvec_cosine_ops"
+            if kind == "halfvec"
+            else "embedding vector_cosine_ops"
+        )
         with self.base.transaction() as conn:
             memory = int(self.base.build_memory_mb)  # a whole number: safe to inline
             conn.execute(f"SET LOCAL maintenance_work_mem = '{memory}MB'")
             conn.execute(
-                f"CREATE INDEX IF NOT EXISTS {name} ON {table} "
-                "USING hnsw (embedding vector_cosine_ops)"
+                f"CREATE INDEX IF NOT EXISTS {name} ON {table} USING hnsw ({column}) "
+                f"WITH (m = {HNSW_M}, ef_construction = {HNSW_EF_CONSTRUCTION})"
             )
+            self.base.set_meta("hnsw_storage", kind)
         return True
 
     # --- reading what is there ------------------------------------------------
@@ -224,6 +261,7 @@ class IndexWriter:
             f"SELECT c.sha, v.embedding FROM {tables['chunks']} c "
             f"JOIN {tables['chunk_vectors']} v ON v.chunk_id = c.id WHERE c.sha = ANY(%s)",
             (wanted,),
+            binary=True,
         )
         for sha, vector in rows:
             found.setdefault(sha, from_db(vector).tobytes())
@@ -324,6 +362,7 @@ class IndexWriter:
             ).fetchone()
             assert row is not None
             document_id = row[0]
+            self._count_terms(conn, [document_id], -1)
             conn.execute(f"DELETE FROM {t['chunks']} WHERE document_id = %s", (document_id,))
             title = fold(doc.title)
             rows = []
@@ -351,7 +390,46 @@ class IndexWriter:
                 )
             with conn.cursor() as cur:
                 cur.executemany(insert_chunk, rows)
+            self._count_terms(conn, [document_id], 1)
             self._changed(doc.source)
+        self._fold_now_and_then()
+
+    def _count_terms(self, conn: Any, document_ids: list[int], sign: int) -> None:
+        """Add (``sign`` 1) or take away (-1) the lexemes of these documents' chunks,
+        appended to ``chunk_term_changes`` inside the transaction that writes or deletes
+        them, so the counts are exact whenever the chunks are visible."""
+        chunks, changes = self.t["chunks"], self.t["chunk_term_changes"]
+        counted = " UNION ALL ".join(
+            f"SELECT '{field}', l, count(*) * %(sign)s "
+            f"FROM {chunks} c, unnest(tsvector_to_array(c.{field})) AS l "
+            "WHERE c.document_id = ANY(%(ids)s) GROUP BY l"
+            for field in TERM_FIELDS
+        )
+        conn.execute(
+            f"INSERT INTO {changes} (field, lexeme, delta) {counted}",
+            {"sign": int(sign), "ids": document_ids},
+        )
+        key = "_terms_written" + self.t.suffix  # per generation: each folds its own
+        self.base.__dict__[key] = self.base.__dict__.get(key, 0) + 1
+
+    def fold_term_changes(self) -> None:
+        """Fold the appended changes into ``chunk_terms`` in one transaction (deleted from
+        the log and added to the counts together, so readers never count one twice).
+        Rows go in (field, lexeme) order: two processes folding at once wait for each
+        other on the common lexemes instead of deadlocking."""
+        terms, changes = self.t["chunk_terms"], self.t["chunk_term_changes"]
+        self.db.execute(
+            f"WITH moved AS (DELETE FROM {changes} RETURNING field, lexeme, delta) "
+            f"INSERT INTO {terms} (field, lexeme, df) SELECT field, lexeme, sum(delta) "
+            "FROM moved GROUP BY field, lexeme ORDER BY field, lexeme "
+            f"ON CONFLICT (field, lexeme) DO UPDATE SET df = {terms}.df + excluded.df"
+        )
+        self.base.__dict__["_terms_written" + self.t.suffix] = 0
+
+    def _fold_now_and_then(self) -> None:
+        """After a write's transaction: fold when this process has written enough."""
+        if self.base.__dict__.get("_terms_written" + self.t.suffix, 0) >= TERMS_FOLD_EVERY:
+            self.fold_term_changes()
 
     def _changed(self, source: str) -> None:
         """A live write: the in-memory codes reload, and the source's generation moves
@@ -369,12 +447,18 @@ class IndexWriter:
         """Prune documents (their chunks and vectors go with them: ``ON DELETE CASCADE``)."""
         if not doc_ids:
             return
-        with self.base.transaction():
-            self.db.execute(
-                f"DELETE FROM {self.t['documents']} WHERE source = %s AND doc_id = ANY(%s)",
+        with self.base.transaction() as conn:
+            rows = conn.execute(
+                f"SELECT id FROM {self.t['documents']} WHERE source = %s AND doc_id = ANY(%s) "
+                "FOR UPDATE",
                 (source, list(doc_ids)),
-            )
+            ).fetchall()
+            ids = [int(r[0]) for r in rows]
+            if ids:
+                self._count_terms(conn, ids, -1)
+            self.db.execute(f"DELETE FROM {self.t['documents']} WHERE id = ANY(%s)", (ids,))
             self._changed(source)
+        self._fold_now_and_then()
 
     def source_counts(self) -> dict[str, int]:
         rows = self.db.rows(f"SELECT source, count(*) FROM {self.t['documents']} GROUP BY source")

@@ -80,6 +80,8 @@ class Generations(Documents):
         state = self.build_state()
         if state is not None:
             same_schema = self.get_meta(BUILD_PREFIX + "schema") == self._schema_fingerprint()
+            # a build begun before the term counts existed has none: start it again
+            same_schema = same_schema and self._table_exists(BUILD["chunk_term_changes"])
             if state.embed_model == model_id and same_schema:
                 return IndexWriter(self, BUILD), True
             self.discard_build()
@@ -88,6 +90,8 @@ class Generations(Documents):
         with self.transaction() as conn:
             conn.execute(f"CREATE TABLE {documents} (LIKE documents INCLUDING ALL)")
             conn.execute(f"CREATE TABLE {chunks} (LIKE chunks INCLUDING ALL)")
+            for table in ("chunk_terms", "chunk_term_changes"):
+                conn.execute(f"CREATE TABLE {BUILD[table]} (LIKE {table} INCLUDING ALL)")
             conn.execute(
                 f"ALTER TABLE {chunks} ADD CONSTRAINT chunks_document_fk_g{generation} "
                 f"FOREIGN KEY (document_id) REFERENCES {documents}(id) ON DELETE CASCADE"
@@ -113,6 +117,7 @@ class Generations(Documents):
             raise StoreError("internal error: no index is being built")
         self.drop_retired()
         IndexWriter(self, BUILD).ensure_vector_index()  # before the switch, not under its lock
+        IndexWriter(self, BUILD).fold_term_changes()  # a new generation starts folded
         now = utcnow()
         with self.transaction() as conn:
             has_vectors = IndexWriter(self, BUILD).embed_dim is not None

@@ -190,11 +190,41 @@ def m002_bot_records(conn: Connection) -> None:
     )
 
 
+def m003_chunk_terms(conn: Connection) -> None:
+    """Each lexeme's document frequency (how many chunks hold it) in ``tsv`` and in
+    ``cjk``, so the lexical search can pick a question's rarest words and rank only
+    their postings without counting them through the GIN index on every query
+    (``search.py``). A count is ``chunk_terms.df`` plus the changes not yet folded into
+    it (``chunk_term_changes``: the write side appends +1/-1 per lexeme per document in
+    the transaction that writes it, and folds them in every so often; ``documents.py``
+    says why), so it is exact whenever the chunks are visible. A count can reach 0 and
+    stay (the lexeme then matches nothing). Filled here from the chunks already
+    stored: one pass over them (``ts_stat``)."""
+    conn.execute(
+        """
+        CREATE TABLE chunk_terms (
+            field TEXT NOT NULL,
+            lexeme TEXT NOT NULL,
+            df BIGINT NOT NULL,
+            PRIMARY KEY (field, lexeme)
+        );
+        CREATE TABLE chunk_term_changes (field TEXT NOT NULL, lexeme TEXT NOT NULL,
+                                         delta BIGINT NOT NULL);
+        CREATE INDEX chunk_term_changes_lexeme ON chunk_term_changes (field, lexeme);
+        INSERT INTO chunk_terms (field, lexeme, df)
+        SELECT 'tsv', word, ndoc FROM ts_stat('SELECT tsv FROM chunks')
+        UNION ALL
+        SELECT 'cjk', word, ndoc FROM ts_stat('SELECT cjk FROM chunks');
+        """
+    )
+
+
 Migration = Callable[[Connection], None]
 
 MIGRATIONS: list[Migration] = [
     m001_create_tables,
     m002_bot_records,
+    m003_chunk_terms,
 ]
 
 

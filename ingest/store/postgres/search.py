@@ -4,13 +4,16 @@
 
 Lexical ranking is BM25-like: each query word is its own ``plainto_tsquery``, and a
 chunk's score is the sum over the words it holds of the word's IDF (from its document
-frequency, counted through the GIN index up to ``DF_CAP``) times ``ts_rank`` with the
-column weights of the FTS5 side (``FTS_WEIGHTS``: title, heading, body as A, B, C,
-scaled to PostgreSQL's 0..1) and length normalisation. ``ts_rank`` alone (no IDF, one
-ORed query) scored 0.58 nDCG@10 on the handbook questions against FTS5's 0.77
-(docs/BENCHMARKS.md, "PostgreSQL"). The text configuration (``english``: stop words and
-Snowball stemming, the counterpart of FTS5's porter tokenizer) is in
-``migrations.TEXT_CONFIG``.
+frequency, kept per lexeme by the write side: ``migrations.m003_chunk_terms``) times
+``ts_rank`` with the column weights of the FTS5 side (``FTS_WEIGHTS``: title, heading,
+body as A, B, C, scaled to PostgreSQL's 0..1) and length normalisation. Only a bounded
+candidate set is ranked (:func:`candidate_words`, ``DOCBOT_PG_LEXICAL_CANDIDATES``):
+ranking every chunk that holds any of a question's common words read ~40,000 rows per
+question at 1M chunks and cost a second or more (docs/BENCHMARKS.md, "PostgreSQL at 1M
+chunks"). ``ts_rank`` alone (no IDF, one ORed query) scored 0.58 nDCG@10 on the
+handbook questions against FTS5's 0.77 (docs/BENCHMARKS.md, "PostgreSQL"). The text
+configuration (``english``: stop words and Snowball stemming, the counterpart of FTS5's
+porter tokenizer) is in ``migrations.TEXT_CONFIG``.
 
 Vectors: with HNSW the index *is* the vector pass. ``hnsw.ef_search`` is set for each
 query (``DOCBOT_PG_EF_SEARCH``, at least the number of results asked for), and
@@ -20,6 +23,7 @@ enough rows inside the scope instead of returning what is left of a global top l
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -37,11 +41,36 @@ from ingest.store.vector_plan import MIN_RECALL, RECALL_K, SAMPLE_QUERIES, Vecto
 FTS_WEIGHTS = (3.0, 2.0, 1.0)
 """Weights of (title, heading, body), as the SQLite side's (``sqlite/search.py``)."""
 RANK_NORMALIZATION = 1
-DF_CAP = 20_000
-"""Document frequencies are counted up to here (terms in more chunks than this get the
-same, lowest, IDF), so the count costs a bounded index walk however large the store."""
 """``ts_rank``'s length normalisation: divide by 1 + log(the chunk's length in words)."""
+EXACT_COUNT_BELOW = 20_000
+"""Below this many chunks (the planner's estimate) the chunk count behind the IDF is
+counted exactly; above, the estimate is used (a count would read every row)."""
 MASKS_KEPT = 32
+
+
+def candidate_words(found: list[tuple[str, int]], budget: int) -> tuple[list[str], bool]:
+    """Which words' postings are ranked: (words, whether a chunk must hold all of them).
+
+    ``found`` is (word, chunks holding it), rarest first. Every chunk holding any word
+    is a candidate when their postings add up to at most ``budget`` (or ``budget`` is 0):
+    the ranking is then exact. Otherwise the rarest words whose postings fit, so a chunk
+    holding only common words (each worth little IDF) is not read. When even the rarest
+    word alone is over the budget, the candidates are the chunks holding both of the two
+    rarest (those outrank chunks holding one of them in the summed ranking, all else
+    equal), cut at ``budget`` by the query. Ranking then scores each candidate by every
+    word of the question, as the unbounded ranking does."""
+    if budget <= 0 or sum(df for _, df in found) <= budget:
+        return [w for w, _ in found], False
+    chosen: list[str] = []
+    total = 0
+    for word, df in found:
+        if total + df > budget:
+            break
+        chosen.append(word)
+        total += df
+    if chosen:
+        return chosen, False
+    return [w for w, _ in found[:2]], len(found) >= 2
 
 
 def scope_sql(scope: Scope | None) -> tuple[str, list[object]]:
@@ -97,6 +126,32 @@ class Search(PostgresBase):
         """Like :meth:`fts_search`, over the CJK bigrams (``ingest/languages.py``)."""
         return self._ranked("cjk", "simple", [1.0, 1.0, 1.0, 1.0], match, limit, scope)
 
+    def _term_frequencies(
+        self, column: str, config: str, words: list[str]
+    ) -> tuple[list[tuple[str, int]], int]:
+        """([(word, chunks holding it)] for the words that can match, rarest first; the
+        chunk count). A word the configuration splits into several lexemes ("foo_bar")
+        gets the smallest of their counts, what the AND of them can match at most."""
+        rows = self.db.rows(
+            """
+            SELECT u.w, (SELECT coalesce(min(d.df), 0) FROM (
+                SELECT (SELECT coalesce(sum(x.n), 0) FROM (
+                    SELECT ct.df AS n FROM chunk_terms ct WHERE ct.field = %s AND ct.lexeme = l
+                    UNION ALL SELECT cc.delta FROM chunk_term_changes cc
+                    WHERE cc.field = %s AND cc.lexeme = l) x) AS df
+                FROM unnest(tsvector_to_array(to_tsvector(%s::regconfig, u.w))) AS l) d)
+            FROM unnest(%s::text[]) WITH ORDINALITY AS u(w, i)
+            WHERE numnode(plainto_tsquery(%s::regconfig, u.w)) > 0
+            ORDER BY 2, u.i
+            """,
+            [column, column, config, words, config],
+        )
+        (n,) = self.db.row(
+            f"SELECT CASE WHEN reltuples >= {EXACT_COUNT_BELOW} THEN reltuples::bigint "
+            "ELSE (SELECT count(*) FROM chunks) END FROM pg_class WHERE oid = 'chunks'::regclass"
+        ) or (0,)
+        return [(w, int(df)) for w, df in rows if df > 0], max(int(n), 1)
+
     def _ranked(
         self,
         column: str,
@@ -106,35 +161,42 @@ class Search(PostgresBase):
         limit: int,
         scope: Scope | None,
     ) -> list[tuple[int, float]]:
+        """The ranking of the module doc over a bounded candidate set: see
+        :func:`candidate_words`."""
         words = terms(match)
         if not words or limit <= 0:
             return []
+        found, n = self._term_frequencies(column, config, words)
+        if not found:
+            return []
+        chosen, narrow = candidate_words(found, self.lexical_candidates)
+        idf = [math.log(1 + (n - df + 0.5) / (df + 0.5)) for _, df in found]
         where, params = scope_sql(scope)
         join = " JOIN documents d ON d.id = c.document_id" if where else ""
+        one = "plainto_tsquery(%s::regconfig, %s)"
+        matches = (" && " if narrow else " || ").join([one] * len(chosen))
+        bound = self.lexical_candidates if self.lexical_candidates > 0 else None
         rows = self.db.rows(
             f"""
-            WITH t AS MATERIALIZED (
-                SELECT i, plainto_tsquery(%s::regconfig, w) AS q
-                FROM unnest(%s::text[]) WITH ORDINALITY AS u(w, i)
-            ), terms AS MATERIALIZED (
-                SELECT i, q, (SELECT count(*) FROM (SELECT 1 FROM chunks x
-                              WHERE x.{column} @@ t.q LIMIT {DF_CAP}) s) AS df
-                FROM t WHERE numnode(q) > 0
-            ), n AS (
-                SELECT greatest(
-                    (SELECT CASE WHEN reltuples >= {DF_CAP} THEN reltuples::bigint
-                            ELSE (SELECT count(*) FROM chunks) END
-                     FROM pg_class WHERE oid = 'chunks'::regclass), 1) AS n
+            WITH q AS MATERIALIZED (
+                SELECT plainto_tsquery(%s::regconfig, w) AS q, idf
+                FROM unnest(%s::text[], %s::float8[]) AS u(w, idf)
+            ), cand AS MATERIALIZED (
+                SELECT c.id, c.{column} AS v FROM chunks c{join}
+                WHERE c.{column} @@ ({matches}){" AND " + where if where else ""}
+                {"LIMIT %s" if bound else ""}
             )
-            SELECT c.id, sum(ln(1 + (n.n - terms.df + 0.5) / (terms.df + 0.5))
-                             * ts_rank(%s::float4[], c.{column}, terms.q, {RANK_NORMALIZATION}))
+            SELECT cand.id, sum(q.idf * ts_rank(%s::float4[], cand.v, q.q, {RANK_NORMALIZATION}))
                          AS rank
-            FROM terms CROSS JOIN n JOIN chunks c ON c.{column} @@ terms.q{join}
-            {"WHERE " + where if where else ""}
-            GROUP BY c.id ORDER BY rank DESC, c.id LIMIT %s
+            FROM cand JOIN q ON cand.v @@ q.q
+            GROUP BY cand.id ORDER BY rank DESC, cand.id LIMIT %s
             """,
-            [config, words, weights, *params, limit],
-        )
+            [
+                config, [w for w, _ in found], idf,
+                *[x for w in chosen for x in (config, w)], *params,
+                *([bound] if bound else []), weights, limit,
+            ],
+        )  # fmt: skip
         return [(int(chunk_id), float(rank)) for chunk_id, rank in rows]
 
     # --- vectors ----------------------------------------------------------------
@@ -148,6 +210,40 @@ class Search(PostgresBase):
         self.__dict__["_ready"] = ready
         return ready
 
+    def _vector_index_kind(self) -> str:
+        """How the live HNSW graph stores its vectors: ``vector`` (float32, what every
+        store had before ``hnsw_storage`` was recorded) or ``halfvec`` (float16). One
+        kind per database, so a process may remember it (see ``documents.py``)."""
+        kind = self.__dict__.get("_index_kind")
+        if kind is None:
+            kind = self.get_meta("hnsw_storage")
+            if kind is None:  # no index built yet (or one from before the key): float32
+                return "vector"
+            self.__dict__["_index_kind"] = kind
+        return str(kind)
+
+    def _index_query(
+        self, query: np.ndarray, limit: int, scope: Scope | None
+    ) -> tuple[str, list[object]]:
+        """The nearest-neighbour query the HNSW index answers, and its parameters: the
+        distance is written as the index's expression, or the planner would not use it.
+        Rows come back with the full-precision vector, which the caller re-ranks by."""
+        where, params = scope_sql(scope)
+        join = (
+            " JOIN chunks c ON c.id = v.chunk_id JOIN documents d ON d.id = c.document_id"
+            if where
+            else ""
+        )
+        distance = "v.embedding <=> %s"
+        if self._vector_index_kind() == "halfvec":
+            dim = int(self.embed_dim or len(query))
+            distance = f"v.embedding::halfvec({dim}) <=> %s::halfvec({dim})"
+        sql = (
+            f"SELECT v.chunk_id, v.embedding FROM chunk_vectors v{join}"
+            f"{' WHERE ' + where if where else ''} ORDER BY {distance} LIMIT %s"
+        )
+        return sql, [*params, query, limit]
+
     def index_search(
         self, vector: np.ndarray, limit: int, *, scope: Scope | None = None
     ) -> tuple[list[int], np.ndarray]:
@@ -157,23 +253,14 @@ class Search(PostgresBase):
         empty = np.zeros((0, len(query)), dtype=np.float32)
         if limit <= 0 or not self._vectors_ready():
             return [], empty
-        where, params = scope_sql(scope)
-        join = (
-            " JOIN chunks c ON c.id = v.chunk_id JOIN documents d ON d.id = c.document_id"
-            if where
-            else ""
-        )
+        sql, params = self._index_query(query, limit, scope)
         ef = min(max(self.ef_search, limit), PG_EF_SEARCH_MAX)
         # One round trip: the settings (local to this transaction) and the query, pipelined.
         with self.db.connection() as conn, conn.pipeline(), conn.transaction():
             conn.execute("SELECT set_config('hnsw.ef_search', %s, true)", (str(ef),))
-            if where and self.iterative_scan:
+            if scope_sql(scope)[0] and self.iterative_scan:
                 conn.execute("SELECT set_config('hnsw.iterative_scan', 'relaxed_order', true)")
-            cur = conn.execute(
-                f"SELECT v.chunk_id, v.embedding FROM chunk_vectors v{join}"
-                f"{' WHERE ' + where if where else ''} ORDER BY v.embedding <=> %s LIMIT %s",
-                [*params, query, limit],
-            )
+            cur = conn.execute(sql, params, binary=True)  # vectors: see db.Database.rows
         rows = cur.fetchall()
         if not rows:
             return [], empty
@@ -214,6 +301,7 @@ class Search(PostgresBase):
         rows = self.db.rows(
             "SELECT chunk_id, embedding FROM chunk_vectors WHERE chunk_id = ANY(%s)",
             ([int(i) for i in chunk_ids],),
+            binary=True,
         )
         if not rows:
             return [], np.zeros((0, 0), dtype=np.float32)
@@ -241,7 +329,12 @@ class Search(PostgresBase):
         plan = VectorPlan.load(self.get_meta("vector_plan"))
         if plan is not None and plan.ef_search == self.ef_search:
             return plan
-        return VectorPlan(self._index_mode(), self._vector_count(), ef_search=self.ef_search)
+        # Measured at another ef_search (or not at all): recall unknown. The chunk count
+        # comes from the recorded plan when there is one: retrieval asks for the plan on
+        # every question, and counting 1M vectors each time cost ~70 ms of every query
+        # at DOCBOT_PG_EF_SEARCH=400 (docs/BENCHMARKS.md, "PostgreSQL at 1M chunks").
+        chunks = plan.chunks if plan is not None else self._vector_count()
+        return VectorPlan(self._index_mode(), chunks, ef_search=self.ef_search)
 
     def refresh_vector_plan(self) -> VectorPlan:
         """Measure the index's recall@10 against exact search on a sample of this
@@ -254,6 +347,7 @@ class Search(PostgresBase):
             self.db.rows(
                 "SELECT chunk_id, embedding FROM chunk_vectors ORDER BY random() LIMIT %s",
                 (SAMPLE_QUERIES,),
+                binary=True,
             )
             if count
             else []
@@ -284,6 +378,7 @@ class Search(PostgresBase):
                 "SELECT chunk_id, embedding FROM chunk_vectors WHERE chunk_id > %s "
                 "ORDER BY chunk_id LIMIT %s",
                 (last, size),
+                binary=True,
             )
             if not rows:
                 return
@@ -326,7 +421,7 @@ class Search(PostgresBase):
             if codes is None or codes.version != version:
                 rows: list[Any] = []
                 if self._vectors_ready():
-                    rows = self.db.rows("SELECT chunk_id, code FROM chunk_vectors")
+                    rows = self.db.rows("SELECT chunk_id, code FROM chunk_vectors", binary=True)
                 codes = VectorCodes.build(version, [(int(i), bytes(c)) for i, c in rows])
                 self._codes = codes
         return codes
