@@ -36,10 +36,11 @@ raise a syntax error or change the query's meaning.
 from __future__ import annotations
 
 import logging
+import math
 import re
 import time
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -83,8 +84,9 @@ Shortlist = tuple[np.ndarray, list[tuple[list[int], np.ndarray | None]], float, 
 knn ms)."""
 
 
-def fts_query(text: str) -> str:
-    """An FTS5 MATCH expression that ORs the quoted word tokens of ``text``."""
+def fts_terms(text: str) -> list[str]:
+    """The word tokens of ``text`` a keyword search uses: lower-cased, no English
+    stopwords, each once, at most ``MAX_QUERY_TERMS``."""
     text = unicodedata.normalize("NFKC", text)
     terms: list[str] = []
     for token in _WORD.findall(text.lower()):
@@ -94,13 +96,50 @@ def fts_query(text: str) -> str:
         terms.append(token)
         if len(terms) == MAX_QUERY_TERMS:
             break
-    return " OR ".join(f'"{t}"' for t in terms)
+    return terms
+
+
+def fts_query(text: str) -> str:
+    """An FTS5 MATCH expression that ORs the quoted word tokens of ``text``."""
+    return " OR ".join(f'"{t}"' for t in fts_terms(text))
+
+
+def cjk_terms(text: str) -> list[str]:
+    """The CJK bigrams of ``text`` a keyword search uses, each once."""
+    return list(dict.fromkeys(cjk_bigrams(text)))[:MAX_QUERY_TERMS]
 
 
 def cjk_query(text: str) -> str:
     """An FTS5 MATCH expression over the CJK bigrams of ``text`` ('' when none)."""
-    grams = list(dict.fromkeys(cjk_bigrams(text)))[:MAX_QUERY_TERMS]
-    return " OR ".join(f'"{g}"' for g in grams)
+    return " OR ".join(f'"{g}"' for g in cjk_terms(text))
+
+
+def bm25_idf(chunks: int, holding: int) -> float:
+    """FTS5's BM25 IDF: log((N - n + 0.5) / (n + 0.5)), at least 1e-6 (FTS5 clamps a
+    term in half the chunks or more to that)."""
+    value = math.log((chunks - holding + 0.5) / (holding + 0.5)) if chunks > 0 else 0.0
+    return value if value > 0 else 1e-6
+
+
+def language_term_weight(chunks: int, holding: int, in_language: int, holding_in: int) -> float:
+    """How much of its BM25 a question's term keeps when the question is not in
+    English: the term's IDF among the chunks in the question's language over its IDF
+    in the whole store, at most 1 (``Fusion.language_idf``).
+
+    BM25's IDF is counted over the whole store. In a store that is mostly English, the
+    function words of another language ("de", "que", "und", "في") are rare, so they
+    weigh like names, and every page in that language matches them: on the
+    cross-lingual set, all five of BM25's first pages for a Spanish question about an
+    English page were Spanish pages (docs/BENCHMARKS.md). Counted among the chunks in
+    the question's language, such a word is common and weighs little, as it would in a
+    store of that language alone. A term the other chunks of that language hardly
+    hold (a name, an identifier, a word of the question's subject) keeps its IDF
+    relative to the others. Where the store holds no chunk in that language there is
+    nothing to count: weight 1. In a store all in one language the two IDFs are equal:
+    weight 1, plain BM25."""
+    if in_language <= 0 or holding <= 0:
+        return 1.0
+    return min(1.0, bm25_idf(in_language, holding_in) / bm25_idf(chunks, holding))
 
 
 @dataclass(frozen=True)
@@ -139,6 +178,12 @@ class Fusion:
     non_latin_dense_weight: float = 0.0
     """Dense weight for a question mostly in a non-Latin script, when the embedder
     is English-only (``Embedder.multilingual`` false): its vectors carry no meaning."""
+    language_idf: bool = True
+    """A question the multilingual model reads (not English) weighs each of its terms
+    by its IDF among the chunks in the question's language when that is lower than
+    its IDF in the whole store (``language_term_weight``): the function words of a
+    language the store holds little of no longer rank every page in that language
+    first. False: plain BM25 (as before). English questions are never affected."""
 
 
 def minmax(scored: Scored, head: int | None = None) -> dict[int, float]:
@@ -350,11 +395,20 @@ class Retriever:
                 embedding = self._in_memory(query, plan, head, depth, scope)
         union = self.fusion.method != "minmax"
         pool = max(depth, LEXICAL_POOL) if union else depth
-        lexical = self.store.fts_search(fts_query(query), pool, scope=scope)
-        cjk = cjk_query(query)
-        if cjk:
-            cjk_hits = self.store.cjk_search(cjk, pool, scope=scope)
-            lexical = merge_lexical(lexical, cjk_hits)[:pool]
+        language = detect_language(query)[0] if multilingual is not None else None
+        weighted = (
+            self._language_weighted_bm25(query, language, pool, scope)
+            if language is not None and self.fusion.language_idf
+            else None
+        )
+        if weighted is not None:
+            lexical = weighted
+        else:
+            lexical = self.store.fts_search(fts_query(query), pool, scope=scope)
+            cjk = cjk_query(query)
+            if cjk:
+                cjk_hits = self.store.cjk_search(cjk, pool, scope=scope)
+                lexical = merge_lexical(lexical, cjk_hits)[:pool]
         lexical_pool = dict(lexical[:LEXICAL_POOL])  # the same for every k
         lexical = lexical[:depth]
         timings["fts_ms"] = (time.perf_counter() - t0) * 1000
@@ -420,11 +474,46 @@ class Retriever:
             dense_trusted=dense_weight > 0,
             dense_model=ranker.model_id if embedding is not None and dense_weight > 0 else None,
             similarity_floor=ranker.min_similarity,
-            language=(
-                detect_language(query)[0] if multilingual is not None else "en" if foreign else None
-            ),
+            language=language if language is not None else "en" if foreign else None,
             multilingual_floor=self.multilingual.min_similarity if self.multilingual else None,
         )
+
+    def _language_weighted_bm25(
+        self, query: str, language: str, pool: int, scope: Scope | None
+    ) -> list[tuple[int, float]] | None:
+        """BM25 of a question not in English, each term weighted by
+        ``language_term_weight`` (None: every weight is 1, so plain BM25 ranks it).
+
+        BM25 is a sum over the query's terms, so each term is searched alone (its own
+        best ``LEXICAL_POOL`` matches, or ``pool`` when larger) and its scores are added
+        up with its weight; a chunk below a term's own list misses that term's (small,
+        as the term is then common) share. The words and the CJK bigrams are weighed
+        each in their own index."""
+        store = self._ml_store
+        if store is None:
+            return None
+        searches = (
+            ("chunks_fts", fts_terms(query), self.store.fts_search),
+            ("chunks_cjk", cjk_terms(query), self.store.cjk_search),
+        )
+        weights: list[tuple[str, float, Callable[..., list[tuple[int, float]]]]] = []
+        for table, terms, search in searches:
+            if not terms:
+                continue
+            chunks, in_language, counts = store.term_counts_in_language(table, terms, language)
+            for term in terms:
+                holding, holding_in = counts[term]
+                if holding:
+                    weight = language_term_weight(chunks, holding, in_language, holding_in)
+                    weights.append((term, weight, search))
+        if all(weight >= 1.0 - 1e-9 for _, weight, _ in weights):
+            return None
+        per_term = max(pool, LEXICAL_POOL)
+        total: dict[int, float] = {}
+        for term, weight, search in weights:
+            for cid, score in search(f'"{term}"', per_term, scope=scope):
+                total[cid] = total.get(cid, 0.0) + weight * score
+        return sorted(total.items(), key=lambda item: (-item[1], item[0]))[:pool]
 
     def _fill_similarity(
         self, hits: Sequence[Hit], similarity: dict[int, float], vector: np.ndarray
