@@ -494,6 +494,9 @@ class Retriever:
         store = self._ml_store
         if store is None:
             return None
+        chunks, in_language, _ = store.term_counts_in_language("chunks_fts", [], language)
+        if in_language == 0 or in_language >= chunks:
+            return None  # none in that language, or all of them: every weight is 1
         searches = (
             ("chunks_fts", fts_terms(query), self.store.fts_search),
             ("chunks_cjk", cjk_terms(query), self.store.cjk_search),
