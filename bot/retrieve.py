@@ -180,6 +180,15 @@ class Fusion:
     non_latin_dense_weight: float = 0.0
     """Dense weight for a question mostly in a non-Latin script, when the embedder
     is English-only (``Embedder.multilingual`` false): its vectors carry no meaning."""
+    english_dense_weight: float = 0.25
+    """A question in another language written in Latin script (German, Spanish, ...)
+    on the multilingual path: its dense ranking scores each of the multilingual
+    model's candidates by that model's cosine plus this times the English model's
+    cosine (0: the multilingual model alone). MiniLM reads the names, loanwords and
+    cognates such a question shares with English pages; it cannot read other scripts,
+    so a question mostly in one never uses it. 0.25 was chosen among 0 / 0.25 / 0.5 / 1
+    on the even-numbered half of the cross-lingual set and checked on the odd half
+    (docs/BENCHMARKS.md)."""
     language_idf: bool = True
     """A question the multilingual model reads (not English) weighs each of its terms
     by its IDF among the chunks in the question's language when that is lower than
@@ -419,6 +428,7 @@ class Retriever:
         if embedding is not None:
             vector, shortlists, timings["embed_ms"], coarse_ms = embedding.result()
             t2 = time.perf_counter()
+            english = self._english_share(query) if multilingual is not None else None
             for candidates, rows in shortlists:
                 # The head's ranking comes from the head's own coarse pool, so a deeper
                 # search (a larger k) only appends below it. Exact search ranks every
@@ -426,7 +436,10 @@ class Retriever:
                 ids, matrix = (
                     (candidates, rows) if rows is not None else self.store.vectors(candidates)
                 )
-                ranked, sims = self._dense(vector, ids, matrix, depth, dense_weight > 0)
+                bonus = self._english_bonus(english, ids) if english is not None else None
+                ranked, sims = self._dense(
+                    vector, ids, matrix, depth, dense_weight > 0, bonus=bonus
+                )
                 seen = {cid for cid, _ in dense}
                 dense.extend(
                     item for item in ranked[: head if not dense else depth] if item[0] not in seen
@@ -519,6 +532,28 @@ class Retriever:
             for cid, score in search(f'"{term}"', per_term, scope=scope):
                 total[cid] = total.get(cid, 0.0) + weight * score
         return sorted(total.items(), key=lambda item: (-item[1], item[0]))[:pool]
+
+    def _english_share(self, query: str) -> np.ndarray | None:
+        """The English model's (unit) vector of a Latin-script question on the
+        multilingual path, when ``Fusion.english_dense_weight`` adds it to the dense
+        ranking (None: it does not: weight 0, another script, or no English vectors
+        of the configured model)."""
+        if self.fusion.english_dense_weight <= 0 or latin_share(query) < 0.5:
+            return None
+        if self.store.embed_model is None or not self._vectors_match():
+            return None
+        vector = np.asarray(self.embedder.embed_query(query), dtype=np.float32)
+        return vector / max(float(np.linalg.norm(vector)), 1e-12)
+
+    def _english_bonus(self, vector: np.ndarray, ids: Sequence[int]) -> np.ndarray:
+        """``english_dense_weight`` times each candidate's English-model cosine to the
+        question (0 for a chunk without an English vector), in the order of ``ids``."""
+        found, matrix = self.store.vectors(list(ids))
+        cosines = (
+            dict(zip(found, (float(x) for x in matrix @ vector), strict=True)) if found else {}
+        )
+        weight = self.fusion.english_dense_weight
+        return np.array([weight * cosines.get(int(c), 0.0) for c in ids], dtype=np.float32)
 
     def _fill_similarity(
         self, hits: Sequence[Hit], similarity: dict[int, float], vector: np.ndarray
@@ -749,7 +784,14 @@ class Retriever:
         return vector, lists, (embedded - started) * 1000, (done - embedded) * 1000
 
     def _dense(
-        self, vector: np.ndarray, ids: list[int], matrix: np.ndarray, depth: int, feedback: bool
+        self,
+        vector: np.ndarray,
+        ids: list[int],
+        matrix: np.ndarray,
+        depth: int,
+        feedback: bool,
+        *,
+        bonus: np.ndarray | None = None,
     ) -> tuple[list[tuple[int, float]], dict[int, float]]:
         """The dense ranking, and each candidate's cosine similarity to the question.
 
@@ -757,7 +799,9 @@ class Retriever:
         pseudo-relevance feedback (Rocchio), the ranking is by similarity to the
         question moved towards the mean of its top hits; the candidates are the same
         coarse pool (the moved vector stays close), so this costs no second search.
-        Relevance thresholds keep using the similarity to the question itself."""
+        Relevance thresholds keep using the similarity to the question itself.
+        ``bonus`` (one value per candidate) is added to the ranking score only
+        (``Fusion.english_dense_weight``)."""
         if not ids:
             return [], {}
         query = np.asarray(vector, dtype=np.float32)
@@ -768,6 +812,8 @@ class Retriever:
             top = np.argsort(-sims, kind="stable")[:top_n]
             moved = query + self.fusion.feedback_weight * matrix[top].mean(axis=0)
             scores = matrix @ (moved / max(float(np.linalg.norm(moved)), 1e-12))
+        if bonus is not None:
+            scores = scores + bonus
         order = np.argsort(-scores, kind="stable")[:depth]
         ranking = [(ids[i], float(scores[i])) for i in order]
         return ranking, dict(zip(ids, (float(s) for s in sims), strict=True))

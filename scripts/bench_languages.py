@@ -16,8 +16,12 @@ Then every judged question is ranked by three retrievers over that store:
 - ``english``: the pipeline before this change (MiniLM; non-Latin questions BM25 alone);
 - ``multilingual``: the shipped one (questions not in English read by the multilingual
   model over every chunk's multilingual vector, plus BM25);
-- ``multilingual, store-wide IDF``: as ``multilingual`` but with plain BM25 (every
-  term weighed by its IDF in the whole store, as before ``Fusion.language_idf``);
+- ``multilingual, language IDF, multilingual model alone``: as ``multilingual`` but
+  without the English model's share in the dense ranking of Latin-script questions
+  (``Fusion.english_dense_weight`` 0);
+- ``multilingual, store-wide IDF, multilingual model alone (before)``: that, and plain
+  BM25 too (every term weighed by its IDF in the whole store): the pipeline before
+  ``Fusion.language_idf`` and ``english_dense_weight``;
 - ``multilingual, fusion D/L``: the same with other dense / BM25 weights (they
   change English questions too, so only their non-English rows are comparable);
 - ``non-English chunks only``: as ``multilingual`` but as if only chunks not in English
@@ -133,8 +137,14 @@ def main() -> int:
     retrievers = {
         "english": Retriever(store, english),
         "multilingual": Retriever(store, english, multilingual=multilingual),
-        "multilingual, store-wide IDF": Retriever(
-            store, english, Fusion(language_idf=False), multilingual=multilingual
+        "multilingual, language IDF, multilingual model alone": Retriever(
+            store, english, Fusion(english_dense_weight=0.0), multilingual=multilingual
+        ),
+        "multilingual, store-wide IDF, multilingual model alone (before)": Retriever(
+            store,
+            english,
+            Fusion(language_idf=False, english_dense_weight=0.0),
+            multilingual=multilingual,
         ),
         "multilingual, fusion 0.5/0.5": Retriever(
             store, english, Fusion(dense_weight=0.5, lexical_weight=0.5), multilingual=multilingual
