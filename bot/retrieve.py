@@ -23,12 +23,13 @@ Languages: the default embedder reads English only. With the multilingual vector
 with the multilingual model's vectors of every chunk instead, so it finds pages in its
 own language and in English; its BM25 counts each term's IDF among the chunks in the
 question's language too (``language_term_weight``), so a minority language's function
-words do not rank every page in it first. English questions take exactly the path
-they took before. Without that set (switched off, or not filled yet), a question written mostly
-in a non-Latin script is ranked by BM25 alone (``Fusion.non_latin_dense_weight``). Chinese
-and Japanese text has no spaces between words; a second FTS5 table indexes its
-character bigrams (``ingest/languages.py``) and is searched when the question
-holds such characters.
+words do not rank every page in it first; a Latin-script question's dense ranking adds
+a share of the English model's cosine (``Fusion.english_dense_weight``). English
+questions take exactly the path they took before. Without that set (switched off, or
+not filled yet), a question written mostly in a non-Latin script is ranked by BM25
+alone (``Fusion.non_latin_dense_weight``). Chinese and Japanese text has no spaces
+between words; a second FTS5 table indexes its character bigrams
+(``ingest/languages.py``) and is searched when the question holds such characters.
 
 User text never reaches FTS5 as syntax: :func:`fts_query` keeps only word
 tokens and quotes each one, so ``"foo AND (``, ``NEAR/``, ``*`` or ``-`` cannot
