@@ -21,12 +21,15 @@ Languages: the default embedder reads English only. With the multilingual vector
 (``ingest/multilingual.py``, on by default), a question not in English
 (``ingest.languages.is_english``: py3langid, or mostly non-Latin letters) is searched
 with the multilingual model's vectors of every chunk instead, so it finds pages in its
-own language and in English; English questions take exactly the path they took
-before. Without that set (switched off, or not filled yet), a question written mostly
-in a non-Latin script is ranked by BM25 alone (``Fusion.non_latin_dense_weight``). Chinese
-and Japanese text has no spaces between words; a second FTS5 table indexes its
-character bigrams (``ingest/languages.py``) and is searched when the question
-holds such characters.
+own language and in English; its BM25 counts each term's IDF among the chunks in the
+question's language too (``language_term_weight``), so a minority language's function
+words do not rank every page in it first; a Latin-script question's dense ranking adds
+a share of the English model's cosine (``Fusion.english_dense_weight``). English
+questions take exactly the path they took before. Without that set (switched off, or
+not filled yet), a question written mostly in a non-Latin script is ranked by BM25
+alone (``Fusion.non_latin_dense_weight``). Chinese and Japanese text has no spaces
+between words; a second FTS5 table indexes its character bigrams
+(``ingest/languages.py``) and is searched when the question holds such characters.
 
 User text never reaches FTS5 as syntax: :func:`fts_query` keeps only word
 tokens and quotes each one, so ``"foo AND (``, ``NEAR/``, ``*`` or ``-`` cannot
@@ -36,10 +39,11 @@ raise a syntax error or change the query's meaning.
 from __future__ import annotations
 
 import logging
+import math
 import re
 import time
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -83,8 +87,9 @@ Shortlist = tuple[np.ndarray, list[tuple[list[int], np.ndarray | None]], float, 
 knn ms)."""
 
 
-def fts_query(text: str) -> str:
-    """An FTS5 MATCH expression that ORs the quoted word tokens of ``text``."""
+def fts_terms(text: str) -> list[str]:
+    """The word tokens of ``text`` a keyword search uses: lower-cased, no English
+    stopwords, each once, at most ``MAX_QUERY_TERMS``."""
     text = unicodedata.normalize("NFKC", text)
     terms: list[str] = []
     for token in _WORD.findall(text.lower()):
@@ -94,13 +99,50 @@ def fts_query(text: str) -> str:
         terms.append(token)
         if len(terms) == MAX_QUERY_TERMS:
             break
-    return " OR ".join(f'"{t}"' for t in terms)
+    return terms
+
+
+def fts_query(text: str) -> str:
+    """An FTS5 MATCH expression that ORs the quoted word tokens of ``text``."""
+    return " OR ".join(f'"{t}"' for t in fts_terms(text))
+
+
+def cjk_terms(text: str) -> list[str]:
+    """The CJK bigrams of ``text`` a keyword search uses, each once."""
+    return list(dict.fromkeys(cjk_bigrams(text)))[:MAX_QUERY_TERMS]
 
 
 def cjk_query(text: str) -> str:
     """An FTS5 MATCH expression over the CJK bigrams of ``text`` ('' when none)."""
-    grams = list(dict.fromkeys(cjk_bigrams(text)))[:MAX_QUERY_TERMS]
-    return " OR ".join(f'"{g}"' for g in grams)
+    return " OR ".join(f'"{g}"' for g in cjk_terms(text))
+
+
+def bm25_idf(chunks: int, holding: int) -> float:
+    """FTS5's BM25 IDF: log((N - n + 0.5) / (n + 0.5)), at least 1e-6 (FTS5 clamps a
+    term in half the chunks or more to that)."""
+    value = math.log((chunks - holding + 0.5) / (holding + 0.5)) if chunks > 0 else 0.0
+    return value if value > 0 else 1e-6
+
+
+def language_term_weight(chunks: int, holding: int, in_language: int, holding_in: int) -> float:
+    """How much of its BM25 a question's term keeps when the question is not in
+    English: the term's IDF among the chunks in the question's language over its IDF
+    in the whole store, at most 1 (``Fusion.language_idf``).
+
+    BM25's IDF is counted over the whole store. In a store that is mostly English, the
+    function words of another language ("de", "que", "und", "في") are rare, so they
+    weigh like names, and every page in that language matches them: on the
+    cross-lingual set, all five of BM25's first pages for a Spanish question about an
+    English page were Spanish pages (docs/BENCHMARKS.md). Counted among the chunks in
+    the question's language, such a word is common and weighs little, as it would in a
+    store of that language alone. A term the other chunks of that language hardly
+    hold (a name, an identifier, a word of the question's subject) keeps its IDF
+    relative to the others. Where the store holds no chunk in that language there is
+    nothing to count: weight 1. In a store all in one language the two IDFs are equal:
+    weight 1, plain BM25."""
+    if in_language <= 0 or holding <= 0:
+        return 1.0
+    return min(1.0, bm25_idf(in_language, holding_in) / bm25_idf(chunks, holding))
 
 
 @dataclass(frozen=True)
@@ -139,6 +181,21 @@ class Fusion:
     non_latin_dense_weight: float = 0.0
     """Dense weight for a question mostly in a non-Latin script, when the embedder
     is English-only (``Embedder.multilingual`` false): its vectors carry no meaning."""
+    english_dense_weight: float = 0.25
+    """A question in another language written in Latin script (German, Spanish, ...)
+    on the multilingual path: its dense ranking scores each of the multilingual
+    model's candidates by that model's cosine plus this times the English model's
+    cosine (0: the multilingual model alone). MiniLM reads the names, loanwords and
+    cognates such a question shares with English pages; it cannot read other scripts,
+    so a question mostly in one never uses it. 0.25 was chosen among 0 / 0.25 / 0.5 / 1
+    on the even-numbered half of the cross-lingual set and checked on the odd half
+    (docs/BENCHMARKS.md)."""
+    language_idf: bool = True
+    """A question the multilingual model reads (not English) weighs each of its terms
+    by its IDF among the chunks in the question's language when that is lower than
+    its IDF in the whole store (``language_term_weight``): the function words of a
+    language the store holds little of no longer rank every page in that language
+    first. False: plain BM25 (as before). English questions are never affected."""
 
 
 def minmax(scored: Scored, head: int | None = None) -> dict[int, float]:
@@ -350,11 +407,20 @@ class Retriever:
                 embedding = self._in_memory(query, plan, head, depth, scope)
         union = self.fusion.method != "minmax"
         pool = max(depth, LEXICAL_POOL) if union else depth
-        lexical = self.store.fts_search(fts_query(query), pool, scope=scope)
-        cjk = cjk_query(query)
-        if cjk:
-            cjk_hits = self.store.cjk_search(cjk, pool, scope=scope)
-            lexical = merge_lexical(lexical, cjk_hits)[:pool]
+        language = detect_language(query)[0] if multilingual is not None else None
+        weighted = (
+            self._language_weighted_bm25(query, language, pool, scope)
+            if language is not None and self.fusion.language_idf
+            else None
+        )
+        if weighted is not None:
+            lexical = weighted
+        else:
+            lexical = self.store.fts_search(fts_query(query), pool, scope=scope)
+            cjk = cjk_query(query)
+            if cjk:
+                cjk_hits = self.store.cjk_search(cjk, pool, scope=scope)
+                lexical = merge_lexical(lexical, cjk_hits)[:pool]
         lexical_pool = dict(lexical[:LEXICAL_POOL])  # the same for every k
         lexical = lexical[:depth]
         timings["fts_ms"] = (time.perf_counter() - t0) * 1000
@@ -363,6 +429,7 @@ class Retriever:
         if embedding is not None:
             vector, shortlists, timings["embed_ms"], coarse_ms = embedding.result()
             t2 = time.perf_counter()
+            english = self._english_share(query) if multilingual is not None else None
             for candidates, rows in shortlists:
                 # The head's ranking comes from the head's own coarse pool, so a deeper
                 # search (a larger k) only appends below it. Exact search ranks every
@@ -370,7 +437,10 @@ class Retriever:
                 ids, matrix = (
                     (candidates, rows) if rows is not None else self.store.vectors(candidates)
                 )
-                ranked, sims = self._dense(vector, ids, matrix, depth, dense_weight > 0)
+                bonus = self._english_bonus(english, ids) if english is not None else None
+                ranked, sims = self._dense(
+                    vector, ids, matrix, depth, dense_weight > 0, bonus=bonus
+                )
                 seen = {cid for cid, _ in dense}
                 dense.extend(
                     item for item in ranked[: head if not dense else depth] if item[0] not in seen
@@ -420,11 +490,71 @@ class Retriever:
             dense_trusted=dense_weight > 0,
             dense_model=ranker.model_id if embedding is not None and dense_weight > 0 else None,
             similarity_floor=ranker.min_similarity,
-            language=(
-                detect_language(query)[0] if multilingual is not None else "en" if foreign else None
-            ),
+            language=language if language is not None else "en" if foreign else None,
             multilingual_floor=self.multilingual.min_similarity if self.multilingual else None,
         )
+
+    def _language_weighted_bm25(
+        self, query: str, language: str, pool: int, scope: Scope | None
+    ) -> list[tuple[int, float]] | None:
+        """BM25 of a question not in English, each term weighted by
+        ``language_term_weight`` (None: every weight is 1, so plain BM25 ranks it).
+
+        BM25 is a sum over the query's terms, so each term is searched alone (its own
+        best ``LEXICAL_POOL`` matches, or ``pool`` when larger) and its scores are added
+        up with its weight; a chunk below a term's own list misses that term's (small,
+        as the term is then common) share. The words and the CJK bigrams are weighed
+        each in their own index."""
+        store = self._ml_store
+        if store is None:
+            return None
+        chunks, in_language, _ = store.term_counts_in_language("chunks_fts", [], language)
+        if in_language == 0 or in_language >= chunks:
+            return None  # none in that language, or all of them: every weight is 1
+        searches = (
+            ("chunks_fts", fts_terms(query), self.store.fts_search),
+            ("chunks_cjk", cjk_terms(query), self.store.cjk_search),
+        )
+        weights: list[tuple[str, float, Callable[..., list[tuple[int, float]]]]] = []
+        for table, terms, search in searches:
+            if not terms:
+                continue
+            chunks, in_language, counts = store.term_counts_in_language(table, terms, language)
+            for term in terms:
+                holding, holding_in = counts[term]
+                if holding:
+                    weight = language_term_weight(chunks, holding, in_language, holding_in)
+                    weights.append((term, weight, search))
+        if all(weight >= 1.0 - 1e-9 for _, weight, _ in weights):
+            return None
+        per_term = max(pool, LEXICAL_POOL)
+        total: dict[int, float] = {}
+        for term, weight, search in weights:
+            for cid, score in search(f'"{term}"', per_term, scope=scope):
+                total[cid] = total.get(cid, 0.0) + weight * score
+        return sorted(total.items(), key=lambda item: (-item[1], item[0]))[:pool]
+
+    def _english_share(self, query: str) -> np.ndarray | None:
+        """The English model's (unit) vector of a Latin-script question on the
+        multilingual path, when ``Fusion.english_dense_weight`` adds it to the dense
+        ranking (None: it does not: weight 0, another script, or no English vectors
+        of the configured model)."""
+        if self.fusion.english_dense_weight <= 0 or latin_share(query) < 0.5:
+            return None
+        if self.store.embed_model is None or not self._vectors_match():
+            return None
+        vector = np.asarray(self.embedder.embed_query(query), dtype=np.float32)
+        return vector / max(float(np.linalg.norm(vector)), 1e-12)
+
+    def _english_bonus(self, vector: np.ndarray, ids: Sequence[int]) -> np.ndarray:
+        """``english_dense_weight`` times each candidate's English-model cosine to the
+        question (0 for a chunk without an English vector), in the order of ``ids``."""
+        found, matrix = self.store.vectors(list(ids))
+        cosines = (
+            dict(zip(found, (float(x) for x in matrix @ vector), strict=True)) if found else {}
+        )
+        weight = self.fusion.english_dense_weight
+        return np.array([weight * cosines.get(int(c), 0.0) for c in ids], dtype=np.float32)
 
     def _fill_similarity(
         self, hits: Sequence[Hit], similarity: dict[int, float], vector: np.ndarray
@@ -658,7 +788,14 @@ class Retriever:
         return vector, lists, (embedded - started) * 1000, (done - embedded) * 1000
 
     def _dense(
-        self, vector: np.ndarray, ids: list[int], matrix: np.ndarray, depth: int, feedback: bool
+        self,
+        vector: np.ndarray,
+        ids: list[int],
+        matrix: np.ndarray,
+        depth: int,
+        feedback: bool,
+        *,
+        bonus: np.ndarray | None = None,
     ) -> tuple[list[tuple[int, float]], dict[int, float]]:
         """The dense ranking, and each candidate's cosine similarity to the question.
 
@@ -666,7 +803,9 @@ class Retriever:
         pseudo-relevance feedback (Rocchio), the ranking is by similarity to the
         question moved towards the mean of its top hits; the candidates are the same
         coarse pool (the moved vector stays close), so this costs no second search.
-        Relevance thresholds keep using the similarity to the question itself."""
+        Relevance thresholds keep using the similarity to the question itself.
+        ``bonus`` (one value per candidate) is added to the ranking score only
+        (``Fusion.english_dense_weight``)."""
         if not ids:
             return [], {}
         query = np.asarray(vector, dtype=np.float32)
@@ -677,6 +816,8 @@ class Retriever:
             top = np.argsort(-sims, kind="stable")[:top_n]
             moved = query + self.fusion.feedback_weight * matrix[top].mean(axis=0)
             scores = matrix @ (moved / max(float(np.linalg.norm(moved)), 1e-12))
+        if bonus is not None:
+            scores = scores + bonus
         order = np.argsort(-scores, kind="stable")[:depth]
         ranking = [(ids[i], float(scores[i])) for i in order]
         return ranking, dict(zip(ids, (float(s) for s in sims), strict=True))

@@ -16,13 +16,21 @@ Then every judged question is ranked by three retrievers over that store:
 - ``english``: the pipeline before this change (MiniLM; non-Latin questions BM25 alone);
 - ``multilingual``: the shipped one (questions not in English read by the multilingual
   model over every chunk's multilingual vector, plus BM25);
+- ``multilingual, language IDF, multilingual model alone``: as ``multilingual`` but
+  without the English model's share in the dense ranking of Latin-script questions
+  (``Fusion.english_dense_weight`` 0);
+- ``multilingual, store-wide IDF, multilingual model alone (before)``: that, and plain
+  BM25 too (every term weighed by its IDF in the whole store): the pipeline before
+  ``Fusion.language_idf`` and ``english_dense_weight``;
 - ``multilingual, fusion D/L``: the same with other dense / BM25 weights (they
   change English questions too, so only their non-English rows are comparable);
 - ``non-English chunks only``: as ``multilingual`` but as if only chunks not in English
   had been given a multilingual vector (the cheaper fill that was considered).
 
 Per language: hit@5 (a judged-relevant document among the first 5), nDCG@10, and how
-many questions took the multilingual path. Results go in docs/BENCHMARKS.md by hand.
+many questions took the multilingual path; and per half of the questions (``even`` /
+``odd``: the parity of the number in the question id), so that a parameter chosen on
+one half can be checked on the other. Results go in docs/BENCHMARKS.md by hand.
 """
 
 from __future__ import annotations
@@ -65,6 +73,13 @@ def languages(dataset_dir: Path) -> dict[str, str]:
         meta = row.get("metadata") if isinstance(row.get("metadata"), dict) else {}
         out[str(row["_id"])] = str(row.get("lang") or meta.get("lang") or "en")
     return out
+
+
+def half(qid: str) -> str:
+    """``even`` or ``odd``: the parity of the digits in a question id (``xl-de-07``: odd;
+    an id without digits: even)."""
+    digits = "".join(c for c in qid if c.isdigit())
+    return "odd" if int(digits or "0") % 2 else "even"
 
 
 def non_english_only(store: Store) -> Store:
@@ -122,6 +137,15 @@ def main() -> int:
     retrievers = {
         "english": Retriever(store, english),
         "multilingual": Retriever(store, english, multilingual=multilingual),
+        "multilingual, language IDF, multilingual model alone": Retriever(
+            store, english, Fusion(english_dense_weight=0.0), multilingual=multilingual
+        ),
+        "multilingual, store-wide IDF, multilingual model alone (before)": Retriever(
+            store,
+            english,
+            Fusion(language_idf=False, english_dense_weight=0.0),
+            multilingual=multilingual,
+        ),
         "multilingual, fusion 0.5/0.5": Retriever(
             store, english, Fusion(dense_weight=0.5, lexical_weight=0.5), multilingual=multilingual
         ),
@@ -137,6 +161,7 @@ def main() -> int:
     for name, retriever in retrievers.items():
         retriever.search("warm up", k=args.k)
         per_lang: dict[str, list[tuple[float, float, bool]]] = defaultdict(list)
+        per_half: dict[str, list[tuple[float, float, bool]]] = defaultdict(list)
         latencies = []
         for qid, text in queries.items():
             started = time.perf_counter()
@@ -146,10 +171,19 @@ def main() -> int:
             judged = dataset.qrels.get(qid, {})
             hit = float(any(judged.get(d, 0) > 0 for d in ranked[: args.k]))
             ndcg = metrics_ir.ndcg_at_k(ranked, judged, 10)
-            per_lang[langs.get(qid, "en")].append((hit, ndcg, result.language is not None))
+            entry = (hit, ndcg, result.language is not None)
+            per_lang[langs.get(qid, "en")].append(entry)
+            per_half[half(qid)].append(entry)
         rows = {}
         for lang, values in sorted(per_lang.items()):
             rows[lang] = {
+                "queries": len(values),
+                f"hit@{args.k}": round(float(np.mean([v[0] for v in values])), 4),
+                "ndcg@10": round(float(np.mean([v[1] for v in values])), 4),
+                "multilingual_path": sum(v[2] for v in values),
+            }
+        for part, values in sorted(per_half.items()):
+            rows[part] = {
                 "queries": len(values),
                 f"hit@{args.k}": round(float(np.mean([v[0] for v in values])), 4),
                 "ndcg@10": round(float(np.mean([v[1] for v in values])), 4),

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from bot.answer import Answerer
-from bot.retrieve import Retriever
+from bot.retrieve import Fusion, Retriever
 from ingest.embedding import Embedder, LocalEmbedder, MultilingualEmbedder
 from ingest.errors import EmbedderMismatch
 from ingest.languages import detect_language, is_english
@@ -148,6 +148,31 @@ def test_a_spanish_question_finds_the_spanish_page_and_a_chinese_one_an_english_
     assert spanish.hits[0].doc_id == "oficina.md"
     chinese = answerer.retriever.search("差旅费用需要在多少天内报销？", k=3)
     assert chinese.hits[0].doc_id == "expenses.md"
+
+
+def test_a_latin_script_question_is_ranked_with_the_english_model_too(
+    built: tuple[Store, Path], english: LocalEmbedder, multilingual: MultilingualEmbedder
+) -> None:
+    """``Fusion.english_dense_weight``: a German question's dense ranking adds MiniLM's
+    cosine to the multilingual model's; an Arabic one (MiniLM cannot read it) is
+    ranked as before. The cosine the relevance gate reads stays the multilingual
+    model's, on its own scale."""
+    store = built[0]
+
+    def ranked(question: str, weight: float) -> list[tuple[str, float, float]]:
+        fusion = Fusion(english_dense_weight=weight)
+        result = Retriever(store, english, fusion, multilingual=multilingual).search(question, k=4)
+        assert result.dense_model == multilingual.model_id
+        return [(h.doc_id, round(h.score, 6), round(h.scores["dense"], 6)) for h in result.hits]
+
+    german = "Wie verbinde ich mich mit dem VPN?"
+    both, alone = ranked(german, 0.25), ranked(german, 0.0)
+    assert both[0][0] == alone[0][0] == "vpn.md"
+    assert [score for _, score, _ in both] != [score for _, score, _ in alone]
+    same_chunk = {doc: dense for doc, _, dense in alone}
+    assert all(dense == same_chunk[doc] for doc, _, dense in both if doc in same_chunk)
+    arabic = "كم يوما من الإجازة المدفوعة أحصل عليها في السنة؟"
+    assert ranked(arabic, 0.25) == ranked(arabic, 0.0)
 
 
 def test_a_question_the_pages_do_not_answer_still_abstains(answerer: Answerer) -> None:

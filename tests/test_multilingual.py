@@ -166,3 +166,124 @@ def test_answers_in_a_language_the_embedder_cannot_read_need_shared_words(
     answerer = Answerer(Retriever(store, embedder))
     assert answerer.ask("كم يوما من الإجازة السنوية؟").answer.abstained is False
     assert answerer.ask("ما هي عاصمة فرنسا؟").answer.abstained is True
+
+
+# --- a question's terms weighed in its own language (Fusion.language_idf) ----------
+
+ENGLISH_PAGES = {
+    "en-vpn": ("VPN", "Connect to the VPN with the TunnelGate client before you deploy."),
+    "en-meals": ("Meals", "The meal allowance is 75 dollars per travel day."),
+    "en-laptop": ("Laptops", "New hires receive a laptop on their first day at work."),
+    "en-badge": ("Badges", "A lost office badge is replaced by the front desk."),
+    "en-parking": ("Parking", "Parking spaces are assigned by the facilities team."),
+    "en-wifi": ("Guest wifi", "Visitors use the guest network; its password changes weekly."),
+    "en-pto": ("Time off", "Request time off in the HR portal two weeks in advance."),
+    "en-payroll": ("Payroll", "Salaries are paid on the last working day of the month."),
+    "en-oncall": ("On-call", "The on-call engineer answers pages within fifteen minutes."),
+    "en-security": ("Security", "Report a phishing email to the security team at once."),
+}
+SPANISH_PAGES = {
+    "es-cafeteria": (
+        "Cafetería",
+        "La cafetería de la oficina abre de lunes a viernes; el menú del día se "
+        "publica en la intranet y se paga con la tarjeta de empleado.",
+    ),
+    "es-mudanza": (
+        "Mudanza",
+        "Para la mudanza de la oficina, cada equipo recibe cajas y etiquetas; el "
+        "traslado de los muebles lo organiza el equipo de instalaciones.",
+    ),
+    "es-formacion": (
+        "Formación",
+        "El presupuesto de formación es de mil euros al año por persona; la solicitud "
+        "se envía al responsable del equipo antes de la inscripción.",
+    ),
+}
+
+
+class MultilingualHash(HashEmbedder):
+    """Stands in for the multilingual model: a second vector set of its own id."""
+
+    multilingual = True
+
+    def __init__(self) -> None:
+        super().__init__(model_id="test:multilingual-hash")
+
+
+def mixed_store(tmp_path: Path, pages: dict[str, tuple[str, str]]) -> Store:
+    """``pages`` synced, with both vector sets (each chunk's language recorded)."""
+    from ingest.multilingual import fill_multilingual
+
+    store = Store(tmp_path / "mixed.db")
+    docs = [
+        Document(source="docs", doc_id=doc_id, title=title, url=f"https://x/{doc_id}", body=body)
+        for doc_id, (title, body) in pages.items()
+    ]
+    assert sync_source(store, ListSource("docs", docs), EnglishOnlyEmbedder()).error is None
+    fill_multilingual(store, MultilingualHash())
+    return store
+
+
+def keyword_ranking(store: Store, question: str, *, language_idf: bool) -> list[str]:
+    """The documents BM25 alone ranks for ``question`` on the multilingual path."""
+    from bot.retrieve import Fusion
+
+    fusion = Fusion(dense_weight=0.0, lexical_weight=1.0, language_idf=language_idf)
+    retriever = Retriever(store, EnglishOnlyEmbedder(), fusion, multilingual=MultilingualHash())
+    result = retriever.search(question, k=5)
+    assert result.language == "es"  # the multilingual path read it
+    return [hit.doc_id for hit in result.hits if hit.scores["bm25"] > 0]
+
+
+def test_the_function_words_of_a_minority_language_weigh_little(tmp_path: Path) -> None:
+    """A Spanish question about an English page: by store-wide IDF, its function words
+    ("de", "el", "para", "se") are as rare as names, and the Spanish pages, which hold
+    them all, outrank the one English page that holds the question's identifier.
+    Counted among the Spanish chunks, those words are common and weigh little."""
+    store = mixed_store(tmp_path, {**ENGLISH_PAGES, **SPANISH_PAGES})
+    question = "¿Dónde se descarga el programa TunnelGate para el equipo?"
+    plain = keyword_ranking(store, question, language_idf=False)
+    assert plain[0].startswith("es-")  # the failure this weighting removes
+    weighted = keyword_ranking(store, question, language_idf=True)
+    assert weighted[0] == "en-vpn"
+
+
+def test_a_question_about_a_page_in_its_own_language_still_finds_it(tmp_path: Path) -> None:
+    """Content words the other pages of the language do not share keep their weight."""
+    store = mixed_store(tmp_path, {**ENGLISH_PAGES, **SPANISH_PAGES})
+    question = "¿Cuál es el presupuesto de formación al año?"
+    assert keyword_ranking(store, question, language_idf=True)[0] == "es-formacion"
+
+
+def test_a_store_in_the_question_language_alone_keeps_plain_bm25(tmp_path: Path) -> None:
+    """All chunks in Spanish: the two IDFs are the same, so is the ranking and its scores."""
+    from bot.retrieve import Fusion
+
+    store = mixed_store(tmp_path, SPANISH_PAGES)
+    question = "¿Cuándo abre la cafetería de la oficina?"
+    results = []
+    for language_idf in (False, True):
+        fusion = Fusion(language_idf=language_idf)
+        retriever = Retriever(store, EnglishOnlyEmbedder(), fusion, multilingual=MultilingualHash())
+        hits = retriever.search(question, k=3).hits
+        results.append([(h.doc_id, round(h.scores["bm25"], 9)) for h in hits])
+    assert results[0] == results[1]
+    assert results[0][0][0] == "es-cafeteria"
+
+
+def test_language_term_weight() -> None:
+    from bot.retrieve import bm25_idf, language_term_weight
+
+    # A word in 18 of the 20 Spanish chunks of a 9,000-chunk store: about no weight.
+    assert language_term_weight(9000, 18, 20, 18) < 0.001
+    # A word in 1 of them keeps more than one in 5 of them.
+    rare, common = language_term_weight(9000, 1, 20, 1), language_term_weight(9000, 5, 20, 5)
+    assert 0 < common < rare < 1
+    # No chunk in the question's language: nothing to count, no change.
+    assert language_term_weight(9000, 3, 0, 0) == 1.0
+    # One language only: both IDFs are the same.
+    assert language_term_weight(500, 40, 500, 40) == 1.0
+    # A name common across the store but absent from the language's chunks is
+    # never weighed up (at most 1).
+    assert language_term_weight(9000, 4000, 20, 0) == 1.0
+    assert bm25_idf(10, 6) == 1e-6  # FTS5's clamp, for a term in over half the chunks

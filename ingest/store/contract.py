@@ -411,3 +411,11 @@ class MultilingualVectors(Protocol):
         """(live chunk ids ascending, their multilingual vectors), optionally only the
         chunks not in the language ``other_than``."""
         ...
+
+    def term_counts_in_language(
+        self, table: str, terms: Sequence[str], lang: str
+    ) -> tuple[int, int, dict[str, tuple[int, int]]]:
+        """(live chunks, live chunks in ``lang``, term -> (chunks holding it, chunks in
+        ``lang`` holding it)) in the keyword index ``table`` (``chunks_fts``, or
+        ``chunks_cjk`` for CJK bigrams)."""
+        ...

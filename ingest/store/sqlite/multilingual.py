@@ -10,14 +10,15 @@ The contract another backend mirrors (all used by ``ingest/multilingual.py``,
 ``bot/retrieve.py`` and ``bot/ops/status.py``): ``multilingual_model``,
 ``bind_multilingual``, ``reset_multilingual``, ``chunks_missing_multilingual``,
 ``add_multilingual_vectors``, ``prune_multilingual``, ``multilingual_coverage``,
-``multilingual_matrix(other_than=...)``; ``release_log_space`` is SQLite's own (a no-op
-where there is no write-ahead log file to shrink).
+``multilingual_matrix(other_than=...)``, ``term_counts_in_language``;
+``release_log_space`` is SQLite's own (a no-op where there is no write-ahead log file
+to shrink).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 
@@ -26,6 +27,10 @@ from ingest.models import Chunk
 from ingest.store.sqlite.base import SQLiteBase
 
 MODEL_KEY, DIM_KEY, VERSION_KEY = "multilingual_model", "multilingual_dim", "multilingual_version"
+TERM_TABLES = ("chunks_fts", "chunks_cjk")
+"""The keyword indexes whose terms :meth:`Multilingual.term_counts_in_language` counts."""
+TERM_CACHE_LIMIT = 50_000
+"""Cached (index, language, term) counts before the cache starts afresh."""
 
 
 class Multilingual(SQLiteBase):
@@ -161,3 +166,47 @@ class Multilingual(SQLiteBase):
             "ON CONFLICT (key) DO UPDATE SET value = CAST(value AS INTEGER) + 1",
             (key,),
         )
+
+    def term_counts_in_language(
+        self, table: str, terms: Sequence[str], lang: str
+    ) -> tuple[int, int, dict[str, tuple[int, int]]]:
+        """(live chunks, live chunks in ``lang``, term -> (chunks holding it, chunks in
+        ``lang`` holding it)) for the keyword index ``table`` (``chunks_fts`` or
+        ``chunks_cjk``), a chunk's language being the one its multilingual vector was
+        stored with. ``bot/retrieve.py`` weighs a question's terms by how common they
+        are in the question's own language. Each term is one FTS5 match over its
+        posting list; counts are cached until the chunks or the vectors change."""
+        if table not in TERM_TABLES:
+            raise ValueError(f"no keyword index {table!r}; one of {', '.join(TERM_TABLES)}")
+        version = (self.get_meta("vectors_version") or "0", self.get_meta(VERSION_KEY) or "0")
+        cache: dict[tuple[str, ...], object] = self.__dict__.setdefault("_term_counts", {})
+        if cache.get(("version",)) != version or len(cache) > TERM_CACHE_LIMIT:
+            cache.clear()
+            cache[("version",)] = version
+        totals = cache.get(("totals", lang))
+        if not isinstance(totals, tuple):
+            (n_all,) = self.conn.execute("SELECT count(*) FROM chunks").fetchone()
+            (n_lang,) = self.conn.execute(
+                "SELECT count(*) FROM chunks c JOIN multilingual_vectors m ON m.sha = c.sha "
+                "WHERE m.lang = ?",
+                (lang,),
+            ).fetchone()
+            totals = (int(n_all), int(n_lang))
+            cache[("totals", lang)] = totals
+        counts: dict[str, tuple[int, int]] = {}
+        for term in dict.fromkeys(terms):
+            key = (table, lang, term)
+            known = cache.get(key)
+            if not isinstance(known, tuple):
+                match = '"' + term.replace('"', '""') + '"'
+                (df_all, df_lang) = self.conn.execute(
+                    f"SELECT count(*), count(CASE WHEN m.lang = ? THEN 1 END) FROM {table} t "
+                    "JOIN chunks c ON c.id = t.rowid "
+                    "LEFT JOIN multilingual_vectors m ON m.sha = c.sha "
+                    f"WHERE {table} MATCH ?",
+                    (lang, match),
+                ).fetchone()
+                known = (int(df_all), int(df_lang))
+                cache[key] = known
+            counts[term] = known
+        return totals[0], totals[1], counts
