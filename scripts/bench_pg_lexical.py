@@ -53,10 +53,12 @@ GROUP BY c.id ORDER BY rank DESC, c.id LIMIT %s
 
 def _before(store: Any, match: str, limit: int) -> list[tuple[int, float]]:
     from ingest.store.postgres.lexical import terms
-    from ingest.store.postgres.search import FTS_WEIGHTS, _weights
+    from ingest.store.postgres.search import FTS_WEIGHTS, _ts_rank_weights, _weights
 
     words = terms(match)
-    rows = store.db.rows(BEFORE_SQL, [store.text_config, words, _weights(FTS_WEIGHTS), limit])
+    rows = store.db.rows(
+        BEFORE_SQL, [store.text_config, words, _ts_rank_weights(_weights(FTS_WEIGHTS)), limit]
+    )
     return [(int(i), float(r)) for i, r in rows]
 
 
@@ -141,9 +143,14 @@ def main() -> int:
             _explain_bounded(store, matches[0])
         elif args.explain:
             from ingest.store.postgres.lexical import terms
-            from ingest.store.postgres.search import FTS_WEIGHTS, _weights
+            from ingest.store.postgres.search import FTS_WEIGHTS, _ts_rank_weights, _weights
 
-            params = [store.text_config, terms(matches[0]), _weights(FTS_WEIGHTS), LEXICAL_POOL]
+            params = [
+                store.text_config,
+                terms(matches[0]),
+                _ts_rank_weights(_weights(FTS_WEIGHTS)),
+                LEXICAL_POOL,
+            ]
             print(f"-- before: {questions[0]!r}\n" + _explain(store, BEFORE_SQL, params))
         store.close()
     if args.json:

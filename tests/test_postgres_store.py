@@ -212,7 +212,8 @@ def test_a_term_of_several_words_is_one_phrase(store: PostgresStore) -> None:
 def _counted(store: PostgresStore, suffix: str = "") -> dict:
     """The kept counts (``chunk_terms`` plus the changes not folded in yet) as a dict,
     zero counts left out, checked against what ``ts_stat`` counts over the chunks
-    themselves: the two must always be equal."""
+    themselves: the two must always be equal. So must the totals behind BM25's average
+    length (``migrations.TOTALS``): the chunks, and their tokens (``chunks.tokens``)."""
     rows = store.db.rows(
         "SELECT field, lexeme, sum(n) FROM (SELECT field, lexeme, df AS n "
         f"FROM chunk_terms{suffix} UNION ALL SELECT field, lexeme, delta "
@@ -227,6 +228,13 @@ def _counted(store: PostgresStore, suffix: str = "") -> dict:
             f"SELECT word, ndoc FROM ts_stat('SELECT {field} FROM chunks{suffix}')"
         )
     }
+    (chunks,) = store.db.row(f"SELECT count(*) FROM chunks{suffix}") or (0,)
+    (tokens,) = store.db.row(  # every position of every lexeme: ts_stat's nentry
+        f"SELECT coalesce(sum(nentry), 0) FROM ts_stat('SELECT tsv FROM chunks{suffix}')"
+    ) or (0,)
+    truth.update(
+        {k: int(v) for k, v in [(("#chunks", "tsv"), chunks), (("#tokens", "tsv"), tokens)] if v}
+    )
     assert kept == truth
     return kept
 
@@ -276,12 +284,19 @@ def test_the_migration_counts_chunks_already_stored(pg_url: str) -> None:
     try:
         doc, chunks = _doc("a", ["alpha beta", "beta gamma"])
         store.replace_document(doc, chunks, [b"", b""])
-        with store.transaction() as conn:  # as a store from before the migration was
+        with store.transaction() as conn:  # as a store from before the migrations were
             conn.execute("DROP TABLE chunk_terms, chunk_term_changes")
-            conn.execute("DELETE FROM schema_migrations WHERE name = 'm003_chunk_terms'")
+            conn.execute("ALTER TABLE chunks DROP COLUMN tokens")
+            conn.execute(f"DROP FUNCTION {migrations.TOKENS_FUNCTION}(tsvector)")
+            conn.execute(
+                "DELETE FROM schema_migrations WHERE name IN "
+                "('m003_chunk_terms', 'm004_chunk_tokens')"
+            )
         store.close()
         store = PostgresStore(pg_url)
-        assert _counted(store)[("tsv", "beta")] == 2
+        counted = _counted(store)  # the lengths filled in too, and their totals
+        assert counted[("tsv", "beta")] == 2 and counted[("#chunks", "tsv")] == 2
+        assert store.db.rows("SELECT tokens FROM chunks ORDER BY ordinal") == [(3,), (3,)]
     finally:
         store.close()
 

@@ -46,6 +46,12 @@ EXACT_COUNT_BELOW = 20_000
 """Below this many chunks (the planner's estimate) the chunk count behind the IDF is
 counted exactly; above, the estimate is used (a count would read every row)."""
 MASKS_KEPT = 32
+BM25_K1 = 1.2
+BM25_B = 0.75
+"""Okapi BM25's term-frequency saturation and length normalisation, FTS5's values."""
+BM25_MIN_IDF = 1e-6
+"""FTS5's IDF for a word in more than half the chunks (its log would be negative)."""
+LEXICAL_RANKINGS = ("bm25", "ts_rank")
 
 
 def candidate_words(found: list[tuple[str, int]], budget: int) -> tuple[list[str], bool]:
@@ -99,8 +105,16 @@ def scope_sql(scope: Scope | None) -> tuple[str, list[object]]:
 
 
 def _weights(weights: tuple[float, float, float]) -> list[float]:
-    """(title, heading, body) as ts_rank's {D, C, B, A}, the largest scaled to 1."""
-    title, heading, body = (max(float(w), 0.0) for w in weights)
+    """(title, heading, body), none negative: BM25's column weights, as FTS5's."""
+    return [max(float(w), 0.0) for w in weights]
+
+
+def _ts_rank_weights(weights: list[float]) -> list[float]:
+    """(title, heading, body) as ts_rank's {D, C, B, A}, the largest scaled to 1 (the
+    CJK bigrams are all D: their four weights are equal)."""
+    if len(weights) == 4:
+        return weights
+    title, heading, body = weights
     top = max(title, heading, body) or 1.0
     return [0.1, body / top, heading / top, title / top]
 
@@ -152,6 +166,18 @@ class Search(PostgresBase):
         ) or (0,)
         return [(w, int(df)) for w, df in rows if df > 0], max(int(n), 1)
 
+    def _totals(self) -> tuple[int, int]:
+        """(chunks, their indexed tokens) of the collection, as kept beside the lexeme
+        counts (``migrations.TOTALS``): exact whenever the chunks are visible."""
+        rows = self.db.rows(
+            "SELECT field, coalesce(sum(n), 0) FROM (SELECT field, df AS n FROM chunk_terms "
+            "WHERE lexeme = 'tsv' AND field IN ('#chunks', '#tokens') UNION ALL "
+            "SELECT field, delta FROM chunk_term_changes "
+            "WHERE lexeme = 'tsv' AND field IN ('#chunks', '#tokens')) x GROUP BY field"
+        )
+        kept = {field: int(n) for field, n in rows}
+        return kept.get("#chunks", 0), kept.get("#tokens", 0)
+
     def _ranked(
         self,
         column: str,
@@ -162,7 +188,9 @@ class Search(PostgresBase):
         scope: Scope | None,
     ) -> list[tuple[int, float]]:
         """The ranking of the module doc over a bounded candidate set: see
-        :func:`candidate_words`."""
+        :func:`candidate_words`. ``weights`` are FTS5's (title, heading, body) for BM25
+        (``tsv``), ts_rank's {D, C, B, A} otherwise (``cjk``, or ``lexical_ranking``
+        ``ts_rank``, what the benchmarks compare)."""
         words = terms(match)
         if not words or limit <= 0:
             return []
@@ -170,31 +198,90 @@ class Search(PostgresBase):
         if not found:
             return []
         chosen, narrow = candidate_words(found, self.lexical_candidates)
-        idf = [math.log(1 + (n - df + 0.5) / (df + 0.5)) for _, df in found]
         where, params = scope_sql(scope)
         join = " JOIN documents d ON d.id = c.document_id" if where else ""
         one = "plainto_tsquery(%s::regconfig, %s)"
         matches = (" && " if narrow else " || ").join([one] * len(chosen))
         bound = self.lexical_candidates if self.lexical_candidates > 0 else None
+        candidates = (
+            f"SELECT c.id, c.{column} AS v{', c.tokens AS dl' if column == 'tsv' else ''} "
+            f"FROM chunks c{join} WHERE c.{column} @@ ({matches})"
+            f"{' AND ' + where if where else ''}{' LIMIT %s' if bound else ''}"
+        )
+        candidate_params = [
+            *[x for w in chosen for x in (config, w)],
+            *params,
+            *([bound] if bound else []),
+        ]
+        if column == "tsv" and self.lexical_ranking == "bm25":
+            return self._bm25(config, weights, found, n, candidates, candidate_params, limit)
+        idf = [math.log(1 + (n - df + 0.5) / (df + 0.5)) for _, df in found]
         rows = self.db.rows(
             f"""
             WITH q AS MATERIALIZED (
                 SELECT plainto_tsquery(%s::regconfig, w) AS q, idf
                 FROM unnest(%s::text[], %s::float8[]) AS u(w, idf)
-            ), cand AS MATERIALIZED (
-                SELECT c.id, c.{column} AS v FROM chunks c{join}
-                WHERE c.{column} @@ ({matches}){" AND " + where if where else ""}
-                {"LIMIT %s" if bound else ""}
-            )
+            ), cand AS MATERIALIZED ({candidates})
             SELECT cand.id, sum(q.idf * ts_rank(%s::float4[], cand.v, q.q, {RANK_NORMALIZATION}))
                          AS rank
             FROM cand JOIN q ON cand.v @@ q.q
             GROUP BY cand.id ORDER BY rank DESC, cand.id LIMIT %s
             """,
             [
-                config, [w for w, _ in found], idf,
-                *[x for w in chosen for x in (config, w)], *params,
-                *([bound] if bound else []), weights, limit,
+                config, [w for w, _ in found], idf, *candidate_params,
+                _ts_rank_weights(weights), limit,
+            ],
+        )  # fmt: skip
+        return [(int(chunk_id), float(rank)) for chunk_id, rank in rows]
+
+    def _bm25(
+        self,
+        config: str,
+        weights: list[float],
+        found: list[tuple[str, int]],
+        n: int,
+        candidates: str,
+        candidate_params: list[object],
+        limit: int,
+    ) -> list[tuple[int, float]]:
+        """Okapi BM25 as FTS5's ``bm25()`` computes it, over the candidates: for each
+        word, IDF log((N - df + 0.5) / (df + 0.5)) (1e-6 when not positive) times
+        tf (k1 + 1) / (tf + k1 (1 - b + b dl / avgdl)), where tf is the sum of the
+        column weights of the word's positions in the chunk (title A, heading B, body
+        C), dl the chunk's indexed tokens (``chunks.tokens``) and avgdl the collection's
+        (``migrations.TOTALS``). Only the query's lexemes are read from each candidate's
+        ``tsvector`` (its positions and weight labels). A word the configuration splits
+        into several lexemes scores only where the chunk holds all of them (as its
+        ``plainto_tsquery`` matches), with the smallest of their tf."""
+        chunks, tokens = self._totals()
+        n = chunks or n
+        avgdl = tokens / chunks if chunks and tokens else 1.0
+        idf = [max(math.log((n - df + 0.5) / (df + 0.5)), BM25_MIN_IDF) for _, df in found]
+        title, heading, body = weights
+        rows = self.db.rows(
+            f"""
+            WITH q AS MATERIALIZED (
+                SELECT u.i, u.idf, l.lexeme, count(*) OVER (PARTITION BY u.i) AS parts
+                FROM unnest(%s::text[], %s::float8[]) WITH ORDINALITY AS u(w, idf, i)
+                CROSS JOIN LATERAL unnest(tsvector_to_array(to_tsvector(%s::regconfig, u.w)))
+                    AS l(lexeme)
+            ), cand AS MATERIALIZED ({candidates}
+            ), tf AS (
+                SELECT cand.id, cand.dl, q.i, q.idf, q.parts,
+                       (SELECT sum(CASE wl WHEN 'A' THEN %s::float8 WHEN 'B' THEN %s::float8
+                                   ELSE %s::float8 END) FROM unnest(x.weights) AS wl) AS tf
+                FROM cand CROSS JOIN LATERAL unnest(cand.v) AS x(lexeme, positions, weights)
+                JOIN q ON q.lexeme = x.lexeme
+            ), words AS (
+                SELECT id, dl, idf, min(tf) AS tf FROM tf
+                GROUP BY id, dl, i, idf, parts HAVING count(*) = parts
+            )
+            SELECT id, sum(idf * tf * (%s + 1) / (tf + %s * (1 - %s + %s * dl / %s))) AS rank
+            FROM words GROUP BY id ORDER BY rank DESC, id LIMIT %s
+            """,
+            [
+                [w for w, _ in found], idf, config, *candidate_params, title, heading, body,
+                BM25_K1, BM25_K1, BM25_B, BM25_B, avgdl, limit,
             ],
         )  # fmt: skip
         return [(int(chunk_id), float(rank)) for chunk_id, rank in rows]
