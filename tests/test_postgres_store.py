@@ -382,7 +382,9 @@ def _reference_bm25(store: PostgresStore, query: str) -> dict[int, float]:
             continue
         idf = max(math.log((n - len(held) + 0.5) / (len(held) + 0.5)), 1e-6)
         for cid in held:
-            tf = sum(w * c.get(lexeme, 0) for w, c in zip((3.0, 2.0, 1.0), columns[cid]))
+            tf = sum(
+                w * c.get(lexeme, 0) for w, c in zip((3.0, 2.0, 1.0), columns[cid], strict=True)
+            )
             norm = 1.2 * (1 - 0.75 + 0.75 * dl[cid] / avgdl)
             scores[cid] = scores.get(cid, 0.0) + idf * tf * 2.2 / (tf + norm)
     return scores
@@ -400,9 +402,11 @@ def test_bm25_scores_are_fts5_s_formula(pg_url: str) -> None:
             "vpn": ("VPN setup", [("the vpn client", ("VPN setup", "Install")),
                                   ("connect to the office network daily", ("VPN setup", "Use vpn")),
                                   ("printers and vpn vpn vpn tokens", ("VPN setup",))]),
-            "net": ("Office network", [("the network has a guest vpn and a staff one "
-                                        "with many more words in this longer passage", ()),
-                                       ("nothing relevant here at all", ("Office network", "Misc"))]),
+            "net": ("Office network", [
+                ("the network has a guest vpn and a staff one with many more words in this "
+                 "longer passage", ()),
+                ("nothing relevant here at all", ("Office network", "Misc")),
+            ]),
             "hr": ("Holidays", [("vacation days and office closures", ("Holidays", "Office"))]),
         }  # fmt: skip
         for doc_id, (title, chunks) in pages.items():

@@ -250,7 +250,10 @@ class Search(PostgresBase):
         column weights of the word's positions in the chunk (title A, heading B, body
         C), dl the chunk's indexed tokens (``chunks.tokens``) and avgdl the collection's
         (``migrations.TOTALS``). Only the query's lexemes are read from each candidate's
-        ``tsvector`` (its positions and weight labels). A word the configuration splits
+        ``tsvector`` (their positions and weight labels): it is cut to them in C
+        (``ts_delete`` of what ``ts_delete`` of the query's lexemes leaves) before
+        ``unnest``; unnesting every lexeme made the ranking 1.5x slower at 100k chunks
+        (docs/BENCHMARKS.md, "PostgreSQL: BM25"). A word the configuration splits
         into several lexemes scores only where the chunk holds all of them (as its
         ``plainto_tsquery`` matches), with the smallest of their tf."""
         chunks, tokens = self._totals()
@@ -270,7 +273,9 @@ class Search(PostgresBase):
                 SELECT cand.id, cand.dl, q.i, q.idf, q.parts,
                        (SELECT sum(CASE wl WHEN 'A' THEN %s::float8 WHEN 'B' THEN %s::float8
                                    ELSE %s::float8 END) FROM unnest(x.weights) AS wl) AS tf
-                FROM cand CROSS JOIN LATERAL unnest(cand.v) AS x(lexeme, positions, weights)
+                FROM cand CROSS JOIN LATERAL unnest(ts_delete(cand.v, tsvector_to_array(
+                    ts_delete(cand.v, (SELECT array_agg(lexeme) FROM q)))))
+                    AS x(lexeme, positions, weights)
                 JOIN q ON q.lexeme = x.lexeme
             ), words AS (
                 SELECT id, dl, idf, min(tf) AS tf FROM tf
