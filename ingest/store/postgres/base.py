@@ -49,6 +49,8 @@ class PostgresBase:
         lexical_candidates: int = DEFAULT_PG_LEXICAL_CANDIDATES,
         lexical_ranking: str = "bm25",
     ) -> None:
+        if lexical_ranking not in ("bm25", "ts_rank"):
+            raise ValueError(f"unknown lexical ranking {lexical_ranking!r}")
         self.url = url
         self.lexical_ranking = lexical_ranking
         """``bm25`` (what is shipped) or ``ts_rank`` (the ranking before it, kept so one

@@ -2,16 +2,19 @@
 ``tsvector``, pgvector's HNSW index, and turning chunk ids back into citable hits
 (``bot/retrieve.py`` fuses them).
 
-Lexical ranking is BM25-like: each query word is its own ``plainto_tsquery``, and a
-chunk's score is the sum over the words it holds of the word's IDF (from its document
-frequency, kept per lexeme by the write side: ``migrations.m003_chunk_terms``) times
-``ts_rank`` with the column weights of the FTS5 side (``FTS_WEIGHTS``: title, heading,
-body as A, B, C, scaled to PostgreSQL's 0..1) and length normalisation. Only a bounded
-candidate set is ranked (:func:`candidate_words`, ``DOCBOT_PG_LEXICAL_CANDIDATES``):
-ranking every chunk that holds any of a question's common words read ~40,000 rows per
-question at 1M chunks and cost a second or more (docs/BENCHMARKS.md, "PostgreSQL at 1M
-chunks"). ``ts_rank`` alone (no IDF, one ORed query) scored 0.58 nDCG@10 on the
-handbook questions against FTS5's 0.77 (docs/BENCHMARKS.md, "PostgreSQL"). The text
+Lexical ranking is Okapi BM25 as FTS5's ``bm25()`` computes it (:meth:`Search._bm25`):
+each query word's IDF from its document frequency, kept per lexeme by the write side
+(``migrations.m003_chunk_terms``), its term frequency the sum of the column weights of
+its positions in the chunk's ``tsvector`` (``FTS_WEIGHTS``: title, heading, body as A, B,
+C), and length normalisation by the chunk's indexed tokens against the collection's
+average (``migrations.m004_chunk_tokens``). Only a bounded candidate set is ranked
+(:func:`candidate_words`, ``DOCBOT_PG_LEXICAL_CANDIDATES``): ranking every chunk that
+holds any of a question's common words read ~40,000 rows per question at 1M chunks and
+cost a second or more (docs/BENCHMARKS.md, "PostgreSQL at 1M chunks"). ``ts_rank``
+alone (no IDF, one ORed query) scored 0.58 nDCG@10 on the handbook questions against
+FTS5's 0.77, and IDF times ``ts_rank`` per word 0.73 (docs/BENCHMARKS.md,
+"PostgreSQL"; ``lexical_ranking`` ``ts_rank`` keeps that ranking for the benchmarks, and
+the CJK bigrams still use it). The text
 configuration (``english``: stop words and Snowball stemming, the counterpart of FTS5's
 porter tokenizer) is in ``migrations.TEXT_CONFIG``.
 
@@ -248,9 +251,11 @@ class Search(PostgresBase):
         word, IDF log((N - df + 0.5) / (df + 0.5)) (1e-6 when not positive) times
         tf (k1 + 1) / (tf + k1 (1 - b + b dl / avgdl)), where tf is the sum of the
         column weights of the word's positions in the chunk (title A, heading B, body
-        C), dl the chunk's indexed tokens (``chunks.tokens``) and avgdl the collection's
-        (``migrations.TOTALS``). Only the query's lexemes are read from each candidate's
-        ``tsvector`` (their positions and weight labels): it is cut to them in C
+        C), dl the chunk's indexed tokens (``chunks.tokens``; stop words are not counted,
+        where FTS5 counts every token; dl / avgdl changes little) and avgdl the
+        collection's (``migrations.TOTALS``). Only the query's lexemes are read from
+        each candidate's ``tsvector`` (their positions and weight labels): it is cut to
+        them in C
         (``ts_delete`` of what ``ts_delete`` of the query's lexemes leaves) before
         ``unnest``; unnesting every lexeme made the ranking 1.5x slower at 100k chunks
         (docs/BENCHMARKS.md, "PostgreSQL: BM25"). A word the configuration splits
