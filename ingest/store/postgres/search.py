@@ -253,44 +253,39 @@ class Search(PostgresBase):
         column weights of the word's positions in the chunk (title A, heading B, body
         C), dl the chunk's indexed tokens (``chunks.tokens``; stop words are not counted,
         where FTS5 counts every token; dl / avgdl changes little) and avgdl the
-        collection's (``migrations.TOTALS``). Only the query's lexemes are read from
-        each candidate's ``tsvector`` (their positions and weight labels): it is cut to
-        them in C
-        (``ts_delete`` of what ``ts_delete`` of the query's lexemes leaves) before
-        ``unnest``; unnesting every lexeme made the ranking 1.5x slower at 100k chunks
-        (docs/BENCHMARKS.md, "PostgreSQL: BM25"). A word the configuration splits
-        into several lexemes scores only where the chunk holds all of them (as its
-        ``plainto_tsquery`` matches), with the smallest of their tf."""
+        collection's (``migrations.TOTALS``). tf is computed in C: for a one-lexeme
+        query ``ts_rank_cd`` without normalisation is exactly the sum of the weights of
+        its positions (each position is a cover of length one), so the weights go in
+        divided by a power of two (its weights are at most 1; 3, 2, 1 go in as 0.75,
+        0.5, 0.25, exact in its ``float4``). Unnesting each candidate's ``tsvector`` instead made
+        the ranking 2.4x slower than ``ts_rank``'s at 1M chunks (docs/BENCHMARKS.md,
+        "PostgreSQL: BM25"). A word the configuration splits into several lexemes
+        ("foo_bar") gets their cover density instead (FTS5 would match them as a
+        phrase)."""
         chunks, tokens = self._totals()
         n = chunks or n
         avgdl = tokens / chunks if chunks and tokens else 1.0
         idf = [max(math.log((n - df + 0.5) / (df + 0.5)), BM25_MIN_IDF) for _, df in found]
         title, heading, body = weights
+        top = max(title, heading, body)
+        scale = 2.0 ** math.ceil(math.log2(top)) if top > 0 else 1.0
         rows = self.db.rows(
             f"""
             WITH q AS MATERIALIZED (
-                SELECT u.i, u.idf, l.lexeme, count(*) OVER (PARTITION BY u.i) AS parts
-                FROM unnest(%s::text[], %s::float8[]) WITH ORDINALITY AS u(w, idf, i)
-                CROSS JOIN LATERAL unnest(tsvector_to_array(to_tsvector(%s::regconfig, u.w)))
-                    AS l(lexeme)
+                SELECT plainto_tsquery(%s::regconfig, w) AS q, idf
+                FROM unnest(%s::text[], %s::float8[]) AS u(w, idf)
             ), cand AS MATERIALIZED ({candidates}
             ), tf AS (
-                SELECT cand.id, cand.dl, q.i, q.idf, q.parts,
-                       (SELECT sum(CASE wl WHEN 'A' THEN %s::float8 WHEN 'B' THEN %s::float8
-                                   ELSE %s::float8 END) FROM unnest(x.weights) AS wl) AS tf
-                FROM cand CROSS JOIN LATERAL unnest(ts_delete(cand.v, tsvector_to_array(
-                    ts_delete(cand.v, (SELECT array_agg(lexeme) FROM q)))))
-                    AS x(lexeme, positions, weights)
-                JOIN q ON q.lexeme = x.lexeme
-            ), words AS (
-                SELECT id, dl, idf, min(tf) AS tf FROM tf
-                GROUP BY id, dl, i, idf, parts HAVING count(*) = parts
+                SELECT cand.id, cand.dl, q.idf,
+                       %s::float8 * ts_rank_cd(%s::float4[], cand.v, q.q, 0) AS tf
+                FROM cand JOIN q ON cand.v @@ q.q
             )
             SELECT id, sum(idf * tf * (%s + 1) / (tf + %s * (1 - %s + %s * dl / %s))) AS rank
-            FROM words GROUP BY id ORDER BY rank DESC, id LIMIT %s
+            FROM tf GROUP BY id ORDER BY rank DESC, id LIMIT %s
             """,
             [
-                [w for w, _ in found], idf, config, *candidate_params, title, heading, body,
+                config, [w for w, _ in found], idf, *candidate_params,
+                scale, [body / scale, body / scale, heading / scale, title / scale],
                 BM25_K1, BM25_K1, BM25_B, BM25_B, avgdl, limit,
             ],
         )  # fmt: skip
