@@ -49,6 +49,11 @@ EXACT_COUNT_BELOW = 20_000
 """Below this many chunks (the planner's estimate) the chunk count behind the IDF is
 counted exactly; above, the estimate is used (a count would read every row)."""
 MASKS_KEPT = 32
+_TOTAL = (
+    "SELECT coalesce(sum(x.n), 0) FROM (SELECT df AS n FROM chunk_terms WHERE field = '{field}' "
+    "AND lexeme = 'tsv' UNION ALL SELECT delta FROM chunk_term_changes "
+    "WHERE field = '{field}' AND lexeme = 'tsv') x"
+)
 BM25_K1 = 1.2
 BM25_B = 0.75
 """Okapi BM25's term-frequency saturation and length normalisation, FTS5's values."""
@@ -145,10 +150,12 @@ class Search(PostgresBase):
 
     def _term_frequencies(
         self, column: str, config: str, words: list[str]
-    ) -> tuple[list[tuple[str, int]], int]:
+    ) -> tuple[list[tuple[str, int]], int, tuple[int, int]]:
         """([(word, chunks holding it)] for the words that can match, rarest first; the
-        chunk count). A word the configuration splits into several lexemes ("foo_bar")
-        gets the smallest of their counts, what the AND of them can match at most."""
+        chunk count; the collection's (chunks, indexed tokens) as kept beside the
+        lexeme counts, ``migrations.TOTALS``, exact whenever the chunks are visible).
+        A word the configuration splits into several lexemes ("foo_bar") gets the
+        smallest of their counts, what the AND of them can match at most."""
         rows = self.db.rows(
             """
             SELECT u.w, (SELECT coalesce(min(d.df), 0) FROM (
@@ -163,23 +170,14 @@ class Search(PostgresBase):
             """,
             [column, column, config, words, config],
         )
-        (n,) = self.db.row(
+        n, chunks, tokens = self.db.row(
             f"SELECT CASE WHEN reltuples >= {EXACT_COUNT_BELOW} THEN reltuples::bigint "
-            "ELSE (SELECT count(*) FROM chunks) END FROM pg_class WHERE oid = 'chunks'::regclass"
-        ) or (0,)
-        return [(w, int(df)) for w, df in rows if df > 0], max(int(n), 1)
-
-    def _totals(self) -> tuple[int, int]:
-        """(chunks, their indexed tokens) of the collection, as kept beside the lexeme
-        counts (``migrations.TOTALS``): exact whenever the chunks are visible."""
-        rows = self.db.rows(
-            "SELECT field, coalesce(sum(n), 0) FROM (SELECT field, df AS n FROM chunk_terms "
-            "WHERE lexeme = 'tsv' AND field IN ('#chunks', '#tokens') UNION ALL "
-            "SELECT field, delta FROM chunk_term_changes "
-            "WHERE lexeme = 'tsv' AND field IN ('#chunks', '#tokens')) x GROUP BY field"
-        )
-        kept = {field: int(n) for field, n in rows}
-        return kept.get("#chunks", 0), kept.get("#tokens", 0)
+            "ELSE (SELECT count(*) FROM chunks) END, "
+            f"({_TOTAL.format(field='#chunks')}), ({_TOTAL.format(field='#tokens')}) "
+            "FROM pg_class WHERE oid = 'chunks'::regclass"
+        ) or (0, 0, 0)
+        found = [(w, int(df)) for w, df in rows if df > 0]
+        return found, max(int(n), 1), (int(chunks), int(tokens))
 
     def _ranked(
         self,
@@ -197,7 +195,7 @@ class Search(PostgresBase):
         words = terms(match)
         if not words or limit <= 0:
             return []
-        found, n = self._term_frequencies(column, config, words)
+        found, n, totals = self._term_frequencies(column, config, words)
         if not found:
             return []
         chosen, narrow = candidate_words(found, self.lexical_candidates)
@@ -217,7 +215,9 @@ class Search(PostgresBase):
             *([bound] if bound else []),
         ]
         if column == "tsv" and self.lexical_ranking == "bm25":
-            return self._bm25(config, weights, found, n, candidates, candidate_params, limit)
+            return self._bm25(
+                config, weights, found, n, totals, candidates, candidate_params, limit
+            )
         idf = [math.log(1 + (n - df + 0.5) / (df + 0.5)) for _, df in found]
         rows = self.db.rows(
             f"""
@@ -243,6 +243,7 @@ class Search(PostgresBase):
         weights: list[float],
         found: list[tuple[str, int]],
         n: int,
+        totals: tuple[int, int],
         candidates: str,
         candidate_params: list[object],
         limit: int,
@@ -262,7 +263,7 @@ class Search(PostgresBase):
         "PostgreSQL: BM25"). A word the configuration splits into several lexemes
         ("foo_bar") gets their cover density instead (FTS5 would match them as a
         phrase)."""
-        chunks, tokens = self._totals()
+        chunks, tokens = totals
         n = chunks or n
         avgdl = tokens / chunks if chunks and tokens else 1.0
         idf = [max(math.log((n - df + 0.5) / (df + 0.5)), BM25_MIN_IDF) for _, df in found]
