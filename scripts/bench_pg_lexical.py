@@ -10,6 +10,10 @@ through the GIN index up to 20,000, every matching chunk ranked), in the same ru
 ``--explain`` prints ``EXPLAIN (ANALYZE, BUFFERS)`` of both for the first question.
 
     python scripts/bench_pg_lexical.py --url postgresql://... [--budgets 0 2000 5000 10000]
+        [--rankings bm25 ts_rank]
+
+``--rankings`` times each lexical ranking (``bm25``, shipped; ``ts_rank``, the one before
+it) at every budget, each against its own unbounded ranking.
 
 The store is one ``scripts/bench_scale.py --backend postgres`` built (``scale_SIZE``).
 """
@@ -53,10 +57,12 @@ GROUP BY c.id ORDER BY rank DESC, c.id LIMIT %s
 
 def _before(store: Any, match: str, limit: int) -> list[tuple[int, float]]:
     from ingest.store.postgres.lexical import terms
-    from ingest.store.postgres.search import FTS_WEIGHTS, _weights
+    from ingest.store.postgres.search import FTS_WEIGHTS, _ts_rank_weights, _weights
 
     words = terms(match)
-    rows = store.db.rows(BEFORE_SQL, [store.text_config, words, _weights(FTS_WEIGHTS), limit])
+    rows = store.db.rows(
+        BEFORE_SQL, [store.text_config, words, _ts_rank_weights(_weights(FTS_WEIGHTS)), limit]
+    )
     return [(int(i), float(r)) for i, r in rows]
 
 
@@ -74,6 +80,9 @@ def main() -> int:
     parser.add_argument("--before", action="store_true")
     parser.add_argument("--explain", action="store_true")
     parser.add_argument("--json", help="write the figures here")
+    parser.add_argument(
+        "--rankings", nargs="+", default=["bm25"], help="bm25 (shipped) and/or ts_rank"
+    )
     args = parser.parse_args()
 
     from bot.retrieve import LEXICAL_POOL, fts_query
@@ -91,12 +100,14 @@ def main() -> int:
     results: dict[str, dict[str, float]] = {}
     truth: list[list[int]] = []
     truth_scores: list[list[float]] = []
-    runs: list[tuple[str, Any]] = []
+    runs: list[tuple[str, Any, str]] = []
     if args.before:
-        runs.append(("before", None))
-    runs += [(f"budget {b}", b) for b in budgets]
-    for name, budget in runs:
-        store = PostgresStore(args.url, lexical_candidates=budget or 0)
+        runs.append(("before", None, "ts_rank"))
+    for ranking in args.rankings:
+        prefix = "" if args.rankings == ["bm25"] else f"{ranking} "
+        runs += [(f"{prefix}budget {b}", b, ranking) for b in budgets]
+    for name, budget, ranking in runs:
+        store = PostgresStore(args.url, lexical_candidates=budget or 0, lexical_ranking=ranking)
         search = (
             (lambda m, s=store: _before(s, m, LEXICAL_POOL))
             if budget is None
@@ -141,9 +152,14 @@ def main() -> int:
             _explain_bounded(store, matches[0])
         elif args.explain:
             from ingest.store.postgres.lexical import terms
-            from ingest.store.postgres.search import FTS_WEIGHTS, _weights
+            from ingest.store.postgres.search import FTS_WEIGHTS, _ts_rank_weights, _weights
 
-            params = [store.text_config, terms(matches[0]), _weights(FTS_WEIGHTS), LEXICAL_POOL]
+            params = [
+                store.text_config,
+                terms(matches[0]),
+                _ts_rank_weights(_weights(FTS_WEIGHTS)),
+                LEXICAL_POOL,
+            ]
             print(f"-- before: {questions[0]!r}\n" + _explain(store, BEFORE_SQL, params))
         store.close()
     if args.json:

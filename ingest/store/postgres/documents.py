@@ -405,6 +405,12 @@ class IndexWriter:
             "WHERE c.document_id = ANY(%(ids)s) GROUP BY l"
             for field in TERM_FIELDS
         )
+        counted += (  # the totals behind BM25's average length (migrations.TOTALS)
+            " UNION ALL SELECT '#tokens', 'tsv', coalesce(sum(c.tokens), 0) * %(sign)s "
+            f"FROM {chunks} c WHERE c.document_id = ANY(%(ids)s) "
+            "UNION ALL SELECT '#chunks', 'tsv', count(*) * %(sign)s "
+            f"FROM {chunks} c WHERE c.document_id = ANY(%(ids)s)"
+        )
         conn.execute(
             f"INSERT INTO {changes} (field, lexeme, delta) {counted}",
             {"sign": int(sign), "ids": document_ids},

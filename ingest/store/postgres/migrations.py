@@ -219,12 +219,44 @@ def m003_chunk_terms(conn: Connection) -> None:
     )
 
 
+TOKENS_FUNCTION = "docbot_tsv_tokens"
+"""The indexed tokens of a ``tsvector`` (its positions, stop words not among them): a
+chunk's document length for BM25 (``search.py``)."""
+TOTALS = (("#tokens", "tsv"), ("#chunks", "tsv"))
+"""The (field, lexeme) rows of ``chunk_terms`` that hold the collection's total
+``chunks.tokens`` and its number of chunks (BM25's average document length); ``#`` is
+no field of a lexeme, so no lexeme count is ever confused with them."""
+
+
+def m004_chunk_tokens(conn: Connection) -> None:
+    """Each chunk's length in indexed tokens (``chunks.tokens``, a generated column, so
+    every insert and replace keeps it, and ``LIKE ... INCLUDING ALL`` copies it to a
+    rebuild's table) and the collection's totals (:data:`TOTALS`, kept by the write
+    side with the lexeme counts, ``documents.py``): what real BM25 needs beyond the
+    document frequencies. The ``ALTER`` fills the column for the chunks already stored
+    (one rewrite of the table). A rebuild under way is started again: the chunks'
+    columns changed (``generations.py``)."""
+    conn.execute(
+        f"""
+        CREATE FUNCTION {TOKENS_FUNCTION}(tsvector) RETURNS integer
+            LANGUAGE sql IMMUTABLE PARALLEL SAFE STRICT
+            AS $$ SELECT coalesce(sum(cardinality(positions)), 0)::integer FROM unnest($1) $$;
+        ALTER TABLE chunks ADD COLUMN tokens INTEGER NOT NULL
+            GENERATED ALWAYS AS ({TOKENS_FUNCTION}(tsv)) STORED;
+        INSERT INTO chunk_terms (field, lexeme, df)
+        SELECT '#tokens', 'tsv', coalesce(sum(tokens), 0) FROM chunks
+        UNION ALL SELECT '#chunks', 'tsv', count(*) FROM chunks;
+        """
+    )
+
+
 Migration = Callable[[Connection], None]
 
 MIGRATIONS: list[Migration] = [
     m001_create_tables,
     m002_bot_records,
     m003_chunk_terms,
+    m004_chunk_tokens,
 ]
 
 

@@ -2,16 +2,19 @@
 ``tsvector``, pgvector's HNSW index, and turning chunk ids back into citable hits
 (``bot/retrieve.py`` fuses them).
 
-Lexical ranking is BM25-like: each query word is its own ``plainto_tsquery``, and a
-chunk's score is the sum over the words it holds of the word's IDF (from its document
-frequency, kept per lexeme by the write side: ``migrations.m003_chunk_terms``) times
-``ts_rank`` with the column weights of the FTS5 side (``FTS_WEIGHTS``: title, heading,
-body as A, B, C, scaled to PostgreSQL's 0..1) and length normalisation. Only a bounded
-candidate set is ranked (:func:`candidate_words`, ``DOCBOT_PG_LEXICAL_CANDIDATES``):
-ranking every chunk that holds any of a question's common words read ~40,000 rows per
-question at 1M chunks and cost a second or more (docs/BENCHMARKS.md, "PostgreSQL at 1M
-chunks"). ``ts_rank`` alone (no IDF, one ORed query) scored 0.58 nDCG@10 on the
-handbook questions against FTS5's 0.77 (docs/BENCHMARKS.md, "PostgreSQL"). The text
+Lexical ranking is Okapi BM25 as FTS5's ``bm25()`` computes it (:meth:`Search._bm25`):
+each query word's IDF from its document frequency, kept per lexeme by the write side
+(``migrations.m003_chunk_terms``), its term frequency the sum of the column weights of
+its positions in the chunk's ``tsvector`` (``FTS_WEIGHTS``: title, heading, body as A, B,
+C), and length normalisation by the chunk's indexed tokens against the collection's
+average (``migrations.m004_chunk_tokens``). Only a bounded candidate set is ranked
+(:func:`candidate_words`, ``DOCBOT_PG_LEXICAL_CANDIDATES``): ranking every chunk that
+holds any of a question's common words read ~40,000 rows per question at 1M chunks and
+cost a second or more (docs/BENCHMARKS.md, "PostgreSQL at 1M chunks"). ``ts_rank``
+alone (no IDF, one ORed query) scored 0.58 nDCG@10 on the handbook questions against
+FTS5's 0.77, and IDF times ``ts_rank`` per word 0.73 (docs/BENCHMARKS.md,
+"PostgreSQL"; ``lexical_ranking`` ``ts_rank`` keeps that ranking for the benchmarks, and
+the CJK bigrams still use it). The text
 configuration (``english``: stop words and Snowball stemming, the counterpart of FTS5's
 porter tokenizer) is in ``migrations.TEXT_CONFIG``.
 
@@ -46,6 +49,17 @@ EXACT_COUNT_BELOW = 20_000
 """Below this many chunks (the planner's estimate) the chunk count behind the IDF is
 counted exactly; above, the estimate is used (a count would read every row)."""
 MASKS_KEPT = 32
+_TOTAL = (
+    "SELECT coalesce(sum(x.n), 0) FROM (SELECT df AS n FROM chunk_terms WHERE field = '{field}' "
+    "AND lexeme = 'tsv' UNION ALL SELECT delta FROM chunk_term_changes "
+    "WHERE field = '{field}' AND lexeme = 'tsv') x"
+)
+BM25_K1 = 1.2
+BM25_B = 0.75
+"""Okapi BM25's term-frequency saturation and length normalisation, FTS5's values."""
+BM25_MIN_IDF = 1e-6
+"""FTS5's IDF for a word in more than half the chunks (its log would be negative)."""
+LEXICAL_RANKINGS = ("bm25", "ts_rank")
 
 
 def candidate_words(found: list[tuple[str, int]], budget: int) -> tuple[list[str], bool]:
@@ -99,8 +113,16 @@ def scope_sql(scope: Scope | None) -> tuple[str, list[object]]:
 
 
 def _weights(weights: tuple[float, float, float]) -> list[float]:
-    """(title, heading, body) as ts_rank's {D, C, B, A}, the largest scaled to 1."""
-    title, heading, body = (max(float(w), 0.0) for w in weights)
+    """(title, heading, body), none negative: BM25's column weights, as FTS5's."""
+    return [max(float(w), 0.0) for w in weights]
+
+
+def _ts_rank_weights(weights: list[float]) -> list[float]:
+    """(title, heading, body) as ts_rank's {D, C, B, A}, the largest scaled to 1 (the
+    CJK bigrams are all D: their four weights are equal)."""
+    if len(weights) == 4:
+        return weights
+    title, heading, body = weights
     top = max(title, heading, body) or 1.0
     return [0.1, body / top, heading / top, title / top]
 
@@ -128,10 +150,12 @@ class Search(PostgresBase):
 
     def _term_frequencies(
         self, column: str, config: str, words: list[str]
-    ) -> tuple[list[tuple[str, int]], int]:
+    ) -> tuple[list[tuple[str, int]], int, tuple[int, int]]:
         """([(word, chunks holding it)] for the words that can match, rarest first; the
-        chunk count). A word the configuration splits into several lexemes ("foo_bar")
-        gets the smallest of their counts, what the AND of them can match at most."""
+        chunk count; the collection's (chunks, indexed tokens) as kept beside the
+        lexeme counts, ``migrations.TOTALS``, exact whenever the chunks are visible).
+        A word the configuration splits into several lexemes ("foo_bar") gets the
+        smallest of their counts, what the AND of them can match at most."""
         rows = self.db.rows(
             """
             SELECT u.w, (SELECT coalesce(min(d.df), 0) FROM (
@@ -146,11 +170,14 @@ class Search(PostgresBase):
             """,
             [column, column, config, words, config],
         )
-        (n,) = self.db.row(
+        n, chunks, tokens = self.db.row(
             f"SELECT CASE WHEN reltuples >= {EXACT_COUNT_BELOW} THEN reltuples::bigint "
-            "ELSE (SELECT count(*) FROM chunks) END FROM pg_class WHERE oid = 'chunks'::regclass"
-        ) or (0,)
-        return [(w, int(df)) for w, df in rows if df > 0], max(int(n), 1)
+            "ELSE (SELECT count(*) FROM chunks) END, "
+            f"({_TOTAL.format(field='#chunks')}), ({_TOTAL.format(field='#tokens')}) "
+            "FROM pg_class WHERE oid = 'chunks'::regclass"
+        ) or (0, 0, 0)
+        found = [(w, int(df)) for w, df in rows if df > 0]
+        return found, max(int(n), 1), (int(chunks), int(tokens))
 
     def _ranked(
         self,
@@ -162,39 +189,105 @@ class Search(PostgresBase):
         scope: Scope | None,
     ) -> list[tuple[int, float]]:
         """The ranking of the module doc over a bounded candidate set: see
-        :func:`candidate_words`."""
+        :func:`candidate_words`. ``weights`` are FTS5's (title, heading, body) for BM25
+        (``tsv``), ts_rank's {D, C, B, A} otherwise (``cjk``, or ``lexical_ranking``
+        ``ts_rank``, what the benchmarks compare)."""
         words = terms(match)
         if not words or limit <= 0:
             return []
-        found, n = self._term_frequencies(column, config, words)
+        found, n, totals = self._term_frequencies(column, config, words)
         if not found:
             return []
         chosen, narrow = candidate_words(found, self.lexical_candidates)
-        idf = [math.log(1 + (n - df + 0.5) / (df + 0.5)) for _, df in found]
         where, params = scope_sql(scope)
         join = " JOIN documents d ON d.id = c.document_id" if where else ""
         one = "plainto_tsquery(%s::regconfig, %s)"
         matches = (" && " if narrow else " || ").join([one] * len(chosen))
         bound = self.lexical_candidates if self.lexical_candidates > 0 else None
+        candidates = (
+            f"SELECT c.id, c.{column} AS v{', c.tokens AS dl' if column == 'tsv' else ''} "
+            f"FROM chunks c{join} WHERE c.{column} @@ ({matches})"
+            f"{' AND ' + where if where else ''}{' LIMIT %s' if bound else ''}"
+        )
+        candidate_params = [
+            *[x for w in chosen for x in (config, w)],
+            *params,
+            *([bound] if bound else []),
+        ]
+        if column == "tsv" and self.lexical_ranking == "bm25":
+            return self._bm25(
+                config, weights, found, n, totals, candidates, candidate_params, limit
+            )
+        idf = [math.log(1 + (n - df + 0.5) / (df + 0.5)) for _, df in found]
         rows = self.db.rows(
             f"""
             WITH q AS MATERIALIZED (
                 SELECT plainto_tsquery(%s::regconfig, w) AS q, idf
                 FROM unnest(%s::text[], %s::float8[]) AS u(w, idf)
-            ), cand AS MATERIALIZED (
-                SELECT c.id, c.{column} AS v FROM chunks c{join}
-                WHERE c.{column} @@ ({matches}){" AND " + where if where else ""}
-                {"LIMIT %s" if bound else ""}
-            )
+            ), cand AS MATERIALIZED ({candidates})
             SELECT cand.id, sum(q.idf * ts_rank(%s::float4[], cand.v, q.q, {RANK_NORMALIZATION}))
                          AS rank
             FROM cand JOIN q ON cand.v @@ q.q
             GROUP BY cand.id ORDER BY rank DESC, cand.id LIMIT %s
             """,
             [
-                config, [w for w, _ in found], idf,
-                *[x for w in chosen for x in (config, w)], *params,
-                *([bound] if bound else []), weights, limit,
+                config, [w for w, _ in found], idf, *candidate_params,
+                _ts_rank_weights(weights), limit,
+            ],
+        )  # fmt: skip
+        return [(int(chunk_id), float(rank)) for chunk_id, rank in rows]
+
+    def _bm25(
+        self,
+        config: str,
+        weights: list[float],
+        found: list[tuple[str, int]],
+        n: int,
+        totals: tuple[int, int],
+        candidates: str,
+        candidate_params: list[object],
+        limit: int,
+    ) -> list[tuple[int, float]]:
+        """Okapi BM25 as FTS5's ``bm25()`` computes it, over the candidates: for each
+        word, IDF log((N - df + 0.5) / (df + 0.5)) (1e-6 when not positive) times
+        tf (k1 + 1) / (tf + k1 (1 - b + b dl / avgdl)), where tf is the sum of the
+        column weights of the word's positions in the chunk (title A, heading B, body
+        C), dl the chunk's indexed tokens (``chunks.tokens``; stop words are not counted,
+        where FTS5 counts every token; dl / avgdl changes little) and avgdl the
+        collection's (``migrations.TOTALS``). tf is computed in C: for a one-lexeme
+        query ``ts_rank_cd`` without normalisation is exactly the sum of the weights of
+        its positions (each position is a cover of length one), so the weights go in
+        divided by a power of two (its weights are at most 1; 3, 2, 1 go in as 0.75,
+        0.5, 0.25, exact in its ``float4``). Unnesting each candidate's ``tsvector`` instead made
+        the ranking 2.4x slower than ``ts_rank``'s at 1M chunks (docs/BENCHMARKS.md,
+        "PostgreSQL: BM25"). A word the configuration splits into several lexemes
+        ("foo_bar") gets their cover density instead (FTS5 would match them as a
+        phrase)."""
+        chunks, tokens = totals
+        n = chunks or n
+        avgdl = tokens / chunks if chunks and tokens else 1.0
+        idf = [max(math.log((n - df + 0.5) / (df + 0.5)), BM25_MIN_IDF) for _, df in found]
+        title, heading, body = weights
+        top = max(title, heading, body)
+        scale = 2.0 ** math.ceil(math.log2(top)) if top > 0 else 1.0
+        rows = self.db.rows(
+            f"""
+            WITH q AS MATERIALIZED (
+                SELECT plainto_tsquery(%s::regconfig, w) AS q, idf
+                FROM unnest(%s::text[], %s::float8[]) AS u(w, idf)
+            ), cand AS MATERIALIZED ({candidates}
+            ), tf AS (
+                SELECT cand.id, cand.dl, q.idf,
+                       %s::float8 * ts_rank_cd(%s::float4[], cand.v, q.q, 0) AS tf
+                FROM cand JOIN q ON cand.v @@ q.q
+            )
+            SELECT id, sum(idf * tf * (%s + 1) / (tf + %s * (1 - %s + %s * dl / %s))) AS rank
+            FROM tf GROUP BY id ORDER BY rank DESC, id LIMIT %s
+            """,
+            [
+                config, [w for w, _ in found], idf, *candidate_params,
+                scale, [body / scale, body / scale, heading / scale, title / scale],
+                BM25_K1, BM25_K1, BM25_B, BM25_B, avgdl, limit,
             ],
         )  # fmt: skip
         return [(int(chunk_id), float(rank)) for chunk_id, rank in rows]
