@@ -138,6 +138,39 @@ def token_batches(lengths: Sequence[int], budget: int, max_texts: int) -> list[l
     return batches
 
 
+def run_batches(
+    batches: Sequence[list[int]],
+    run: Callable[[list[int]], np.ndarray],
+    total: int,
+    workers: int,
+    thread_name: str,
+    progress: Callable[[int], None] | None = None,
+) -> np.ndarray:
+    """``run`` each batch of text indices, on ``workers`` threads when there are
+    several batches, and place its rows at those indices of one (``total`` x dim)
+    array; ``progress`` hears each batch's size in order.
+
+    Both local models release the GIL inside their matrix products (onnxruntime,
+    numpy), so one single-threaded run per core keeps the cores busy without the
+    waits of one run spread over them (docs/BENCHMARKS.md, "Indexing speed")."""
+    parallel = workers > 1 and len(batches) > 1
+    pool = ThreadPoolExecutor(min(workers, len(batches)), thread_name) if parallel else None
+    results: Iterator[np.ndarray] = pool.map(run, batches) if pool else map(run, batches)
+    out: np.ndarray | None = None
+    try:
+        for idx, vectors in zip(batches, results, strict=True):
+            if out is None:
+                out = np.empty((total, vectors.shape[1]), dtype=np.float32)
+            out[idx] = vectors
+            if progress:
+                progress(len(idx))
+    finally:
+        if pool is not None:
+            pool.shutdown(cancel_futures=True)
+    assert out is not None
+    return out
+
+
 def local_model_id(name: str, max_tokens: int) -> str:
     """The id a local model's vectors are stored under. The original limit (256) keeps
     the id stores were built with before the limit became part of it."""
@@ -261,28 +294,14 @@ class LocalEmbedder(Embedder):
             return np.zeros((0, 0), dtype=np.float32)
         rows = self._token_ids(texts)
         batches = token_batches([len(r) for r in rows], self.batch_tokens, self.max_batch_texts)
-        out: np.ndarray | None = None
-
-        def run(idx: list[int]) -> np.ndarray:
-            return self._run([rows[i] for i in idx])
-
-        if self.workers > 1 and len(batches) > 1:
-            pool = ThreadPoolExecutor(min(self.workers, len(batches)), "docbot-embed")
-            results: Iterator[np.ndarray] = pool.map(run, batches)
-        else:
-            pool, results = None, map(run, batches)
-        try:
-            for idx, vectors in zip(batches, results, strict=True):
-                if out is None:
-                    out = np.empty((len(texts), vectors.shape[1]), dtype=np.float32)
-                out[idx] = vectors
-                if progress:
-                    progress(len(idx))
-        finally:
-            if pool is not None:
-                pool.shutdown(cancel_futures=True)
-        assert out is not None
-        return out
+        return run_batches(
+            batches,
+            lambda idx: self._run([rows[i] for i in idx]),
+            len(texts),
+            self.workers,
+            "docbot-embed",
+            progress,
+        )
 
     def embed_query(self, text: str) -> np.ndarray:
         """Queries repeat (retries, the same question in two channels): keep the last 512."""
@@ -385,28 +404,15 @@ class MultilingualEmbedder(Embedder):
             list(range(s, min(s + self.slice_texts, len(texts))))
             for s in range(0, len(texts), self.slice_texts)
         ]
-
-        def run(idx: list[int]) -> np.ndarray:
-            return self._encode([texts[i] for i in idx])
-
-        out: np.ndarray | None = None
         with _one_blas_thread():
-            if self.workers > 1 and len(slices) > 1:
-                pool = ThreadPoolExecutor(min(self.workers, len(slices)), "docbot-embed-ml")
-                results: Iterator[np.ndarray] = pool.map(run, slices)
-            else:
-                pool, results = None, map(run, slices)
-            try:
-                for idx, vectors in zip(slices, results, strict=True):
-                    if out is None:
-                        out = np.empty((len(texts), vectors.shape[1]), dtype=np.float32)
-                    out[idx] = vectors
-                    if progress:
-                        progress(len(idx))
-            finally:
-                if pool is not None:
-                    pool.shutdown(cancel_futures=True)
-        assert out is not None
+            out = run_batches(
+                slices,
+                lambda idx: self._encode([texts[i] for i in idx]),
+                len(texts),
+                self.workers,
+                "docbot-embed-ml",
+                progress,
+            )
         return _normalise(out)
 
 
