@@ -53,8 +53,8 @@ QRELS = [
 ]
 
 
-@pytest.fixture
-def dataset_dir(tmp_path: Path) -> Path:
+def write_dataset(tmp_path: Path) -> Path:
+    """The tiny BEIR-format set above, in ``tmp_path / "tiny"``."""
     root = tmp_path / "tiny"
     (root / "qrels").mkdir(parents=True)
     (root / "corpus.jsonl").write_text("\n".join(json.dumps(d) for d in CORPUS) + "\n")
@@ -62,6 +62,11 @@ def dataset_dir(tmp_path: Path) -> Path:
     lines = ["query-id\tcorpus-id\tscore"] + [f"{q}\t{d}\t{s}" for q, d, s in QRELS]
     (root / "qrels" / "test.tsv").write_text("\n".join(lines) + "\n")
     return root
+
+
+@pytest.fixture
+def dataset_dir(tmp_path: Path) -> Path:
+    return write_dataset(tmp_path)
 
 
 def _eval(
@@ -94,7 +99,8 @@ def test_eval_reports_the_contract_keys(
         "config",
     }
     assert set(report["latency_ms"]) == {"p50", "p95"}
-    assert set(report["config"]) == {"embedder", "multilingual", "fusion", "chunking"}
+    assert set(report["config"]) == {"embedder", "multilingual", "backend", "fusion", "chunking"}
+    assert report["config"]["backend"] == "sqlite"
     assert report["config"]["embedder"] == "test:hash64"
     assert report["config"]["multilingual"] is None  # the fake embedder reads every language
     assert report["queries"] == 3  # q4 has no judgments

@@ -4,8 +4,10 @@ PostgreSQL with pgvector started by the tests)."""
 
 from __future__ import annotations
 
+import argparse
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -53,3 +55,36 @@ def test_sync_ask_search_and_status_on_postgres(
     assert code == 0 and "answer" in json.loads(out)
     code, out, _ = run(capsys, "status")
     assert code == 0 and "postgres" in out and "HNSW" in out
+
+
+def test_eval_indexes_into_a_schema_of_its_own_on_postgres(
+    pg_cluster: Any, pg_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``docbot eval`` with ``DOCBOT_DATABASE_URL`` measures the PostgreSQL backend: the
+    dataset goes into a throwaway schema of that database, which is gone afterwards,
+    and the knowledge base beside it is untouched (issue 15: the same eval on both
+    backends)."""
+    from bot.app import build
+    from bot.cli.commands import evaluate as run_cli
+    from ingest.settings import Settings
+    from ingest.store.postgres.scratch import SCHEMA_PREFIX
+    from tests.fakes.embedders import HashEmbedder
+    from tests.test_eval import CORPUS, write_dataset
+
+    dataset = write_dataset(tmp_path)
+    knowledge_base = build(Settings(database_url=pg_url), embedder=HashEmbedder())
+    before = knowledge_base.store.document_count()
+    args = argparse.Namespace(
+        dataset=str(dataset), k=10, run=None, json=True, chunk_chars=None, overlap=None
+    )
+    assert run_cli(args, knowledge_base) == 0
+    report = json.loads(capsys.readouterr().out)
+
+    assert report["config"]["backend"] == "postgres"
+    assert report["documents"] == len(CORPUS) and report["mrr@10"] == 1.0
+    assert knowledge_base.store.document_count() == before  # the live store untouched
+    with pg_cluster.admin("docbot_tests") as conn:
+        left = conn.execute(
+            "SELECT count(*) FROM pg_namespace WHERE nspname LIKE %s", (SCHEMA_PREFIX + "%",)
+        ).fetchone()[0]
+    assert left == 0  # the scratch schema was dropped

@@ -213,6 +213,7 @@ def evaluate(args: argparse.Namespace, app: Docbot) -> int:
         progress=TerminalProgress("indexing"),
         multilingual=app.multilingual_embedder,
         reranker=reranker,
+        settings=app.settings,
     )
     if args.run:
         write_run(args.run, run)

@@ -35,8 +35,9 @@ from ingest import chunking
 from ingest.embedding import Embedder
 from ingest.errors import InputError
 from ingest.models import Chunk, Document
+from ingest.settings import Settings
 from ingest.sources import Scan, Source
-from ingest.store import Store
+from ingest.store import StoreContract, scratch_store
 from ingest.sync import Progress, sync_source
 
 RUN_TAG = "docbot"
@@ -292,7 +293,7 @@ def score_run(run: Mapping[str, Sequence[str]], dataset: Dataset, k: int) -> dic
 
 def index_dataset(
     dataset: Dataset,
-    store: Store,
+    store: StoreContract,
     embedder: Embedder,
     *,
     chunk_chars: int = chunking.DEFAULT_CHUNK_CHARS,
@@ -393,29 +394,32 @@ def evaluate(
     progress: Progress | None = None,
     multilingual: Embedder | None = None,
     reranker: Reranker | None = None,
+    settings: Settings | None = None,
 ) -> tuple[EvalReport, dict[str, Ranking]]:
     """Index ``dataset`` into a temporary store, run its queries, score them (questions
     not in English through ``multilingual`` when given, as the bot does); with
     ``reranker``, run them again reranked in the same store (``EvalReport.rerank``).
-    The run returned is the fused one."""
-    with tempfile.TemporaryDirectory(prefix="docbot-eval-") as tmp:
-        store = Store(Path(tmp) / "eval.db")
-        try:
-            seconds = index_dataset(
-                dataset,
-                store,
-                embedder,
-                chunk_chars=chunk_chars,
-                overlap_chars=overlap_chars,
-                progress=progress,
-                multilingual=multilingual,
-            )
-            documents, chunks = store.document_count(), store.chunk_count()
-            retriever = Retriever(store, embedder, fusion, multilingual=multilingual)
-            run, latencies = rank_queries(retriever, dataset.scored_queries(), k)
-            reranked = _rerank_report(retriever, reranker, dataset, k) if reranker else None
-        finally:
-            store.close()
+    The run returned is the fused one. The store is of the backend ``settings`` name
+    (``DOCBOT_DATABASE_URL``: a schema of its own in that PostgreSQL database, dropped
+    afterwards), else a SQLite file, so the same eval measures either backend."""
+    with (
+        tempfile.TemporaryDirectory(prefix="docbot-eval-") as tmp,
+        scratch_store(settings or Settings(), Path(tmp)) as store,
+    ):
+        seconds = index_dataset(
+            dataset,
+            store,
+            embedder,
+            chunk_chars=chunk_chars,
+            overlap_chars=overlap_chars,
+            progress=progress,
+            multilingual=multilingual,
+        )
+        documents, chunks = store.document_count(), store.chunk_count()
+        backend = store.backend
+        retriever = Retriever(store, embedder, fusion, multilingual=multilingual)
+        run, latencies = rank_queries(retriever, dataset.scored_queries(), k)
+        reranked = _rerank_report(retriever, reranker, dataset, k) if reranker else None
     scores = score_run({q: [d for d, _ in r] for q, r in run.items()}, dataset, k)
     report = EvalReport(
         k=k,
@@ -428,6 +432,7 @@ def evaluate(
         config={
             "embedder": embedder.model_id,
             "multilingual": multilingual.model_id if multilingual else None,
+            "backend": backend,
             "fusion": asdict(retriever.fusion),
             "chunking": {
                 "chunk_chars": chunk_chars,

@@ -10,6 +10,11 @@ backend from the settings, so switching is one setting (``DOCBOT_DATABASE_URL``)
 from __future__ import annotations
 
 import importlib
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from types import ModuleType
+from typing import Any
 
 from ingest.errors import ConfigError
 from ingest.settings import POSTGRES_SCHEMES, Settings
@@ -26,6 +31,7 @@ __all__ = [
     "binary_code",
     "coarse_pool",
     "open_store",
+    "scratch_store",
 ]
 
 POSTGRES_MODULE = "ingest.store.postgres"
@@ -39,13 +45,46 @@ def open_store(settings: Settings) -> StoreContract:
     url = settings.database_url
     if url is None:
         return Store(settings.db_path)
+    store: StoreContract = _postgres(url).PostgresStore(url, **_postgres_options(settings))
+    return store
+
+
+@contextmanager
+def scratch_store(settings: Settings, directory: Path) -> Iterator[StoreContract]:
+    """A throwaway store of the backend the settings name, for ``docbot eval``: a SQLite
+    file in ``directory``, or a schema of its own in the PostgreSQL database (dropped
+    afterwards, ``ingest/store/postgres/scratch.py``), so one eval measures either."""
+    url = settings.database_url
+    if url is None:
+        store = Store(directory / "eval.db")
+        try:
+            yield store
+        finally:
+            store.close()
+        return
+    _postgres(url)  # the ConfigError first, if the backend cannot be used
+    scratch = importlib.import_module(POSTGRES_MODULE + ".scratch")
+    with scratch.scratch_store(url, **_postgres_options(settings)) as pg_store:
+        yield pg_store
+
+
+def _postgres_options(settings: Settings) -> dict[str, Any]:
+    return {
+        "ef_search": settings.pg_ef_search,
+        "build_memory_mb": settings.pg_build_memory_mb,
+        "lexical_candidates": settings.pg_lexical_candidates,
+    }
+
+
+def _postgres(url: str) -> ModuleType:
+    """The PostgreSQL backend's module, or the ConfigError that says what is missing."""
     if not url.startswith(POSTGRES_SCHEMES):  # load_settings checks too; a Settings
         raise ConfigError(  # built by hand may not have been
             "DOCBOT_DATABASE_URL: must start with postgresql:// (or postgres://); "
             "unset it to keep the SQLite file DOCBOT_DB"
         )
     try:
-        module = importlib.import_module(POSTGRES_MODULE)
+        return importlib.import_module(POSTGRES_MODULE)
     except ModuleNotFoundError as exc:
         if exc.name == POSTGRES_MODULE:
             raise ConfigError(
@@ -56,10 +95,3 @@ def open_store(settings: Settings) -> StoreContract:
             f"DOCBOT_DATABASE_URL: the PostgreSQL backend needs {exc.name!r}, which is not "
             "installed; install docbot's postgres extra, or unset it to use DOCBOT_DB"
         ) from None
-    store: StoreContract = module.PostgresStore(
-        url,
-        ef_search=settings.pg_ef_search,
-        build_memory_mb=settings.pg_build_memory_mb,
-        lexical_candidates=settings.pg_lexical_candidates,
-    )
-    return store
