@@ -15,6 +15,7 @@ fork, BSD-3, its model inside the wheel, numpy only, ~0.15 ms a question).
 
 from __future__ import annotations
 
+import functools
 import re
 import threading
 import unicodedata
@@ -103,8 +104,13 @@ def _identifier() -> Any:
         return _IDENTIFIER
 
 
+@functools.lru_cache(maxsize=1024)
 def detect_language(text: str) -> tuple[str, float]:
-    """(ISO 639-1 code, probability) of ``text`` among :data:`DETECTABLE_LANGUAGES`."""
+    """(ISO 639-1 code, probability) of ``text`` among :data:`DETECTABLE_LANGUAGES`.
+
+    Cached: one question is classified by the retriever's path choice
+    (:func:`is_english`), its lexical weighting and the answer's name checks, and a
+    pure function of the text need not run three times."""
     lang, probability = _identifier().classify(text)
     return str(lang), float(probability)
 
