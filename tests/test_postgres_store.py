@@ -347,6 +347,22 @@ def test_a_bounded_ranking_keeps_the_rare_word_and_every_word_s_score(pg_url: st
         exact.close()
 
 
+def test_a_narrowed_ranking_with_no_chunk_holding_both_words_keeps_the_rarest(
+    pg_url: str,
+) -> None:
+    """Both words are over the budget and no chunk holds the two: the chunks holding
+    the rarer one are still ranked (up to the budget), not none."""
+    texts = [f"zeppelin note {i}" for i in range(3)] + [f"airship note {i}" for i in range(5)]
+    tight = PostgresStore(pg_url, lexical_candidates=2)
+    try:
+        doc, chunks = _doc("a", texts)
+        tight.replace_document(doc, chunks, [b""] * len(chunks))
+        hits = tight.load_hits(tight.fts_search(fts_query("zeppelin airship"), 10))
+        assert len(hits) == 2 and all("zeppelin" in h.text for h in hits)
+    finally:
+        tight.close()
+
+
 def _reference_bm25(store: PostgresStore, query: str) -> dict[int, float]:
     """FTS5's ``bm25()`` computed here, in Python, from each column's own ``tsvector``
     (not the weighted one the store ranks by): tf is the column weights times the

@@ -199,6 +199,32 @@ class Search(PostgresBase):
         if not found:
             return []
         chosen, narrow = candidate_words(found, self.lexical_candidates)
+        ranked = self._rank_candidates(
+            column, config, weights, found, n, totals, chosen, narrow, limit, scope
+        )
+        if not ranked and narrow:
+            # No chunk holds both of the two rarest words: rank the chunks holding the
+            # rarest, cut at the budget, rather than none (a lexical match lost).
+            ranked = self._rank_candidates(
+                column, config, weights, found, n, totals, chosen[:1], False, limit, scope
+            )
+        return ranked
+
+    def _rank_candidates(
+        self,
+        column: str,
+        config: str,
+        weights: list[float],
+        found: list[tuple[str, int]],
+        n: int,
+        totals: tuple[int, int],
+        chosen: list[str],
+        narrow: bool,
+        limit: int,
+        scope: Scope | None,
+    ) -> list[tuple[int, float]]:
+        """Rank the chunks holding any of ``chosen`` (all of them when ``narrow``), at
+        most ``lexical_candidates`` of them, by every word of ``found``."""
         where, params = scope_sql(scope)
         join = " JOIN documents d ON d.id = c.document_id" if where else ""
         one = "plainto_tsquery(%s::regconfig, %s)"
