@@ -47,8 +47,6 @@ class Docbot:
     settings: Settings
     _embedder: Embedder | None = field(default=None, repr=False)
     _llm: LLM | None = field(default=None, repr=False)
-    _injected_llm: bool = field(default=False, repr=False)
-    """The chat model was given to :func:`build` (tests), not made from settings."""
 
     @cached_property
     def store(self) -> StoreContract:
@@ -100,10 +98,9 @@ class Docbot:
         """A rerank with the configured chat model, whatever ``DOCBOT_RERANK`` says
         (``docbot eval --rerank`` measures it before it is switched on).
 
-        It has a client of its own: no retries (a rerank retried after a 429 only
-        delays the answer; the fused order is there at once), the rerank's timeout,
-        temperature 0 and room for a list of numbers only. A chat model given to
-        :func:`build` (tests) is used as it is."""
+        It has client options of its own (:meth:`LLM.tuned`): no retries (a rerank
+        retried after a 429 only delays the answer; the fused order is there at once),
+        the rerank's timeout, temperature 0 and room for a list of numbers only."""
         s = self.settings
         llm = self.llm
         if llm is None:
@@ -111,13 +108,7 @@ class Docbot:
                 "the rerank needs a chat model: set OPENAI_API_KEY (and OPENAI_BASE_URL for "
                 "an OpenAI-compatible server) and DOCBOT_CHAT_MODEL"
             )
-        if not self._injected_llm:
-            assert s.openai_api_key is not None
-            llm = OpenAIChat(
-                s.chat_model, api_key=s.openai_api_key, base_url=s.openai_base_url,
-                timeout=s.rerank_timeout, max_retries=0, temperature=0.0,
-                max_tokens=rerank_max_tokens(s.rerank_candidates),
-            )  # fmt: skip
+        llm = llm.tuned(timeout=s.rerank_timeout, max_tokens=rerank_max_tokens(s.rerank_candidates))
         return Reranker(llm, candidates=s.rerank_candidates, timeout=s.rerank_timeout)
 
     @cached_property
@@ -280,7 +271,7 @@ def build(
     settings: Settings, *, embedder: Embedder | None = None, llm: LLM | None = None
 ) -> Docbot:
     """Wire docbot from settings; tests may pass their own embedder or LLM."""
-    return Docbot(settings, _embedder=embedder, _llm=llm, _injected_llm=llm is not None)
+    return Docbot(settings, _embedder=embedder, _llm=llm)
 
 
 def rerank_max_tokens(candidates: int) -> int:

@@ -9,6 +9,7 @@ tell "rate limited" from "unreachable" without importing ``openai``.
 
 from __future__ import annotations
 
+import copy
 import queue
 import threading
 import time
@@ -45,6 +46,13 @@ class LLM(ABC):
 
     def complete(self, messages: Sequence[Message], usage: Usage | None = None) -> str:
         return "".join(self.stream(messages, usage))
+
+    def tuned(self, *, timeout: float, max_tokens: int) -> LLM:
+        """The same model for a short, deterministic side call (the rerank): no
+        retries, temperature 0, ``timeout`` and ``max_tokens`` of its own. A model
+        that cannot be reconfigured answers as it is, which is what a test's model
+        wants."""
+        return self
 
 
 def until_deadline(pieces: Iterator[str], deadline: float, seconds: float) -> Iterator[str]:
@@ -122,6 +130,15 @@ class OpenAIChat(LLM):
         self._client = openai.OpenAI(
             api_key=api_key, base_url=base_url, timeout=timeout, max_retries=max_retries
         )
+
+    def tuned(self, *, timeout: float, max_tokens: int) -> OpenAIChat:
+        """A copy sharing this client's connection pool (``with_options``): a rerank
+        retried after a 429 only delays the answer, so it gets no retries."""
+        side = copy.copy(self)
+        side.temperature = 0.0
+        side.max_tokens = max_tokens
+        side._client = self._client.with_options(timeout=timeout, max_retries=0)
+        return side
 
     def stream(self, messages: Sequence[Message], usage: Usage | None = None) -> Iterator[str]:
         usage = usage if usage is not None else Usage()

@@ -25,7 +25,7 @@ from bot.llm import OpenAIChat
 from bot.records import AnswerRecord, new_answer_id
 from bot.rerank import RERANK_PROMPT, Reranker, apply_ranking, parse_ranking
 from bot.retrieve import Retriever
-from ingest.errors import ConfigError, InputError
+from ingest.errors import ConfigError, InputError, LLMRateLimited
 from ingest.models import Hit
 from ingest.settings import load_settings
 from ingest.sources.markdown import MarkdownSource
@@ -496,3 +496,22 @@ def test_status_says_whether_answers_are_reranked(tmp_path: Path, fake_openai: F
     del env["OPENAI_API_KEY"]
     idle = build(load_settings({**env, "DOCBOT_RERANK": "llm"}), embedder=HashEmbedder()).status()
     assert "DOCBOT_RERANK=llm does nothing without a chat model" in render_status(idle)
+
+
+def test_a_tuned_copy_leaves_the_answering_client_as_it_was(fake_openai: FakeOpenAI) -> None:
+    answering = OpenAIChat(
+        "gpt-4o-mini", api_key="sk-test", base_url=fake_openai.base_url, max_retries=1
+    )
+    side = answering.tuned(timeout=2.0, max_tokens=40)
+    assert (side.temperature, side.max_tokens) == (0.0, 40)
+    assert (answering.temperature, answering.max_tokens) == (0.1, 800)
+
+    fake_openai.fail_next(429, retry_after=0, path="/v1/chat/completions")
+    with pytest.raises(LLMRateLimited):
+        side.complete([{"role": "user", "content": "rank these"}])
+    assert len(fake_openai.chat_requests()) == 1  # the side call is never retried
+
+    fake_openai.clear()
+    fake_openai.fail_next(429, retry_after=0, path="/v1/chat/completions")
+    assert answering.complete([{"role": "user", "content": "answer this"}])
+    assert len(fake_openai.chat_requests()) == 2  # the answer's client still retries once
