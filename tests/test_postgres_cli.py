@@ -88,3 +88,36 @@ def test_eval_indexes_into_a_schema_of_its_own_on_postgres(
             "SELECT count(*) FROM pg_namespace WHERE nspname LIKE %s", (SCHEMA_PREFIX + "%",)
         ).fetchone()[0]
     assert left == 0  # the scratch schema was dropped
+
+
+def test_eval_without_the_right_to_create_a_schema_says_so(
+    pg_cluster: Any,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A database user who may write the knowledge base but not create schemas (a
+    common grant) gets one line saying what to grant, no traceback, and nothing left
+    behind in the database."""
+    from tests.postgres_fixtures import DATABASE
+    from tests.test_eval import write_dataset
+
+    role = "docbot_no_create"
+    with pg_cluster.admin(DATABASE) as conn:
+        conn.execute(f"DROP ROLE IF EXISTS {role}")
+        conn.execute(f"CREATE ROLE {role} LOGIN")
+    try:
+        url = pg_cluster.url(DATABASE).replace("postgresql://postgres:", f"postgresql://{role}:")
+        monkeypatch.setenv("DOCBOT_DATABASE_URL", url)
+        code, out, err = run(capsys, "eval", str(write_dataset(tmp_path)), "--json")
+        assert code != 0 and out == ""
+        assert "cannot be written by this user" in err and "CREATE" in err
+        assert "Traceback" not in err and role in err  # the redacted URL names the user
+        with pg_cluster.admin(DATABASE) as conn:
+            left = conn.execute(
+                "SELECT count(*) FROM pg_namespace WHERE nspname LIKE 'docbot_eval_%'"
+            ).fetchone()[0]
+        assert left == 0
+    finally:
+        with pg_cluster.admin(DATABASE) as conn:
+            conn.execute(f"DROP ROLE IF EXISTS {role}")

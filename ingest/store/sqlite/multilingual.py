@@ -179,10 +179,13 @@ class Multilingual(SQLiteBase):
         if table not in TERM_TABLES:
             raise ValueError(f"no keyword index {table!r}; one of {', '.join(TERM_TABLES)}")
         version = (self.get_meta("vectors_version") or "0", self.get_meta(VERSION_KEY) or "0")
-        cache: dict[tuple[str, ...], object] = self.__dict__.setdefault("_term_counts", {})
-        if cache.get(("version",)) != version or len(cache) > TERM_CACHE_LIMIT:
-            cache.clear()
-            cache[("version",)] = version
+        cache: dict[tuple[str, ...], object] | None = self.__dict__.get("_term_counts")
+        if cache is None or cache.get(("version",)) != version or len(cache) > TERM_CACHE_LIMIT:
+            # A new dict, not a cleared one: a thread still counting for the old
+            # version (Slack handlers share the store) writes into the old dict and
+            # cannot leave a stale count under the new version.
+            cache = {("version",): version}
+            self.__dict__["_term_counts"] = cache
         totals = cache.get(("totals", lang))
         if not isinstance(totals, tuple):
             (n_all,) = self.conn.execute("SELECT count(*) FROM chunks").fetchone()
