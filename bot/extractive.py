@@ -65,6 +65,22 @@ LIST_TO_END = True
 """A quote that ends inside any list (not only a procedure's steps) runs to the list's
 end, within ``BLOCK_CHARS``: "Zone 1 is ..." is half an answer to how the zones are set
 when zones 2-4 follow (not for a number question: one item answers it)."""
+WINDOW_WEIGHTS = "count"
+"""How a window's question terms are scored when the answer path gives their IDF
+(``extractive_answer(weights=...)``): ``count``, every content term 1 and the words of
+how people ask (``bot/evidence.py`` ``QUESTION_WORDS``: "have", "give", "much") 0, so a
+later window holding more asking words no longer beats the sentence that names the
+subject ("If there is no contractual notice period ... we cannot require any minimum
+notice"); ``idf``, each term by its rarity over the question's mean (measured: it trades
+a gain for a loss on near ties, docs/BENCHMARKS.md "Quote windows"); ``off``, every
+word of the question 1, as before."""
+WORD_FORMS = True
+"""A question term matches a text word when both are forms of one word: equal once a
+common English ending is taken off ("zones" ~ "zone", "reimbursed" ~ "reimbursement"),
+or one such stem starting the other, from five letters. Without it, any text word
+sharing the term's first five letters matched ("transition" ~ "transferred",
+"internal" ~ "interview"), which let a window of unrelated words win. Forms of one
+word count once in a window's score."""
 BLOCK_CHARS = 1500
 """The most a block brought in by its introducing sentence may add (a long table or
 code listing is cut at a line, with an ellipsis)."""
@@ -228,29 +244,115 @@ def _widen(text: str, start: int, end: int, kind: str) -> tuple[int, int, str]:
     return start, end, intro
 
 
-def best_passage(question: str, text: str, max_chars: int = 420, *, faq: bool = False) -> str:
+_ENDINGS = (
+    "ations",
+    "ation",
+    "ments",
+    "ment",
+    "ings",
+    "ing",
+    "ions",
+    "ion",
+    "ers",
+    "er",
+    "ies",
+    "ed",
+    "es",
+    "s",
+    "e",
+)
+
+
+def _stem(word: str) -> str:
+    """``word`` without one common English ending, when four letters or more remain
+    (three for a plural "s": "days")."""
+    for ending in _ENDINGS:
+        if word.endswith(ending) and len(word) - len(ending) >= (3 if ending == "s" else 4):
+            return word[: -len(ending)]
+    return word
+
+
+def _same_word(term: str, word: str) -> bool:
+    """Whether a text word is the question's term (``WORD_FORMS``; else equal, or
+    sharing its first five letters from ``PREFIX`` letters up)."""
+    if term == word:
+        return True
+    if not WORD_FORMS:
+        return len(term) >= PREFIX and word.startswith(term[:5])
+    a, b = _stem(term), _stem(word)
+    if a == b:
+        return True
+    short, long = sorted((a, b), key=len)
+    return len(short) >= 5 and long.startswith(short)
+
+
+def _word_groups(terms: set[str]) -> dict[str, str]:
+    """Each term's group: forms of one word ("zone", "zones") count once in a window's
+    score, as one word of the question."""
+    group: dict[str, str] = {}
+    for term in sorted(terms, key=len):
+        group[term] = next(
+            (
+                g
+                for g in dict.fromkeys(group.values())
+                if _same_word(g, term) or _same_word(term, g)
+            ),
+            term,
+        )
+    return group
+
+
+def term_weights(idf: Mapping[str, float], mode: str | None = None) -> dict[str, float] | None:
+    """Each question term's weight for window scoring (``WINDOW_WEIGHTS`` unless
+    ``mode``); ``None`` (every word of the question 1) when off or nothing weighs."""
+    mode = WINDOW_WEIGHTS if mode is None else mode
+    values = [v for v in idf.values() if v > 0]
+    if mode == "off" or not values:
+        return None
+    if mode == "count":
+        return {t: 1.0 if v > 0 else 0.0 for t, v in idf.items()}
+    mean = sum(values) / len(values)
+    return {t: max(v, 0.0) / mean for t, v in idf.items()}
+
+
+def best_passage(
+    question: str,
+    text: str,
+    max_chars: int = 420,
+    *,
+    faq: bool = False,
+    weights: Mapping[str, float] | None = None,
+) -> str:
     """The run of consecutive sentences of ``text`` that best covers the question,
     cut verbatim from the text (lists, code and emphasis stay intact), grown to the
     block it introduces and the line that introduces it (``_widen``). With ``faq``
     (the passage answers a question its heading asks), a window that would start
     after the first sentence starts at it instead: "They do not. However, ..." is
     the answer to "Do our health benefits cover us abroad?", though it has none of
-    the question's words."""
+    the question's words. ``weights`` (term: weight, see ``term_weights``) make a
+    window's score the weight of the terms it holds rather than their number; a term
+    missing from them weighs nothing."""
     kind = question_kind(question)
     if len(text) <= max_chars:
         return text.strip()
     terms = {t.strip('"') for t in fts_query(question).split(" OR ") if t}
+    if weights is not None and any(weights.get(t, 0.0) > 0 for t in terms):
+        terms = {t for t in terms if weights.get(t, 0.0) > 0}  # asking words are filler
+    else:
+        weights = None
     spans = _spans(text)
     if not spans:
         return text[:max_chars].strip()
 
+    group = _word_groups(terms) if WORD_FORMS else {t: t for t in terms}
+    if weights is not None:
+        weights = {
+            g: max(weights.get(t, 0.0) for t in terms if group[t] == g) for g in group.values()
+        }
+
     def covered(span: tuple[int, int]) -> set[str]:
         words = set(re.findall(r"\w+", text[span[0] : span[1]].lower()))
-        return {
-            t
-            for t in terms
-            if t in words or (len(t) >= PREFIX and any(w.startswith(t[:5]) for w in words))
-        }
+        return {group[t] for t in terms if any(_same_word(t, w) for w in words)}
 
     # The window covering the most distinct question terms wins; among equals the
     # earliest, since procedures and definitions start at the top of a section. A
@@ -263,7 +365,10 @@ def best_passage(question: str, text: str, max_chars: int = 420, *, faq: bool = 
         while j < len(spans) and spans[j][1] - spans[i][0] <= max_chars:
             terms_here |= found[j]
             j += 1
-        score = float(len(terms_here))
+        if weights is not None:
+            score = sum(weights.get(t, 0.0) for t in terms_here)
+        else:
+            score = float(len(terms_here))
         if kind == "number" and terms_here:
             window = text[spans[i][0] : spans[max(j, i + 1) - 1][1]]
             score += 0.5 if _DIGIT.search(window) else 0.0
@@ -314,6 +419,7 @@ def extractive_answer(
     missing: Sequence[str] = (),
     lead_ins: Mapping[int, str] | None = None,
     texts: Mapping[int, str] | None = None,
+    weights: Mapping[str, float] | None = None,
 ) -> str:
     """Quoted passages with links, labelled as quotes (no model configured); with
     ``missing``, the question's distinctive words no quoted passage contains are
@@ -321,13 +427,14 @@ def extractive_answer(
     (by chunk id) are the lines that introduce a list a chunk starts inside, cut off
     into the previous chunk ("Do not:"): quoted first, so the list keeps its meaning.
     ``texts`` (by chunk id) are the passages' section texts to quote from instead of
-    the chunks alone (``bot/sections.py``)."""
+    the chunks alone (``bot/sections.py``). ``weights``: the question terms' weights
+    for choosing each quote's window (``term_weights``)."""
     parts = ["Here is what the docs say (quoted passages; no language model is configured):"]
     for n, hit in enumerate(hits, start=1):
         faq = hit.section.rsplit(" > ", 1)[-1].rstrip(" _*)(").endswith("?")
         limit = FIRST_CHARS if n == 1 else OTHER_CHARS
         text = (texts or {}).get(hit.chunk_id) or hit.text
-        passage = best_passage(question, text, max_chars=limit, faq=faq)
+        passage = best_passage(question, text, max_chars=limit, faq=faq, weights=weights)
         lead = (lead_ins or {}).get(hit.chunk_id, "")
         if lead and _in_leading_list(text, passage):
             gap = "\n" if text.lstrip().startswith(passage[:60]) else "\n…\n"
