@@ -81,6 +81,10 @@ or one such stem starting the other, from five letters. Without it, any text wor
 sharing the term's first five letters matched ("transition" ~ "transferred",
 "internal" ~ "interview"), which let a window of unrelated words win. Forms of one
 word count once in a window's score."""
+STEP_IMAGES = True
+"""A line that is only an image or HTML tag (a step's screenshot) continues the list
+item above it, so "5. Click 'Set Up':", its screenshot and "6. Touch the YubiKey" stay
+one procedure."""
 BLOCK_CHARS = 1500
 """The most a block brought in by its introducing sentence may add (a long table or
 code listing is cut at a line, with an ellipsis)."""
@@ -116,6 +120,38 @@ def _is_item(line: str) -> bool:
     return bool(_ITEM.match(line + " "))
 
 
+_DECORATION = re.compile(r"\s*((<[^>]*>\s*)+|!\[[^\]]*\]\([^)]*\)\s*)")
+
+
+def _continues(line: str) -> bool:
+    """Whether ``line`` belongs to the list item above it: indented, or (``STEP_IMAGES``)
+    only an image or HTML tag, the screenshot of a step that the next step follows."""
+    if line.startswith((" ", "\t")):
+        return True
+    return STEP_IMAGES and bool(line.strip()) and bool(_DECORATION.fullmatch(line))
+
+
+def _list_top(text: str, lines: list[tuple[int, int]], at: int) -> int:
+    """Index of the first line of the list that line ``at`` is in: up through items and
+    their continuation lines, and (``STEP_IMAGES``) across blank lines between them."""
+    top = at
+    while top > 0:
+        above = text[lines[top - 1][0] : lines[top - 1][1]]
+        if _is_item(above) or (_continues(above) and above.strip()):
+            top -= 1
+            continue
+        if STEP_IMAGES and not above.strip():
+            k = top - 1
+            while k > 0 and not text[lines[k][0] : lines[k][1]].strip():
+                k -= 1
+            line = text[lines[k][0] : lines[k][1]]
+            if line.strip() and (_is_item(line) or _continues(line)):
+                top = k
+                continue
+        break
+    return top
+
+
 def _block_end(text: str, lines: list[tuple[int, int]], first: int, numbered: bool) -> int:
     """Index of the last line of the block (list, code, table, paragraph) starting at
     line ``first``; with ``numbered``, a list stops at its last numbered item's lines."""
@@ -142,13 +178,13 @@ def _block_end(text: str, lines: list[tuple[int, int]], first: int, numbered: bo
                 k = j + 2
                 if k < len(lines) and (
                     _is_item(text[lines[k][0] : lines[k][1]])
-                    or text[lines[k][0] : lines[k][1]].startswith((" ", "\t"))
+                    or _continues(text[lines[k][0] : lines[k][1]])
                 ):
                     j += 1
                     continue
                 break
-            if _is_item(nxt) or nxt.startswith((" ", "\t")):
-                if numbered and not nxt.startswith((" ", "\t")) and not _NUMBERED.match(nxt):
+            if _is_item(nxt) or _continues(nxt):
+                if numbered and not _continues(nxt) and not _NUMBERED.match(nxt):
                     break
                 j += 1
                 last = j
@@ -178,16 +214,10 @@ def _widen(text: str, start: int, end: int, kind: str) -> tuple[int, int, str]:
     intro = ""
     first = _line_at(lines, start)
     # 1. Starting inside a list: find the list's first item and the line above it.
-    if _is_item(text[lines[first][0] : lines[first][1]]) or text[
-        lines[first][0] : lines[first][1]
-    ].startswith((" ", "\t")):
-        top = first
-        while top > 0:
-            above = text[lines[top - 1][0] : lines[top - 1][1]]
-            if _is_item(above) or (above.startswith((" ", "\t")) and above.strip()):
-                top -= 1
-            else:
-                break
+    if _is_item(text[lines[first][0] : lines[first][1]]) or _continues(
+        text[lines[first][0] : lines[first][1]]
+    ):
+        top = _list_top(text, lines, first)
         if kind == "procedure" and _NUMBERED.match(text[lines[top][0] : lines[top][1]]):
             start = lines[top][0]  # the whole procedure, from step 1
         head = top - 1
@@ -232,13 +262,10 @@ def _widen(text: str, start: int, end: int, kind: str) -> tuple[int, int, str]:
     # 3. A whole numbered procedure (or, with LIST_TO_END, any list) the span ends inside.
     if kind == "procedure" or (LIST_TO_END and kind != "number"):
         last = _line_at(lines, max(end - 1, start))
-        if _is_item(text[lines[last][0] : lines[last][1]]):
-            top = last
-            while top > 0 and (
-                _is_item(text[lines[top - 1][0] : lines[top - 1][1]])
-                or text[lines[top - 1][0] : lines[top - 1][1]].startswith((" ", "\t"))
-            ):
-                top -= 1
+        if _is_item(text[lines[last][0] : lines[last][1]]) or _continues(
+            text[lines[last][0] : lines[last][1]]
+        ):
+            top = _list_top(text, lines, last)
             block_last = _block_end(text, lines, top, numbered=False)
             end = _cap(text, start, max(end, lines[block_last][1]), (end - start) + BLOCK_CHARS)
     return start, end, intro
