@@ -45,6 +45,7 @@ _PROCEDURE_QUESTION = re.compile(
 _ITEM = re.compile(r"\s*(\d+[.)]|[-*+])\s")
 _NUMBERED = re.compile(r"\s*\d+[.)]\s")
 _DIGIT = re.compile(r"\d")
+_STEP = re.compile(r"^\s*\d+[.)]\s", re.MULTILINE)
 FIRST_CHARS = 900
 OTHER_CHARS = 600
 """How much of the best passage, and of each other one, is quoted (before the block a
@@ -81,6 +82,14 @@ or one such stem starting the other, from five letters. Without it, any text wor
 sharing the term's first five letters matched ("transition" ~ "transferred",
 "internal" ~ "interview"), which let a window of unrelated words win. Forms of one
 word count once in a window's score."""
+STEPS_FIRST = True
+"""A "how do I" question prefers a window that holds numbered steps, as a number
+question prefers one that states a number (half a term: it breaks ties and near-ties,
+it does not outweigh a window holding more of the question's words)."""
+STEPS_AFTER = True
+"""A "how do I" quote that holds no numbered step, in a section whose numbered
+procedure starts soon after it (within the quote's length), brings that procedure
+after an ellipsis: the steps are the answer, the paragraph before them says where."""
 STEP_IMAGES = True
 """A line that is only an image or HTML tag (a step's screenshot) continues the list
 item above it, so "5. Click 'Set Up':", its screenshot and "6. Touch the YubiKey" stay
@@ -342,6 +351,30 @@ def term_weights(idf: Mapping[str, float], mode: str | None = None) -> dict[str,
     return {t: max(v, 0.0) / mean for t, v in idf.items()}
 
 
+def _steps_after(text: str, end: int, within: int) -> str:
+    """The numbered procedure that starts within ``within`` characters after ``end``,
+    with the line introducing it when that ends in ":" ("The workflow:"), at most
+    ``BLOCK_CHARS`` long; "" when there is none."""
+    step = _STEP.search(text, end)
+    if step is None or step.start() - end > within:
+        return ""
+    lines = _lines(text)
+    first = _line_at(lines, step.start() + 1)
+    start = lines[first][0]
+    head = first - 1
+    while head >= 0 and not text[lines[head][0] : lines[head][1]].strip():
+        head -= 1
+    if (
+        head >= 0
+        and lines[head][0] >= end
+        and text[lines[head][0] : lines[head][1]].rstrip().endswith(":")
+    ):
+        start = lines[head][0]
+    last = _block_end(text, lines, first, numbered=False)
+    stop = _cap(text, start, lines[last][1], BLOCK_CHARS)
+    return text[start:stop].strip()
+
+
 def best_passage(
     question: str,
     text: str,
@@ -399,6 +432,9 @@ def best_passage(
         if kind == "number" and terms_here:
             window = text[spans[i][0] : spans[max(j, i + 1) - 1][1]]
             score += 0.5 if _DIGIT.search(window) else 0.0
+        elif kind == "procedure" and terms_here and STEPS_FIRST:
+            window = text[spans[i][0] : spans[max(j, i + 1) - 1][1]]
+            score += 0.5 if _STEP.search(window) else 0.0
         if score > best_score:
             best, best_score, best_end = i, score, max(j, i + 1)
     room = max_chars
@@ -424,6 +460,10 @@ def best_passage(
         passage += " …"
     if intro:
         passage = f"{intro}\n…\n{passage}"
+    if kind == "procedure" and STEPS_AFTER and not _STEP.search(passage):
+        steps = _steps_after(text, end, max_chars)
+        if steps:
+            passage = f"{passage}\n…\n{steps}"
     if "```" in passage and passage.count("```") % 2:
         passage += "\n```"
     return passage
