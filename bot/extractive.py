@@ -39,7 +39,7 @@ _NUMBER_QUESTION = re.compile(
 _PROCEDURE_QUESTION = re.compile(
     r"\b(how (do|can|should|would) (i|we|you)|how to|what (are the )?steps|step by step"
     r"|process (for|to)|what do i (\w+ )?(need to |have to )?do|walk me through|set ?up"
-    r"|configure|install)\b",
+    r"|configure|install|how (does|do|would) (it|that|this) work)\b",
     re.IGNORECASE,
 )
 _ITEM = re.compile(r"\s*(\d+[.)]|[-*+])\s")
@@ -82,10 +82,6 @@ or one such stem starting the other, from five letters. Without it, any text wor
 sharing the term's first five letters matched ("transition" ~ "transferred",
 "internal" ~ "interview"), which let a window of unrelated words win. Forms of one
 word count once in a window's score."""
-STEPS_FIRST = True
-"""A "how do I" question prefers a window that holds numbered steps, as a number
-question prefers one that states a number (half a term: it breaks ties and near-ties,
-it does not outweigh a window holding more of the question's words)."""
 STEPS_AFTER = True
 """A "how do I" quote that holds no numbered step, in a section whose numbered
 procedure starts soon after it (within the quote's length), brings that procedure
@@ -432,9 +428,6 @@ def best_passage(
         if kind == "number" and terms_here:
             window = text[spans[i][0] : spans[max(j, i + 1) - 1][1]]
             score += 0.5 if _DIGIT.search(window) else 0.0
-        elif kind == "procedure" and terms_here and STEPS_FIRST:
-            window = text[spans[i][0] : spans[max(j, i + 1) - 1][1]]
-            score += 0.5 if _STEP.search(window) else 0.0
         if score > best_score:
             best, best_score, best_end = i, score, max(j, i + 1)
     room = max_chars
