@@ -334,6 +334,20 @@ def _word_groups(terms: set[str]) -> dict[str, str]:
     return group
 
 
+_CONTRACTION = re.compile(r"\b(\w+)['’](t|s|m|re|ve|ll|d)\b", re.IGNORECASE)
+
+
+def _contraction_pieces(question: str) -> set[str]:
+    """The tokens a contraction splits into that carry no subject: the ending ("t",
+    "s", "m", "re") and, for a negation, the verb before it ("didn", "isn")."""
+    pieces: set[str] = set()
+    for word, ending in _CONTRACTION.findall(question):
+        pieces.add(ending.lower())
+        if ending.lower() == "t":
+            pieces.add(word.lower())
+    return pieces
+
+
 def term_weights(idf: Mapping[str, float], mode: str | None = None) -> dict[str, float] | None:
     """Each question term's weight for window scoring (``WINDOW_WEIGHTS`` unless
     ``mode``); ``None`` (every word of the question 1) when off or nothing weighs."""
@@ -393,7 +407,8 @@ def best_passage(
         return text.strip()
     terms = {t.strip('"') for t in fts_query(question).split(" OR ") if t}
     if weights is not None and any(weights.get(t, 0.0) > 0 for t in terms):
-        terms = {t for t in terms if weights.get(t, 0.0) > 0}  # asking words are filler
+        pieces = _contraction_pieces(question)  # "didn't": "didn" and "t" say nothing
+        terms = {t for t in terms if weights.get(t, 0.0) > 0 and t not in pieces} or terms
     else:
         weights = None
     spans = _spans(text)
