@@ -90,6 +90,10 @@ STEP_IMAGES = True
 """A line that is only an image or HTML tag (a step's screenshot) continues the list
 item above it, so "5. Click 'Set Up':", its screenshot and "6. Touch the YubiKey" stay
 one procedure."""
+DROP_IMAGES = True
+"""Lines of a quote that are only an image, HTML tags or an HTML comment are left out:
+Slack shows them as raw markup (a 400-character ``<!-- <iframe ...> -->``), and they
+hold nothing a reader can use in a chat message; the link to the section has them."""
 BLOCK_CHARS = 1500
 """The most a block brought in by its introducing sentence may add (a long table or
 code listing is cut at a line, with an ellipsis)."""
@@ -125,7 +129,7 @@ def _is_item(line: str) -> bool:
     return bool(_ITEM.match(line + " "))
 
 
-_DECORATION = re.compile(r"\s*((<[^>]*>\s*)+|!\[[^\]]*\]\([^)]*\)\s*)")
+_DECORATION = re.compile(r"\s*((<[^>]*>\s*)+|!\[[^\]]*\]\([^)]*\)\s*|<!--.*-->\s*)")
 
 
 def _continues(line: str) -> bool:
@@ -477,6 +481,19 @@ def best_passage(
     return passage
 
 
+def _without_images(passage: str) -> str:
+    """``passage`` without its lines that are only an image, HTML tags or an HTML
+    comment (``DROP_IMAGES``), and without the blank lines they leave doubled."""
+    kept: list[str] = []
+    for line in passage.splitlines():
+        if line.strip() and _DECORATION.fullmatch(line):
+            continue
+        if not line.strip() and (not kept or not kept[-1].strip()):
+            continue
+        kept.append(line)
+    return "\n".join(kept).strip() or passage
+
+
 def _in_leading_list(text: str, passage: str) -> bool:
     """True when ``passage`` lies in the list ``text`` starts with."""
     at = text.find(passage[:60])
@@ -514,6 +531,8 @@ def extractive_answer(
         if lead and _in_leading_list(text, passage):
             gap = "\n" if text.lstrip().startswith(passage[:60]) else "\n…\n"
             passage = f"{lead}{gap}{passage}"
+        if DROP_IMAGES:
+            passage = _without_images(passage)
         quoted = "\n".join(f"> {line}" if line.strip() else ">" for line in passage.splitlines())
         parts.append(f"{quoted}\n— [{n}] [{hit.section}]({hit.link})")
     if missing:
