@@ -39,9 +39,10 @@ _NUMBER_QUESTION = re.compile(
 _PROCEDURE_QUESTION = re.compile(
     r"\b(how (do|can|should|would) (i|we|you)|how to|what (are the )?steps|step by step"
     r"|process (for|to)|what do i (\w+ )?(need to |have to )?do|walk me through|set ?up"
-    r"|configure|install|how (does|do|would) (it|that|this) work)\b",
+    r"|configure|install)\b",
     re.IGNORECASE,
 )
+_HOW_IT_WORKS = re.compile(r"\bhow (does|do|would) (it|that|this) work\b", re.IGNORECASE)
 _ITEM = re.compile(r"\s*(\d+[.)]|[-*+])\s")
 _NUMBERED = re.compile(r"\s*\d+[.)]\s")
 _DIGIT = re.compile(r"\d")
@@ -90,6 +91,15 @@ STEP_IMAGES = True
 """A line that is only an image or HTML tag (a step's screenshot) continues the list
 item above it, so "5. Click 'Set Up':", its screenshot and "6. Touch the YubiKey" stay
 one procedure."""
+HOW_IT_WORKS = True
+""""how does that work?" asks for the steps, as "how do I" does ("can I buy my old
+laptop? how does that work?": the buyback procedure)."""
+CARRY = 0
+"""Characters of its limit a quote leaves unused (its section is short) that the next
+quote may use, at most this many; the answer's total stays within the same budget
+(``FIRST_CHARS`` + ``OTHER_CHARS`` per other passage). Off: measured, it gains a fact
+on the handbook for 7% more median length, no better than longer limits
+(docs/BENCHMARKS.md, "Quote windows")."""
 DROP_IMAGES = True
 """Lines of a quote that are only an image, HTML tags or an HTML comment are left out:
 Slack shows them as raw markup (a 400-character ``<!-- <iframe ...> -->``), and they
@@ -102,7 +112,7 @@ code listing is cut at a line, with an ellipsis)."""
 def question_kind(question: str) -> str:
     """``procedure`` ("how do I ..."), ``number`` ("how many ..."), or ``other``: how
     much an answer needs (the steps, one sentence, a short passage)."""
-    if _PROCEDURE_QUESTION.search(question):
+    if _PROCEDURE_QUESTION.search(question) or (HOW_IT_WORKS and _HOW_IT_WORKS.search(question)):
         return "procedure"
     if _NUMBER_QUESTION.search(question):
         return "number"
@@ -522,11 +532,13 @@ def extractive_answer(
     the chunks alone (``bot/sections.py``). ``weights``: the question terms' weights
     for choosing each quote's window (``term_weights``)."""
     parts = ["Here is what the docs say (quoted passages; no language model is configured):"]
+    carry = 0
     for n, hit in enumerate(hits, start=1):
         faq = hit.section.rsplit(" > ", 1)[-1].rstrip(" _*)(").endswith("?")
-        limit = FIRST_CHARS if n == 1 else OTHER_CHARS
+        limit = (FIRST_CHARS if n == 1 else OTHER_CHARS) + carry
         text = (texts or {}).get(hit.chunk_id) or hit.text
         passage = best_passage(question, text, max_chars=limit, faq=faq, weights=weights)
+        carry = min(max(limit - len(passage), 0), CARRY)
         lead = (lead_ins or {}).get(hit.chunk_id, "")
         if lead and _in_leading_list(text, passage):
             gap = "\n" if text.lstrip().startswith(passage[:60]) else "\n…\n"
