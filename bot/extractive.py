@@ -493,11 +493,15 @@ def best_passage(
 
 def _without_images(passage: str) -> str:
     """``passage`` without its lines that are only an image, HTML tags or an HTML
-    comment (``DROP_IMAGES``), and without the blank lines they leave doubled."""
+    comment (``DROP_IMAGES``), outside code blocks, and without the blank lines they
+    leave doubled."""
     kept: list[str] = []
+    fenced = False
     for line in passage.splitlines():
-        if line.strip() and _DECORATION.fullmatch(line):
-            continue
+        if line.lstrip().startswith("```"):
+            fenced = not fenced
+        elif not fenced and line.strip() and _DECORATION.fullmatch(line):
+            continue  # (HTML inside a code block is its content: kept)
         if not line.strip() and (not kept or not kept[-1].strip()):
             continue
         kept.append(line)

@@ -160,3 +160,12 @@ def test_images_and_html_comments_are_left_out_of_a_quote() -> None:
     assert "img.example" not in answer and "iframe" not in answer
     assert "Zoom can post recordings" in answer and "Record automatically" in answer
     assert ">\n>\n" not in answer  # no doubled blank quote lines where the images were
+
+
+def test_html_inside_a_code_block_is_kept() -> None:
+    text = (
+        "Embed the status badge with the following snippet:\n\n"
+        '```html\n<div class="badge">\n<img src="https://status.example/badge.svg">\n</div>\n```\n'
+    )
+    answer = extractive_answer("how do I embed the status badge?", [_hit(text)])
+    assert '<div class="badge">' in answer and "badge.svg" in answer and "</div>" in answer
