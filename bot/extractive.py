@@ -3,6 +3,7 @@ that cover the question, quoted verbatim and linked."""
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping, Sequence
 
@@ -309,6 +310,7 @@ _ENDINGS = (
 )
 
 
+@functools.lru_cache(maxsize=4096)
 def _stem(word: str) -> str:
     """``word`` without one common English ending, when four letters or more remain
     (three for a plural "s": "days")."""
