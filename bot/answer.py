@@ -40,7 +40,7 @@ from bot.evidence import (
     unmet_names,
     weigh,
 )
-from bot.extractive import extractive_answer
+from bot.extractive import extractive_answer, term_weights
 from bot.guard import allowed_hosts, guard_stream
 from bot.llm import LLM, Message, Usage, call_until_deadline, until_deadline
 from bot.prompts import CONDENSE_PROMPT, SYSTEM_PROMPT, build_messages, estimate_tokens
@@ -432,6 +432,7 @@ class Answerer:
                 missing=missing,
                 lead_ins=leads,
                 texts=texts,
+                weights=term_weights({t: evidence.idf(t) for t in evidence.terms}),
             )
             answer = Answer(
                 question=question,

@@ -5,6 +5,7 @@ alternatives behind each choice: the abstention gate's thresholds, the answer-ty
 check's share (``--grid types``), the name checks (``--grid names``), which passages may anchor a
 partial answer (``--grid anchors``), the quote rules
 (``--grid quotes``), the section text quotes are chosen from (``--grid sections``), how
+quote windows are scored and grown (``--grid windows``), how
 many passages per page and how many quoted, and how much of each passage is quoted. The store is the
 one ``docbot eval --answers ... --store PATH`` kept, so nothing is re-embedded; every
 figure is printed for the even-numbered questions (what the defaults were chosen on),
@@ -14,12 +15,13 @@ the odd ones (held out) and all.
         --docs ../shared/data/markdown/sourcegraph-handbook --store /tmp/handbook-answers.db
     python scripts/bench_answers.py /tmp/handbook-answers.db \\
         benchmarks/handbook-answers/questions.jsonl \\
-        [--grid gate|types|names|anchors|quotes|sections|passages|length]
+        [--grid gate|types|names|anchors|quotes|sections|windows|passages|length]
 """
 
 from __future__ import annotations
 
 import argparse
+import statistics
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -67,6 +69,30 @@ def grids(name: str) -> Iterator[dict[str, Any]]:
         yield {"refill": True, "prefix": 4, "faq_first": False, "list_to_end": False}
         yield {"refill": True, "prefix": 4, "faq_first": True, "list_to_end": False}
         yield {"refill": True, "prefix": 4, "faq_first": True, "list_to_end": True}
+    elif name == "windows":
+        # issue 12, branch keyfacts: each quote rule on top of the ones before
+        off = {
+            "window_weights": "off",
+            "word_forms": False,
+            "step_images": False,
+            "steps_after": False,
+            "how_it_works": False,
+            "drop_images": False,
+        }
+        yield off  # main before these rules
+        yield {**off, "window_weights": "idf"}
+        yield {**off, "window_weights": "count"}
+        yield {**off, "window_weights": "count", "word_forms": True}
+        on = {**off, "window_weights": "count", "word_forms": True, "step_images": True}
+        yield on
+        on = {**on, "steps_after": True}
+        yield on
+        on = {**on, "how_it_works": True}
+        yield on
+        on = {**on, "drop_images": True}
+        yield on  # shipped
+        for carry in (300, 100_000):
+            yield {**on, "carry": carry}
     elif name == "anchors":
         for floor in (0.0, 0.75, 1.0, 1.2):
             yield {"anchor_floor": floor}
@@ -96,6 +122,7 @@ def main() -> int:
             "anchors",
             "quotes",
             "sections",
+            "windows",
             "passages",
             "length",
         ),
@@ -106,7 +133,11 @@ def main() -> int:
     embedder = make_embedder(settings.embedder, settings.embed_model)
     retriever = Retriever(Store(args.store), embedder)
     questions = load_answer_set(args.questions)
-    print("setting | " + " | ".join(f"{h}: " + " / ".join(FIGURES) for h in ("even", "odd", "all")))
+    print(
+        "setting | "
+        + " | ".join(f"{h}: " + " / ".join(FIGURES) for h in ("even", "odd", "all"))
+        + " | median answer (answered answerable)"
+    )
     for setting in grids(args.grid):
         values = dict(setting)
         extractive.FIRST_CHARS = values.pop("first_chars", 900)
@@ -115,6 +146,13 @@ def main() -> int:
         extractive.PREFIX = values.pop("prefix", 4)
         extractive.FAQ_FIRST = values.pop("faq_first", True)
         extractive.LIST_TO_END = values.pop("list_to_end", True)
+        extractive.WINDOW_WEIGHTS = values.pop("window_weights", "count")
+        extractive.WORD_FORMS = values.pop("word_forms", True)
+        extractive.STEP_IMAGES = values.pop("step_images", True)
+        extractive.STEPS_AFTER = values.pop("steps_after", True)
+        extractive.HOW_IT_WORKS = values.pop("how_it_works", True)
+        extractive.DROP_IMAGES = values.pop("drop_images", True)
+        extractive.CARRY = values.pop("carry", 0)
         sections.BEFORE = values.pop("section_before", 2)
         sections.AFTER = values.pop("section_after", 2)
         answerer = Answerer(retriever, **values)
@@ -124,7 +162,9 @@ def main() -> int:
             part = [j for j in judged if half == "all" or j.question.half == half]
             figures = summarise(part)
             cells.append(" / ".join(f"{figures[f]:.3f}" for f in FIGURES))
-        print(f"{setting} | " + " | ".join(cells), flush=True)
+        answered = [len(j.text) for j in judged if j.question.answerable and not j.abstained]
+        median = statistics.median(answered) if answered else 0
+        print(f"{setting} | " + " | ".join(cells) + f" | median {median:.0f} chars", flush=True)
     return 0
 
 
