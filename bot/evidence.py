@@ -549,3 +549,97 @@ def rare_names(
     total = store.chunk_count()
     limit = max(share * total, 1)
     return [n for n in counted.found if 0 < counted.counts.get(n.phrase, 0) <= limit]
+
+
+# --- the question's words together ---------------------------------------------------
+#
+# Every check above weighs the passages shown as one bag of words. "do engineers get
+# extra pay for being on call?" passes them all on passages about the on-call rotation
+# ("on-call engineer") and a payroll form ("Pay Rate", "the cost of extra hours"): each
+# word is somewhere, no place says anything about extra pay for being on call. A
+# passage that addresses a question holds its words *together*: in one sentence, list
+# item or table row with its neighbours and its heading (the unit the answer-type
+# check uses). Words that are only ever apart mean the passages are about near
+# subjects, not about the question.
+
+_CLAUSE_BREAK = re.compile(
+    r"[,;:?!.]|\b(?:once|when|whenever|if|while|because|since|after|before|until|unless"
+    r"|though|although)\b",
+    re.IGNORECASE,
+)
+"""Where a question's clause ends: punctuation, or a word opening a subordinate clause
+("should I mark the page resolved *once I've fixed the problem*?"). A passage may answer
+the main ask without restating its condition, so each clause is weighed on its own."""
+
+TOGETHER_SHARE = 0.5
+"""Abstain when, for every clause of the question, the best sentence window of the
+passages shown holds less than this share of the IDF mass of the clause's terms that
+the passages hold at all: less than half of what they have of the question is ever in
+one place (docs/BENCHMARKS.md, "The question's words together")."""
+
+
+def clauses(question: str) -> list[list[str]]:
+    """The content terms of each clause of ``question`` (clauses split at punctuation
+    and at subordinating words), in order; clauses without terms left out."""
+    parts = [p for p in _CLAUSE_BREAK.split(question) if p and p.strip()]
+    terms = [[t for t in dict.fromkeys(content_terms(p)) if t not in _CONTRACTED] for p in parts]
+    return [t for t in terms if t]
+
+
+@dataclass(frozen=True)
+class Together:
+    """How much of the question the passages hold in one place: ``share`` (the best
+    clause's share, 1.0 when no clause has two terms the passages hold), the clause's
+    terms the passages hold (``held``) and those of its best window (``window``)."""
+
+    share: float
+    held: list[str]
+    window: list[str]
+
+    def apart(self, evidence: Evidence) -> list[str]:
+        """The held terms, rarest in the corpus first: what to name when they are
+        never together."""
+        return sorted(self.held, key=lambda t: evidence.chunk_counts.get(t, 0))
+
+
+def together(
+    store: StoreContract,
+    question: str,
+    evidence: Evidence,
+    passages: Sequence[tuple[str, str]],
+    near: int = NEAR,
+) -> Together:
+    """The share of the question's words the passages ``(heading, text)`` hold *in one
+    place*: for each clause, the IDF mass of its terms in the best window (a unit of a
+    passage, ``near`` units either side and the passage's heading) over the IDF mass
+    of its terms in any passage; the best clause counts. Terms are matched with the
+    search's porter stemming (``store.texts_holding``)."""
+    terms = evidence.terms
+    pieces: list[str] = []
+    spans: list[tuple[int, int, int]] = []  # per passage: heading index, first unit, end
+    for heading, text in passages:
+        first = len(pieces)
+        pieces.append(heading)
+        pieces.extend(units(text))
+        spans.append((first, first + 1, len(pieces)))
+    found = store.texts_holding(pieces, terms) if pieces and terms else {}
+    best = Together(1.0, [], [])
+    scored = False
+    for clause in clauses(question):
+        held = [t for t in dict.fromkeys(clause) if t in terms and found.get(t)]
+        mass = sum(evidence.idf(t) for t in held)
+        if len(held) < 2 or mass <= 0:
+            continue
+        window: list[str] = []
+        top = 0.0
+        for heading, start, end in spans:
+            for i in range(start, end):
+                rows = {heading, *range(max(i - near, start), min(i + near + 1, end))}
+                inside = [t for t in held if found[t] & rows]
+                value = sum(evidence.idf(t) for t in inside)
+                if value > top:
+                    top, window = value, inside
+        share = top / mass
+        if not scored or share > best.share:
+            best, scored = Together(share, held, window), True
+    return best
