@@ -578,10 +578,16 @@ the passages hold at all: less than half of what they have of the question is ev
 one place (docs/BENCHMARKS.md, "The question's words together")."""
 
 
+SPLIT_CLAUSES = True
+"""Whether each clause is weighed on its own (else the whole question is one clause); a
+setting only to measure the choice."""
+
+
 def clauses(question: str) -> list[list[str]]:
     """The content terms of each clause of ``question`` (clauses split at punctuation
     and at subordinating words), in order; clauses without terms left out."""
-    parts = [p for p in _CLAUSE_BREAK.split(question) if p and p.strip()]
+    pieces = _CLAUSE_BREAK.split(question) if SPLIT_CLAUSES else [question]
+    parts = [p for p in pieces if p and p.strip()]
     terms = [[t for t in dict.fromkeys(content_terms(p)) if t not in _CONTRACTED] for p in parts]
     return [t for t in terms if t]
 

@@ -3,7 +3,9 @@
 ``docbot eval --answers`` measures the shipped answer path; this script measures the
 alternatives behind each choice: the abstention gate's thresholds, the answer-type
 check's share (``--grid types``), the name checks (``--grid names``), which passages may anchor a
-partial answer (``--grid anchors``), the quote rules
+partial answer (``--grid anchors``), the share of the question's words that must sit
+together (``--grid together``), what counts as an amount or a time (``--grid typefix``),
+the quote rules
 (``--grid quotes``), the section text quotes are chosen from (``--grid sections``), how
 many passages per page and how many quoted, and how much of each passage is quoted. The store is the
 one ``docbot eval --answers ... --store PATH`` kept, so nothing is re-embedded; every
@@ -14,7 +16,7 @@ the odd ones (held out) and all.
         --docs ../shared/data/markdown/sourcegraph-handbook --store /tmp/handbook-answers.db
     python scripts/bench_answers.py /tmp/handbook-answers.db \\
         benchmarks/handbook-answers/questions.jsonl \\
-        [--grid gate|types|names|anchors|quotes|sections|passages|length]
+        [--grid gate|types|names|anchors|together|typefix|quotes|sections|passages|length]
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+import bot.evidence as evidence
 import bot.extractive as extractive
 import bot.sections as sections
 from bot.answer import Answerer
@@ -67,6 +70,16 @@ def grids(name: str) -> Iterator[dict[str, Any]]:
         yield {"refill": True, "prefix": 4, "faq_first": False, "list_to_end": False}
         yield {"refill": True, "prefix": 4, "faq_first": True, "list_to_end": False}
         yield {"refill": True, "prefix": 4, "faq_first": True, "list_to_end": True}
+    elif name == "together":
+        yield {"together_share": 0.0}  # off: the checks before it
+        for share in (0.3, 0.4, 0.5, 0.6, 0.7):
+            yield {"together_share": share}
+        yield {"together_share": 0.5, "split_clauses": False}  # the whole question as one
+    elif name == "typefix":
+        yield {"contacts_are_no_time": False, "bare_k_is_money": True}  # before
+        yield {"contacts_are_no_time": True, "bare_k_is_money": True}
+        yield {"contacts_are_no_time": False, "bare_k_is_money": False}
+        yield {"contacts_are_no_time": True, "bare_k_is_money": False}
     elif name == "anchors":
         for floor in (0.0, 0.75, 1.0, 1.2):
             yield {"anchor_floor": floor}
@@ -94,6 +107,8 @@ def main() -> int:
             "types",
             "names",
             "anchors",
+            "together",
+            "typefix",
             "quotes",
             "sections",
             "passages",
@@ -117,6 +132,9 @@ def main() -> int:
         extractive.LIST_TO_END = values.pop("list_to_end", True)
         sections.BEFORE = values.pop("section_before", 2)
         sections.AFTER = values.pop("section_after", 2)
+        evidence.SPLIT_CLAUSES = values.pop("split_clauses", True)
+        evidence.CONTACTS_ARE_NO_TIME = values.pop("contacts_are_no_time", True)
+        evidence.BARE_K_IS_MONEY = values.pop("bare_k_is_money", False)
         answerer = Answerer(retriever, **values)
         judged = [judge(q, answerer.ask(q.question).answer) for q in questions]
         cells = []
