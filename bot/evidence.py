@@ -638,9 +638,9 @@ def together(
             continue
         window: list[str] = []
         top = 0.0
-        for heading, start, end in spans:
+        for title, start, end in spans:
             for i in range(start, end):
-                rows = {heading, *range(max(i - near, start), min(i + near + 1, end))}
+                rows = {title, *range(max(i - near, start), min(i + near + 1, end))}
                 inside = [t for t in held if found[t] & rows]
                 value = sum(evidence.idf(t) for t in inside)
                 if value > top:

@@ -12,11 +12,13 @@ import pytest
 
 from bot.answer import NOT_FOUND, Answerer
 from bot.evidence import clauses, together, weigh
+from bot.llm import OpenAIChat
 from bot.retrieve import Retriever
 from ingest.sources.markdown import MarkdownSource
 from ingest.store import Store
 from ingest.sync import sync_source
 from tests.fakes.embedders import HashEmbedder
+from tests.fakes.openai_server import FakeOpenAI
 
 FILLER = ["laptops", "travel", "hotels", "books", "training", "software", "phones", "taxis"]
 
@@ -123,3 +125,19 @@ def test_the_share_is_read_per_clause_over_what_the_passages_hold(answerer: Answ
 def test_the_check_can_be_turned_off(tmp_path: Path) -> None:
     loose = _answerer(tmp_path / "docs", PAGES, together_share=0.0)
     assert not loose.ask(QUESTION).answer.abstained
+
+
+def test_with_a_model_words_only_apart_are_not_sent_to_it(
+    answerer: Answerer, fake_openai: FakeOpenAI
+) -> None:
+    # A model reads the chunks themselves, so they are what is weighed.
+    chat = OpenAIChat("gpt-4o-mini", api_key="sk-test", base_url=fake_openai.base_url)
+    model = Answerer(answerer.retriever, chat)
+    fake_openai.reply = "Yes, engineers get extra pay for being on call [1]."
+    answer = model.ask(QUESTION).answer
+    assert answer.abstained and "only apart" in answer.text
+    assert fake_openai.chat_requests() == []
+    fake_openai.reply = "No: wait for the alert to auto resolve [1]."
+    covered = model.ask("should I mark a page resolved once I've fixed the problem?").answer
+    assert not covered.abstained and covered.cited == [1]
+    assert len(fake_openai.chat_requests()) == 1
