@@ -578,8 +578,20 @@ the passages hold at all: less than half of what they have of the question is ev
 one place (docs/BENCHMARKS.md, "The question's words together")."""
 
 
+_ASKED = re.compile(
+    r"(?:^|[,.;:?!]\s*|\b(?:and|but|so|or)\s+)\W*(?:(?:at|by|for|in|on|to|from|of)\s+)?"
+    r"(?:what|which|whose)\s+((?:(?:kinds?|sorts?|types?)\s+of\s+)?\w+)"
+)
+"""The noun a question word opening a clause asks for ("what *cut* does a partner get",
+"which *countries* ..."; not "can my manager see what websites I visit"): it names the
+kind of answer, which a page gives as a value ("10%", "Cuba") and seldom by that word,
+like the type words of the answer-type check."""
+
 SPLIT_CLAUSES = True
 """Whether each clause is weighed on its own (else the whole question is one clause); a
+setting only to measure the choice."""
+ASKED_NOUN = True
+"""Whether the noun a question word asks for is left out of the clause's terms; a
 setting only to measure the choice."""
 
 
@@ -588,7 +600,15 @@ def clauses(question: str) -> list[list[str]]:
     and at subordinating words), in order; clauses without terms left out."""
     pieces = _CLAUSE_BREAK.split(question) if SPLIT_CLAUSES else [question]
     parts = [p for p in pieces if p and p.strip()]
-    terms = [[t for t in dict.fromkeys(content_terms(p)) if t not in _CONTRACTED] for p in parts]
+    asked = (
+        {w for m in _ASKED.finditer(question.lower()) for w in m.group(1).split()}
+        if ASKED_NOUN
+        else set()
+    )
+    terms = [
+        [t for t in dict.fromkeys(content_terms(p)) if t not in _CONTRACTED and t not in asked]
+        for p in parts
+    ]
     return [t for t in terms if t]
 
 

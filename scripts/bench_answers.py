@@ -75,6 +75,7 @@ def grids(name: str) -> Iterator[dict[str, Any]]:
         for share in (0.3, 0.4, 0.5, 0.6, 0.7):
             yield {"together_share": share}
         yield {"together_share": 0.5, "split_clauses": False}  # the whole question as one
+        yield {"together_share": 0.5, "asked_noun": False}  # "what cut": "cut" kept
     elif name == "typefix":
         yield {"contacts_are_no_time": False, "bare_k_is_money": True}  # before
         yield {"contacts_are_no_time": True, "bare_k_is_money": True}
@@ -133,6 +134,7 @@ def main() -> int:
         sections.BEFORE = values.pop("section_before", 2)
         sections.AFTER = values.pop("section_after", 2)
         evidence.SPLIT_CLAUSES = values.pop("split_clauses", True)
+        evidence.ASKED_NOUN = values.pop("asked_noun", True)
         evidence.CONTACTS_ARE_NO_TIME = values.pop("contacts_are_no_time", True)
         evidence.BARE_K_IS_MONEY = values.pop("bare_k_is_money", False)
         answerer = Answerer(retriever, **values)

@@ -76,6 +76,18 @@ def test_clauses_split_at_punctuation_and_subordinating_words() -> None:
     ]
 
 
+def test_the_noun_a_question_word_asks_for_is_no_term() -> None:
+    # "cut" names the kind of answer ("10%"), which the page need not word so.
+    assert clauses("what cut does a partner get for referring a customer?") == [
+        ["partner", "referring", "customer"]
+    ]
+    assert clauses("which kind of laptop do engineers order?") == [["engineers", "order"]]
+    # Not a question word opening a clause: "websites" is part of what is asked.
+    assert clauses("can my manager see what websites I visit?") == [
+        ["manager", "websites", "visit"]
+    ]
+
+
 def test_words_only_apart_in_the_passages_abstain(answerer: Answerer) -> None:
     answer = answerer.ask(QUESTION).answer
     assert answer.abstained
