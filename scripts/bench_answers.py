@@ -16,12 +16,14 @@ the odd ones (held out) and all.
         --docs ../shared/data/markdown/sourcegraph-handbook --store /tmp/handbook-answers.db
     python scripts/bench_answers.py /tmp/handbook-answers.db \\
         benchmarks/handbook-answers/questions.jsonl \\
-        [--grid gate|types|names|anchors|together|typefix|quotes|sections|passages|length]
+        [--grid gate|types|names|anchors|together|typefix|quotes|sections|passages|length] \\
+        [--answerable benchmarks/handbook-qa/queries.jsonl]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -117,12 +119,24 @@ def main() -> int:
         ),
         default="gate",
     )
+    parser.add_argument(
+        "--answerable",
+        type=Path,
+        help="also count abstentions on these questions, every one answerable (a BEIR "
+        "queries.jsonl such as benchmarks/handbook-qa/queries.jsonl): false abstention "
+        "on questions no setting was chosen on",
+    )
     args = parser.parse_args()
     settings = Settings()
     embedder = make_embedder(settings.embedder, settings.embed_model)
     retriever = Retriever(Store(args.store), embedder)
     questions = load_answer_set(args.questions)
-    print("setting | " + " | ".join(f"{h}: " + " / ".join(FIGURES) for h in ("even", "odd", "all")))
+    extra: list[str] = []
+    if args.answerable:
+        lines = args.answerable.read_text(encoding="utf-8").splitlines()
+        extra = [json.loads(line)["text"] for line in lines if line.strip()]
+    header = " | ".join(f"{h}: " + " / ".join(FIGURES) for h in ("even", "odd", "all"))
+    print(f"setting | {header}" + (" | answerable set: abstained" if extra else ""))
     for setting in grids(args.grid):
         values = dict(setting)
         extractive.FIRST_CHARS = values.pop("first_chars", 900)
@@ -144,6 +158,9 @@ def main() -> int:
             part = [j for j in judged if half == "all" or j.question.half == half]
             figures = summarise(part)
             cells.append(" / ".join(f"{figures[f]:.3f}" for f in FIGURES))
+        if extra:
+            abstained = sum(answerer.ask(q).answer.abstained for q in extra)
+            cells.append(f"{abstained}/{len(extra)}")
         print(f"{setting} | " + " | ".join(cells), flush=True)
     return 0
 
