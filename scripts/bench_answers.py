@@ -35,7 +35,7 @@ import bot.evidence as evidence
 import bot.extractive as extractive
 import bot.sections as sections
 from bot.answer import Answerer
-from bot.eval.answers import judge, load_answer_set, summarise
+from bot.eval.answers import JudgedQuestion, judge, load_answer_set, summarise
 from bot.retrieve import Retriever
 from ingest.embedding import make_embedder
 from ingest.settings import Settings
@@ -98,6 +98,29 @@ def grids(name: str) -> Iterator[dict[str, Any]]:
             yield {"first_chars": first, "other_chars": other}
 
 
+def print_scores(retriever: Retriever, questions: list[JudgedQuestion], extra: list[str]) -> int:
+    """The share ``together`` gives each question answered with the check off (the
+    margin behind ``TOGETHER_SHARE``), lowest first: id, answerable (A) or not (U)."""
+    answerer = Answerer(retriever, together_share=0.0)
+    asked = [(q.id, q.question, q.answerable) for q in questions]
+    asked += [(f"extra-{n}", text, True) for n, text in enumerate(extra, 1)]
+    rows: list[tuple[float, str, bool, str]] = []
+    for qid, question, answerable in asked:
+        answer = answerer.ask(question).answer
+        if answer.abstained:
+            continue
+        _, texts = answerer._quote_texts(answer.sources)
+        weighed = evidence.weigh(retriever.store, question, answer.sources)
+        passages = [
+            (h.section.rsplit(" > ", 1)[-1], texts.get(h.chunk_id, h.text)) for h in answer.sources
+        ]
+        share = evidence.together(retriever.store, question, weighed, passages).share
+        rows.append((share, qid, answerable, question))
+    for share, qid, answerable, question in sorted(rows):
+        print(f"{share:.2f} {qid} {'A' if answerable else 'U'} {question}")
+    return 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("store", type=Path, help="a store kept by docbot eval --answers")
@@ -126,6 +149,12 @@ def main() -> int:
         "queries.jsonl such as benchmarks/handbook-qa/queries.jsonl): false abstention "
         "on questions no setting was chosen on",
     )
+    parser.add_argument(
+        "--scores",
+        action="store_true",
+        help="instead of a grid: print each answered question's words-together share "
+        "(bot/evidence.py together) with that check off, lowest first",
+    )
     args = parser.parse_args()
     settings = Settings()
     embedder = make_embedder(settings.embedder, settings.embed_model)
@@ -135,6 +164,8 @@ def main() -> int:
     if args.answerable:
         lines = args.answerable.read_text(encoding="utf-8").splitlines()
         extra = [json.loads(line)["text"] for line in lines if line.strip()]
+    if args.scores:
+        return print_scores(retriever, questions, extra)
     header = " | ".join(f"{h}: " + " / ".join(FIGURES) for h in ("even", "odd", "all"))
     print(f"setting | {header}" + (" | answerable set: abstained" if extra else ""))
     for setting in grids(args.grid):
