@@ -23,6 +23,7 @@ the odd ones (held out) and all.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 from collections.abc import Iterator
@@ -36,6 +37,7 @@ import bot.extractive as extractive
 import bot.sections as sections
 from bot.answer import Answerer
 from bot.eval.answers import JudgedQuestion, judge, load_answer_set, summarise
+from bot.llm import LLM, OpenAIChat
 from bot.retrieve import Retriever
 from ingest.embedding import make_embedder
 from ingest.settings import Settings
@@ -150,6 +152,13 @@ def main() -> int:
         "on questions no setting was chosen on",
     )
     parser.add_argument(
+        "--chat",
+        action="store_true",
+        help="answer through a chat model faked by tests/fakes/openai_server (its reply "
+        "cites [1]): the gates' decisions in the model path, which weighs the chunks "
+        "themselves; only the abstention figures mean anything then",
+    )
+    parser.add_argument(
         "--scores",
         action="store_true",
         help="instead of a grid: print each answered question's words-together share "
@@ -166,9 +175,28 @@ def main() -> int:
         extra = [json.loads(line)["text"] for line in lines if line.strip()]
     if args.scores:
         return print_scores(retriever, questions, extra)
+    with contextlib.ExitStack() as stack:
+        chat: LLM | None = None
+        if args.chat:
+            from tests.fakes.openai_server import FakeOpenAI
+
+            server = stack.enter_context(FakeOpenAI(reply="What the sources say [1]."))
+            chat = OpenAIChat("gpt-4o-mini", api_key="sk-test", base_url=server.base_url)
+        run_grid(args.grid, retriever, chat, questions, extra)
+    return 0
+
+
+def run_grid(
+    grid: str,
+    retriever: Retriever,
+    chat: LLM | None,
+    questions: list[JudgedQuestion],
+    extra: list[str],
+) -> None:
+    """Print one row of figures per setting of ``grid``."""
     header = " | ".join(f"{h}: " + " / ".join(FIGURES) for h in ("even", "odd", "all"))
     print(f"setting | {header}" + (" | answerable set: abstained" if extra else ""))
-    for setting in grids(args.grid):
+    for setting in grids(grid):
         values = dict(setting)
         extractive.FIRST_CHARS = values.pop("first_chars", 900)
         extractive.OTHER_CHARS = values.pop("other_chars", 600)
@@ -182,7 +210,7 @@ def main() -> int:
         evidence.ASKED_NOUN = values.pop("asked_noun", True)
         evidence.CONTACTS_ARE_NO_TIME = values.pop("contacts_are_no_time", True)
         evidence.BARE_K_IS_MONEY = values.pop("bare_k_is_money", False)
-        answerer = Answerer(retriever, **values)
+        answerer = Answerer(retriever, chat, **values)
         judged = [judge(q, answerer.ask(q.question).answer) for q in questions]
         cells = []
         for half in ("even", "odd", "all"):
@@ -193,7 +221,6 @@ def main() -> int:
             abstained = sum(answerer.ask(q).answer.abstained for q in extra)
             cells.append(f"{abstained}/{len(extra)}")
         print(f"{setting} | " + " | ".join(cells), flush=True)
-    return 0
 
 
 if __name__ == "__main__":
