@@ -307,8 +307,8 @@ _CONTACT = re.compile(
     r"|(?<![\w-])\+\d{1,3}(?:[-. ]\(?\d{1,4}\)?){2,}(?![\w-])"
 )
 """An email address or a phone number ("1-844-891-3044", "+44 20 7946 0958"): the way
-to reach someone, not a time, a count or an amount. Its digits are identifier text only
-("what's the support phone number?")."""
+to reach someone, not a time, a count or an amount. It still counts as an identifier
+("what's the support phone number?") and as a person's contact."""
 CONTACTS_ARE_NO_TIME = True
 """Whether the digits of a phone number or an email address are left out when looking
 for a time, a count or an amount ("what hours is the advocate team open?" was answered
@@ -317,13 +317,13 @@ from the team's phone number). A setting only to measure the change."""
 
 def holds_type(text: str, wanted: Sequence[str]) -> bool:
     """True when ``text`` (less link targets and list marks) holds text of one of the
-    ``wanted`` kinds; for every kind but an identifier, less phone numbers and email
-    addresses too."""
+    ``wanted`` kinds; for an amount or a time, less phone numbers and email addresses
+    too (they are an identifier, or the way to reach a person)."""
     plain = _LIST_MARK.sub("", _LINK_TARGET.sub("]", text))
     reachable = _CONTACT.sub(" ", plain) if CONTACTS_ARE_NO_TIME else plain
     for w in wanted:
         kind = "amount+k" if w == "amount" and BARE_K_IS_MONEY else w
-        if _FOUND[kind].search(plain if w == "identifier" else reachable):
+        if _FOUND[kind].search(plain if w in ("identifier", "person") else reachable):
             return True
     return False
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from bot.answer import NOT_FOUND, Answerer
-from bot.evidence import units, wanted_types
+from bot.evidence import holds_type, units, wanted_types
 from bot.llm import OpenAIChat
 from bot.retrieve import Retriever
 from ingest.sources.markdown import MarkdownSource
@@ -246,3 +246,11 @@ def test_a_bare_k_is_no_amount_a_k_with_a_currency_is(contacts: Answerer) -> Non
     found = contacts.ask("What's the home office budget?").answer
     assert not found.abstained
     assert "$5k" in found.text
+
+
+def test_a_contact_is_no_time_but_reaches_a_person() -> None:
+    line = "Reach them at help@acme.example.com or 1-844-555-0134."
+    assert not holds_type(line, ["time"]) and not holds_type(line, ["amount"])
+    assert holds_type(line, ["identifier"]) and holds_type(line, ["person"])
+    assert holds_type("The form is due on 2024-01-15.", ["time"])  # a date is no phone
+    assert holds_type("Office hours: 9am to 5pm, call +44 20 7946 0958.", ["time"])
