@@ -563,11 +563,12 @@ def rare_names(
 # subjects, not about the question.
 
 _CLAUSE_BREAK = re.compile(
-    r"[,;:?!.]|\b(?:once|when|whenever|if|while|because|since|after|before|until|unless"
+    r"[,;:?!.](?=\s|$)|\b(?:once|when|whenever|if|while|because|since|after|before|until|unless"
     r"|though|although)\b",
     re.IGNORECASE,
 )
-"""Where a question's clause ends: punctuation, or a word opening a subordinate clause
+"""Where a question's clause ends: punctuation before a space or the end ("sourcegraph.com"
+and "10:30" stay whole), or a word opening a subordinate clause
 ("should I mark the page resolved *once I've fixed the problem*?"). A passage may answer
 the main ask without restating its condition, so each clause is weighed on its own."""
 

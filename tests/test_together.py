@@ -70,6 +70,10 @@ def test_clauses_split_at_punctuation_and_subordinating_words() -> None:
         ["fixed", "problem"],
     ]
     assert clauses(QUESTION) == [["engineers", "extra", "pay", "call"]]
+    assert clauses("on call for sourcegraph.com, how quickly do I ack a page?") == [
+        ["call", "sourcegraph", "com"],
+        ["quickly", "ack", "page"],
+    ]
     assert clauses("how much for internet, phone and wellness?") == [
         ["internet"],
         ["phone", "wellness"],
