@@ -35,7 +35,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import bot.evidence as evidence
 import bot.extractive as extractive
 import bot.sections as sections
-from bot.answer import Answerer
+from bot.answer import Answer, Answerer
 from bot.eval.answers import JudgedQuestion, judge, load_answer_set, summarise
 from bot.llm import LLM, OpenAIChat
 from bot.retrieve import Retriever
@@ -195,7 +195,7 @@ def run_grid(
 ) -> None:
     """Print one row of figures per setting of ``grid``."""
     header = " | ".join(f"{h}: " + " / ".join(FIGURES) for h in ("even", "odd", "all"))
-    print(f"setting | {header}" + (" | answerable set: abstained" if extra else ""))
+    print(f"setting | {header}" + (" | answerable set: abstained" if extra else "") + " | timings")
     for setting in grids(grid):
         values = dict(setting)
         extractive.FIRST_CHARS = values.pop("first_chars", 900)
@@ -211,7 +211,8 @@ def run_grid(
         evidence.CONTACTS_ARE_NO_TIME = values.pop("contacts_are_no_time", True)
         evidence.BARE_K_IS_MONEY = values.pop("bare_k_is_money", False)
         answerer = Answerer(retriever, chat, **values)
-        judged = [judge(q, answerer.ask(q.question).answer) for q in questions]
+        answers = [answerer.ask(q.question).answer for q in questions]
+        judged = [judge(q, a) for q, a in zip(questions, answers, strict=True)]
         cells = []
         for half in ("even", "odd", "all"):
             part = [j for j in judged if half == "all" or j.question.half == half]
@@ -220,7 +221,21 @@ def run_grid(
         if extra:
             abstained = sum(answerer.ask(q).answer.abstained for q in extra)
             cells.append(f"{abstained}/{len(extra)}")
+        cells.append(
+            "ms p50/p95: "
+            + ", ".join(
+                f"{key} {percentile(answers, key, 0.5):.1f}/{percentile(answers, key, 0.95):.1f}"
+                for key in ("evidence_ms", "total_ms")
+            )
+        )
         print(f"{setting} | " + " | ".join(cells), flush=True)
+
+
+def percentile(answers: list[Answer], key: str, share: float) -> float:
+    """The ``share`` quantile of one timing over ``answers`` (noisy on a loaded machine:
+    compare rows of one run)."""
+    values = sorted(a.timings_ms.get(key, 0.0) for a in answers)
+    return values[min(len(values) - 1, int(share * len(values)))] if values else 0.0
 
 
 if __name__ == "__main__":
