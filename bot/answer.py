@@ -31,11 +31,13 @@ from bot.evidence import (
     DESCRIBED,
     MISSING_IDF,
     RARE_SHARE,
+    TOGETHER_SHARE,
     TYPE_SHARE,
     Evidence,
     count_names,
     lead_in,
     rare_names,
+    together,
     typed_units,
     unmet_names,
     weigh,
@@ -300,6 +302,7 @@ class Answerer:
         sections: bool = True,
         anchor_floor: float = ANCHOR_FLOOR,
         reranker: Reranker | None = None,
+        together_share: float = TOGETHER_SHARE,
     ) -> None:
         self.retriever = retriever
         self.llm = llm
@@ -332,6 +335,9 @@ class Answerer:
         self.anchor_floor = anchor_floor
         """A passage anchors a partial answer only when its similarity to the question is
         at least this share of the embedder's floor (0: any passage found)."""
+        self.together_share = together_share
+        """The share of the question's words the passages hold that must sit together
+        in one sentence window (``bot/evidence.py`` ``together``); 0 turns it off."""
         self.sections = sections
         """Whether an extractive quote is chosen from the passage's section text (its
         chunk with the rest of a list, procedure or sub-section the chunker cut off:
@@ -400,15 +406,36 @@ class Answerer:
                 # question asks for (no amount next to "COBRA"): not covered.
                 relevant = []
                 lacking = " or ".join(DESCRIBED[w] for w in wanted if w != "person")
+        apart: list[str] = []
+        quote_texts: tuple[dict[int, str], dict[int, str]] | None = None
+        if relevant and not across and self.together_share > 0:
+            shown = relevant[: self.quoted] if self.llm is None else relevant
+            if self.llm is None:
+                # What an extractive answer quotes from: the passage's section text.
+                quote_texts = self._quote_texts(shown)
+                texts = quote_texts[1]
+            else:
+                texts = {}  # a model reads the passages themselves
+            passages = [
+                (h.section.rsplit(" > ", 1)[-1], texts.get(h.chunk_id, h.text)) for h in shown
+            ]
+            gathered = together(self.retriever.store, search_query, evidence, passages)
+            if gathered.share < self.together_share:
+                # Each word is somewhere, none of the passages says anything about them
+                # together ("extra" pay in a payroll form, "on call" in a rotation page).
+                relevant = []
+                apart = gathered.apart(evidence)
         timings["evidence_ms"] = (time.perf_counter() - t0) * 1000
         looked_for = evidence.missing([h.chunk_id for h in result.hits], self.rare_share)
         looked_for = looked_for or evidence.looked_for()
         if unmet:
             looked_for = list(dict.fromkeys([*unmet, *looked_for]))
+        if apart:
+            looked_for = apart
         if not relevant:
             answer = Answer(
                 question=question,
-                text=_not_found_text(result.hits, looked_for, lacking),
+                text=_not_found_text(result.hits, looked_for, lacking, together=bool(apart)),
                 mode="llm" if self.llm else "extractive",
                 sources=result.hits[:3],
                 abstained=True,
@@ -425,7 +452,7 @@ class Answerer:
             missing = (
                 [] if across else evidence.missing([h.chunk_id for h in quoted], self.rare_share)
             )
-            leads, texts = self._quote_texts(quoted)
+            leads, texts = quote_texts or self._quote_texts(quoted)
             text = extractive_answer(
                 question if not history else search_query,
                 quoted,
@@ -631,11 +658,15 @@ def clean_history(history: Sequence[Message]) -> list[Message]:
 
 
 def _not_found_text(
-    closest: Sequence[Hit], looked_for: Sequence[str] = (), lacking: str = ""
+    closest: Sequence[Hit],
+    looked_for: Sequence[str] = (),
+    lacking: str = "",
+    together: bool = False,
 ) -> str:
     """Plainly: the docs do not cover it, what was looked for (with ``lacking``, the
-    kind of answer the passages do not hold: "an amount"), and the closest pages (one
-    line per page) so the reader can check, or tell the page's owner."""
+    kind of answer the passages do not hold: "an amount"; with ``together``, that the
+    terms were found only apart), and the closest pages (one line per page) so the
+    reader can check, or tell the page's owner."""
     if not closest:
         return f"{NOT_FOUND} The knowledge base has no documents yet — run `docbot sync` first."
     searched = ""
@@ -643,6 +674,10 @@ def _not_found_text(
         terms = ", ".join(f"“{t}”" for t in looked_for[:4])
         kind = f"{lacking} about " if lacking else ""
         searched = f" I looked for {kind}{terms}."
+        if together:
+            searched = (
+                f" I looked for {terms} together; the passages found mention them only apart."
+            )
     pages: list[str] = []
     seen: set[tuple[str, str]] = set()
     for hit in closest:

@@ -230,9 +230,14 @@ def wanted_types(question: str) -> list[str]:
 
 
 _MONEY = (
-    r"[$€£¥₹]\s?\d|\d\s?(%|percent|usd|eur|gbp|dollars?|euros?|pounds?)\b|\b\d+(\.\d+)?[xk]\b"
+    r"[$€£¥₹]\s?\d|\d\s?(%|percent|usd|eur|gbp|dollars?|euros?|pounds?)\b|\b\d+(\.\d+)?x\b"
     r"|\b\d{1,3}(,\d{3})+\b"
 )
+_MONEY_MAGNITUDE = r"|\b\d+(\.\d+)?k\b"
+"""A bare "5k" read as money (before): in company docs it is more often a count ("4.5k -
+9k employees", "50k results") or a name ("401k"), and "$5k" is money by its sign
+anyway. Kept as a setting only to measure the change (``BARE_K_IS_MONEY``)."""
+BARE_K_IS_MONEY = False
 _NUMBER_WORD = (
     r"one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|fifteen|twenty|thirty"
     r"|forty|fifty|sixty|ninety|hundred|thousand|once|twice|half|dozen|single"
@@ -245,6 +250,7 @@ _CALENDAR = (
 )
 _FOUND: dict[str, re.Pattern[str]] = {
     "amount": re.compile(_MONEY, re.IGNORECASE),
+    "amount+k": re.compile(_MONEY + _MONEY_MAGNITUDE, re.IGNORECASE),
     "identifier": re.compile(r"\d{4,}|\b[A-Z0-9]{2,}-[A-Z0-9-]{3,}\b|\S+@\S+\.\w+"),
     "time": re.compile(rf"\d|\b({_NUMBER_WORD}|{_CALENDAR})\b", re.IGNORECASE),
     # Lenient on purpose: a "who" part only keeps a two-part question ("what fee ...,
@@ -295,13 +301,31 @@ NEAR = 1
 """A typed unit's neighbours on either side count as its context: "We cannot require any
 notice. However, we encourage 2 weeks." holds the answer one sentence after its subject."""
 _LINK_TARGET = re.compile(r"\]\([^)\s]*\)|<?https?://\S+")
+_CONTACT = re.compile(
+    r"\S+@\S+\.\w+"
+    r"|(?<![\w-])(?:\+?\d{1,3}[-. ]?)?\(?\d{3}\)?[-. ]\d{3}[-. ]\d{4}(?![\w-])"
+    r"|(?<![\w-])\+\d{1,3}(?:[-. ]\(?\d{1,4}\)?){2,}(?![\w-])"
+)
+"""An email address or a phone number ("1-844-891-3044", "+44 20 7946 0958"): the way
+to reach someone, not a time, a count or an amount. It still counts as an identifier
+("what's the support phone number?") and as a person's contact."""
+CONTACTS_ARE_NO_TIME = True
+"""Whether the digits of a phone number or an email address are left out when looking
+for a time, a count or an amount ("what hours is the advocate team open?" was answered
+from the team's phone number). A setting only to measure the change."""
 
 
 def holds_type(text: str, wanted: Sequence[str]) -> bool:
     """True when ``text`` (less link targets and list marks) holds text of one of the
-    ``wanted`` kinds."""
+    ``wanted`` kinds; for an amount or a time, less phone numbers and email addresses
+    too (they are an identifier, or the way to reach a person)."""
     plain = _LIST_MARK.sub("", _LINK_TARGET.sub("]", text))
-    return any(_FOUND[w].search(plain) for w in wanted)
+    reachable = _CONTACT.sub(" ", plain) if CONTACTS_ARE_NO_TIME else plain
+    for w in wanted:
+        kind = "amount+k" if w == "amount" and BARE_K_IS_MONEY else w
+        if _FOUND[kind].search(plain if w in ("identifier", "person") else reachable):
+            return True
+    return False
 
 
 def typed_units(
@@ -525,3 +549,124 @@ def rare_names(
     total = store.chunk_count()
     limit = max(share * total, 1)
     return [n for n in counted.found if 0 < counted.counts.get(n.phrase, 0) <= limit]
+
+
+# --- the question's words together ---------------------------------------------------
+#
+# Every check above weighs the passages shown as one bag of words. "do engineers get
+# extra pay for being on call?" passes them all on passages about the on-call rotation
+# ("on-call engineer") and a payroll form ("Pay Rate", "the cost of extra hours"): each
+# word is somewhere, no place says anything about extra pay for being on call. A
+# passage that addresses a question holds its words *together*: in one sentence, list
+# item or table row with its neighbours and its heading (the unit the answer-type
+# check uses). Words that are only ever apart mean the passages are about near
+# subjects, not about the question.
+
+_CLAUSE_BREAK = re.compile(
+    r"[,;:?!.](?=\s|$)|\b(?:once|when|whenever|if|while|because|since|after|before|until|unless"
+    r"|though|although)\b",
+    re.IGNORECASE,
+)
+"""Where a question's clause ends: punctuation before a space or the end ("sourcegraph.com"
+and "10:30" stay whole), or a word opening a subordinate clause
+("should I mark the page resolved *once I've fixed the problem*?"). A passage may answer
+the main ask without restating its condition, so each clause is weighed on its own."""
+
+TOGETHER_SHARE = 0.5
+"""Abstain when, for every clause of the question, the best sentence window of the
+passages shown holds less than this share of the IDF mass of the clause's terms that
+the passages hold at all: less than half of what they have of the question is ever in
+one place (docs/BENCHMARKS.md, "The question's words together")."""
+
+
+_ASKED = re.compile(
+    r"(?:^|[,.;:?!]\s*|\b(?:and|but|so|or)\s+)\W*(?:(?:at|by|for|in|on|to|from|of)\s+)?"
+    r"(?:what|which|whose)\s+((?:(?:kinds?|sorts?|types?)\s+of\s+)?\w+)"
+)
+"""The noun a question word opening a clause asks for ("what *cut* does a partner get",
+"which *countries* ..."; not "can my manager see what websites I visit"): it names the
+kind of answer, which a page gives as a value ("10%", "Cuba") and seldom by that word,
+like the type words of the answer-type check."""
+
+SPLIT_CLAUSES = True
+"""Whether each clause is weighed on its own (else the whole question is one clause); a
+setting only to measure the choice."""
+ASKED_NOUN = True
+"""Whether the noun a question word asks for is left out of the clause's terms; a
+setting only to measure the choice."""
+
+
+def clauses(question: str) -> list[list[str]]:
+    """The content terms of each clause of ``question`` (clauses split at punctuation
+    and at subordinating words), in order; clauses without terms left out."""
+    pieces = _CLAUSE_BREAK.split(question) if SPLIT_CLAUSES else [question]
+    parts = [p for p in pieces if p and p.strip()]
+    asked = (
+        {w for m in _ASKED.finditer(question.lower()) for w in m.group(1).split()}
+        if ASKED_NOUN
+        else set()
+    )
+    terms = [
+        [t for t in dict.fromkeys(content_terms(p)) if t not in _CONTRACTED and t not in asked]
+        for p in parts
+    ]
+    return [t for t in terms if t]
+
+
+@dataclass(frozen=True)
+class Together:
+    """How much of the question the passages hold in one place: ``share`` (the best
+    clause's share, 1.0 when no clause has two terms the passages hold), the clause's
+    terms the passages hold (``held``) and those of its best window (``window``)."""
+
+    share: float
+    held: list[str]
+    window: list[str]
+
+    def apart(self, evidence: Evidence) -> list[str]:
+        """The held terms, rarest in the corpus first: what to name when they are
+        never together."""
+        return sorted(self.held, key=lambda t: evidence.chunk_counts.get(t, 0))
+
+
+def together(
+    store: StoreContract,
+    question: str,
+    evidence: Evidence,
+    passages: Sequence[tuple[str, str]],
+    near: int = NEAR,
+) -> Together:
+    """The share of the question's words the passages ``(heading, text)`` hold *in one
+    place*: for each clause, the IDF mass of its terms in the best window (a unit of a
+    passage, ``near`` units either side and the passage's heading) over the IDF mass
+    of its terms in any passage; the best clause counts. Terms are matched with the
+    search's porter stemming (``store.texts_holding``)."""
+    terms = evidence.terms
+    pieces: list[str] = []
+    spans: list[tuple[int, int, int]] = []  # per passage: heading index, first unit, end
+    for heading, text in passages:
+        first = len(pieces)
+        pieces.append(heading)
+        pieces.extend(units(text))
+        spans.append((first, first + 1, len(pieces)))
+    found = store.texts_holding(pieces, terms) if pieces and terms else {}
+    best = Together(1.0, [], [])
+    scored = False
+    for clause in clauses(question):
+        held = [t for t in dict.fromkeys(clause) if t in terms and found.get(t)]
+        mass = sum(evidence.idf(t) for t in held)
+        if len(held) < 2 or mass <= 0:
+            continue
+        window: list[str] = []
+        top = 0.0
+        for title, start, end in spans:
+            for i in range(start, end):
+                rows = {title, *range(max(i - near, start), min(i + near + 1, end))}
+                inside = [t for t in held if found[t] & rows]
+                value = sum(evidence.idf(t) for t in inside)
+                if value > top:
+                    top, window = value, inside
+        share = top / mass
+        if not scored or share > best.share:
+            best, scored = Together(share, held, window), True
+    return best

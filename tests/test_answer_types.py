@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from bot.answer import NOT_FOUND, Answerer
-from bot.evidence import units, wanted_types
+from bot.evidence import holds_type, units, wanted_types
 from bot.llm import OpenAIChat
 from bot.retrieve import Retriever
 from ingest.sources.markdown import MarkdownSource
@@ -197,3 +197,60 @@ def test_an_amount_must_sit_beside_the_rare_name_asked_about(tmp_path: Path) -> 
     assert "an amount about" in answer.text
     loose = Answerer(Retriever(store, HashEmbedder()), per_document=1, typed_names=False)
     assert not loose.ask(question).answer.abstained  # the amount beside "leave" passes
+
+
+CONTACTS = {
+    **PAGES,
+    "advocates.md": "# Benefits advocates\n\nReach the benefits advocates at "
+    "help@advocates.example.com or 1-844-555-0134 with any claim.\n",
+    "helpdesk.md": "# Help desk\n\nThe help desk is open 9am to 5pm on weekdays.\n",
+    "retirement.md": "# Retirement plan\n\nThe 401k plan is run by Guideline; enrol "
+    "through the Guideline app.\n",
+    "office.md": "# Home office\n\nThe home office budget is $5k when you join.\n",
+}
+
+
+@pytest.fixture(scope="module")
+def contacts(tmp_path_factory: pytest.TempPathFactory) -> Answerer:
+    tmp = tmp_path_factory.mktemp("contacts")
+    root = tmp / "docs"
+    root.mkdir()
+    for name, text in CONTACTS.items():
+        (root / name).write_text(text)
+    store = Store(tmp / "kb.db")
+    assert sync_source(store, MarkdownSource("docs", root), HashEmbedder()).error is None
+    return Answerer(Retriever(store, HashEmbedder()), per_document=1)
+
+
+def test_a_phone_number_is_no_time(contacts: Answerer) -> None:
+    # "what hours" wants a time; the advocates' page has only their phone's digits.
+    answer = contacts.ask("What hours are the benefits advocates open?").answer
+    assert answer.abstained
+    assert "a date, time or number" in answer.text
+    found = contacts.ask("What hours is the help desk open?").answer
+    assert not found.abstained
+    assert "9am to 5pm" in found.text
+
+
+def test_a_phone_number_is_still_an_identifier(contacts: Answerer) -> None:
+    answer = contacts.ask("What's the phone number of the benefits advocates?").answer
+    assert not answer.abstained
+    assert "1-844-555-0134" in answer.text
+
+
+def test_a_bare_k_is_no_amount_a_k_with_a_currency_is(contacts: Answerer) -> None:
+    # "401k" is a plan's name, not 401 thousand; "$5k" is money by its sign.
+    answer = contacts.ask("What's the yearly limit on the 401k retirement plan?").answer
+    assert answer.abstained
+    assert "an amount" in answer.text
+    found = contacts.ask("What's the home office budget?").answer
+    assert not found.abstained
+    assert "$5k" in found.text
+
+
+def test_a_contact_is_no_time_but_reaches_a_person() -> None:
+    line = "Reach them at help@acme.example.com or 1-844-555-0134."
+    assert not holds_type(line, ["time"]) and not holds_type(line, ["amount"])
+    assert holds_type(line, ["identifier"]) and holds_type(line, ["person"])
+    assert holds_type("The form is due on 2024-01-15.", ["time"])  # a date is no phone
+    assert holds_type("Office hours: 9am to 5pm, call +44 20 7946 0958.", ["time"])
