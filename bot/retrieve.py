@@ -49,6 +49,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from bot.fusion import fuse_zscore
 from ingest.embedding import Embedder
 from ingest.languages import cjk_bigrams, detect_language, is_english, latin_share
 from ingest.models import Hit
@@ -155,7 +156,9 @@ class Fusion:
     """How many chunks each ranker contributes before fusion."""
     method: str = "minmax"
     """``minmax`` (default): each list min-max normalised over its own head, a chunk
-    missing from a list scored 0 there (``fuse``). The others were measured against
+    missing from a list scored 0 there (``fuse``); ``zscore``: each list divided by its
+    head's spread instead (``bot.fusion.fuse_zscore``, the multilingual path's
+    default, ``multilingual_method``). The others were measured against
     it and not adopted (docs/BENCHMARKS.md); ``scripts/bench_retrieval.py`` compares
     them: ``minmax-union``: both heads united, every member scored on both signals
     (the real cosine of a chunk only BM25 listed, the BM25 of one only the vector
@@ -190,6 +193,14 @@ class Fusion:
     so a question mostly in one never uses it. 0.25 was chosen among 0 / 0.25 / 0.5 / 1
     on the even-numbered half of the cross-lingual set and checked on the odd half
     (docs/BENCHMARKS.md)."""
+    multilingual_method: str = "zscore"
+    """How a question on the multilingual path (not English) fuses its two lists:
+    ``zscore`` (default): each list shifted to its head's floor and divided by its
+    standard deviation (``bot.fusion.fuse_zscore``), so a list whose first stands out
+    weighs more than a flat one, instead of min-max's first-is-1 whatever its score;
+    or ``minmax`` (as before). English questions take
+    ``method``. Chosen on the even half of the cross-lingual set, checked on the odd
+    half (docs/BENCHMARKS.md, "Fusion by spread on the multilingual path")."""
     language_idf: bool = True
     """A question the multilingual model reads (not English) weighs each of its terms
     by its IDF among the chunks in the question's language when that is lower than
@@ -247,7 +258,10 @@ def fuse(
     return [(cid, score) for cid, (score, _) in ranked]
 
 
-FUSION_METHODS = ("rrf-union", "minmax-union", "rrf", "minmax")
+FUSION_METHODS = ("rrf-union", "minmax-union", "rrf", "minmax", "zscore")
+UNION_METHODS = ("rrf-union", "minmax-union", "rrf")
+MULTILINGUAL_METHODS = ("zscore", "minmax")
+"""The multilingual path fuses its heads only (its lexical side is weighted per term)."""
 
 
 def ranks(scores: dict[int, float]) -> dict[int, int]:
@@ -405,7 +419,12 @@ class Retriever:
                 embedding = _EMBEDDING.submit(self._indexed, query, depth, scope)
             else:
                 embedding = self._in_memory(query, plan, head, depth, scope)
-        union = self.fusion.method != "minmax"
+        method = self.fusion.multilingual_method if multilingual is not None else self.fusion.method
+        allowed = FUSION_METHODS if multilingual is None else MULTILINGUAL_METHODS
+        if method not in allowed:
+            known = ", ".join(allowed)
+            raise ValueError(f"unknown fusion method {method!r}; one of {known}")
+        union = method in UNION_METHODS
         pool = max(depth, LEXICAL_POOL) if union else depth
         language = detect_language(query)[0] if multilingual is not None else None
         weighted = (
@@ -453,6 +472,8 @@ class Retriever:
                 dense, lexical, lexical_pool, similarity, vector, dense_weight, lexical_weight
             )
             timings["fuse_ms"] = (time.perf_counter() - t3) * 1000
+        elif method == "zscore" and (dense_weight > 0 or not lexical):
+            fused = fuse_zscore(dense, lexical, dense_weight, lexical_weight, head)
         elif dense_weight > 0 or not lexical:
             fused = fuse(dense, lexical, dense_weight, lexical_weight, head)
         else:
