@@ -24,7 +24,10 @@ with the multilingual model's vectors of every chunk instead, so it finds pages 
 own language and in English; its BM25 counts each term's IDF among the chunks in the
 question's language too (``language_term_weight``), so a minority language's function
 words do not rank every page in it first; a Latin-script question's dense ranking adds
-a share of the English model's cosine (``Fusion.english_dense_weight``). English
+a share of the English model's cosine (``Fusion.english_dense_weight``); its two lists
+are fused by spread (``bot/fusion.py``, ``Fusion.multilingual_method``) instead of
+min-max, so a flat lexical list, every page matching a cognate or two alike, no longer
+gives its first the same weight as the vector side's clear first. English
 questions take exactly the path they took before. Without that set (switched off, or
 not filled yet), a question written mostly in a non-Latin script is ranked by BM25
 alone (``Fusion.non_latin_dense_weight``). Chinese and Japanese text has no spaces
