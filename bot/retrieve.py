@@ -48,7 +48,7 @@ import time
 import unicodedata
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -204,6 +204,14 @@ class Fusion:
     or ``minmax`` (as before). English questions take
     ``method``. Chosen on the even half of the cross-lingual set, checked on the odd
     half (docs/BENCHMARKS.md, "Fusion by spread on the multilingual path")."""
+    multilingual_second_chunk: float = 1.0
+    """A question on the multilingual path: each page's best chunk among the fused
+    results is scored with this share of the page's second-best chunk's fused score
+    added (``lift_pages``; 0: off, as before). A page two of whose passages the
+    question finds is more likely the one it asks about than a page with one passage
+    as close, which is often a hub page or a shared word. Chosen among 0.1 / 0.25 /
+    0.5 / 0.75 / 1 on the even half of the cross-lingual set, checked on the odd half
+    (docs/BENCHMARKS.md); English questions never use it."""
     language_idf: bool = True
     """A question the multilingual model reads (not English) weighs each of its terms
     by its IDF among the chunks in the question's language when that is lower than
@@ -327,6 +335,26 @@ def merge_lexical(*lists: Scored) -> list[tuple[int, float]]:
         for cid, score in scored:
             total[cid] = total.get(cid, 0.0) + score
     return sorted(total.items(), key=lambda item: (-item[1], item[0]))
+
+
+def lift_pages(hits: Sequence[Hit], share: float) -> list[Hit]:
+    """``hits`` (fused order) with each page's best chunk scored its own fused score
+    plus ``share`` times the page's second-best chunk's, re-sorted by score (stable:
+    equal scores keep their order). Other chunks keep their place and score, so a
+    page's second chunk never comes before its first."""
+    first: dict[tuple[str, str], int] = {}
+    second: dict[int, float] = {}
+    for position, hit in enumerate(hits):
+        key = (hit.source, hit.doc_id)
+        if key not in first:
+            first[key] = position
+        elif first[key] not in second:
+            second[first[key]] = hit.score
+    out = [
+        replace(hit, score=hit.score + share * second[p]) if p in second else hit
+        for p, hit in enumerate(hits)
+    ]
+    return sorted(out, key=lambda hit: -hit.score)
 
 
 @dataclass
@@ -485,6 +513,8 @@ class Retriever:
         if multilingual is None and self.fusion.foreign_pages > 0:
             fused, foreign = self._with_foreign_pages(query, fused, scope, timings)
         hits = self.store.load_hits(fused[:depth])
+        if multilingual is not None and self.fusion.multilingual_second_chunk > 0:
+            hits = lift_pages(hits, self.fusion.multilingual_second_chunk)
         lexical_by_id = dict(lexical)
         kept: list[Hit] = []
         per_doc: dict[tuple[str, str], int] = {}

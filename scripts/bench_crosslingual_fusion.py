@@ -133,9 +133,24 @@ class Bench:
         kept = [(c, v) for c, v in ranked if matched[c] >= need_terms]
         return (kept or ranked)[:depth]
 
-    def pages(self, fused: Scored, k: int = 10, depth: int = 50) -> list[str]:
+    def pages(self, fused: Scored, k: int = 10, depth: int = 50, lift: float = 0.0) -> list[str]:
+        """The first ``k`` distinct pages of the first ``depth`` fused chunks; with
+        ``lift``, each page's best chunk first gets that share of its second-best
+        chunk's score (``bot.retrieve.lift_pages``)."""
+        head = fused[:depth]
+        if lift > 0:
+            best: dict[str, int] = {}
+            second: dict[int, float] = {}
+            for position, (cid, _) in enumerate(head):
+                doc = self.doc_of[cid]
+                if doc not in best:
+                    best[doc] = position
+                elif best[doc] not in second:
+                    second[best[doc]] = head[position][1]
+            head = [(c, v + lift * second.get(p, 0.0)) for p, (c, v) in enumerate(head)]
+            head = sorted(head, key=lambda item: -item[1])
         out: list[str] = []
-        for cid, _ in fused[:depth]:
+        for cid, _ in head:
             doc = self.doc_of[cid]
             if doc not in out:
                 out.append(doc)
@@ -143,13 +158,15 @@ class Bench:
                     break
         return out
 
-    def score(self, variant: Callable[[Signals], Scored]) -> dict[str, tuple[float, float]]:
+    def score(
+        self, variant: Callable[[Signals], Scored], lift: float
+    ) -> dict[str, tuple[float, float]]:
         rows: dict[str, list[tuple[float, float]]] = defaultdict(list)
         for qid in self.dataset.scored_queries():
             if qid in self.english_pages:
                 ranked = self.english_pages[qid]
             else:
-                ranked = self.pages(variant(self.signals[qid]))
+                ranked = self.pages(variant(self.signals[qid]), lift=lift)
             judged = self.dataset.qrels.get(qid, {})
             hit = float(any(judged.get(d, 0) > 0 for d in ranked[:5]))
             ndcg = metrics_ir.ndcg_at_k(ranked, judged, 10)
@@ -178,10 +195,11 @@ def main() -> int:
         return fuse_zscore(bench.dense(s), bench.lexical(s), dw, lw, head)
 
     shipped = zscore_rule if f.multilingual_method == "zscore" else minmax_rule
+    lift = f.multilingual_second_chunk
     mismatched = [
         qid
         for qid, s in bench.signals.items()
-        if bench.pages(shipped(s)) != bench.shipped_pages[qid]
+        if bench.pages(shipped(s), lift=lift) != bench.shipped_pages[qid]
     ]
     if mismatched:
         sys.exit(f"the replay differs from Retriever.search for {mismatched}")
@@ -199,26 +217,34 @@ def main() -> int:
                 scores[cid] += 0.5 / (k + rank)
         return sorted(scores.items(), key=lambda item: (-item[1], item[0]))
 
-    variants: dict[str, Callable[[Signals], Scored]] = {
-        "min-max (before)": minmax_rule,
-        "zscore (shipped)": zscore_rule,
-        "rrf k=60, heads": rrf,
-        "zscore, dense / BM25 0.4 / 0.6": weights(0.4),
-        "zscore, dense / BM25 0.6 / 0.4": weights(0.6),
-        "zscore, dense / BM25 0.7 / 0.3": weights(0.7),
-        "zscore, English share 0": english_share(0.0),
-        "zscore, English share 0.5": english_share(0.5),
-        "zscore, BM25 only chunks matching >= 2 terms": lambda s: fuse_zscore(
-            bench.dense(s), bench.lexical(s, need_terms=2), dw, lw, head
+    variants: dict[str, tuple[Callable[[Signals], Scored], float]] = {
+        "min-max (before)": (minmax_rule, 0.0),
+        "zscore": (zscore_rule, 0.0),
+        "zscore + page lift 0.1": (zscore_rule, 0.1),
+        "zscore + page lift 0.25": (zscore_rule, 0.25),
+        "zscore + page lift 0.5": (zscore_rule, 0.5),
+        "zscore + page lift 0.75": (zscore_rule, 0.75),
+        "zscore + page lift 1 (shipped)": (zscore_rule, 1.0),
+        "min-max + page lift 1": (minmax_rule, 1.0),
+        "rrf k=60, heads": (rrf, 0.0),
+        "zscore, dense / BM25 0.4 / 0.6": (weights(0.4), 0.0),
+        "zscore, dense / BM25 0.6 / 0.4": (weights(0.6), 0.0),
+        "zscore, dense / BM25 0.7 / 0.3": (weights(0.7), 0.0),
+        "zscore, English share 0": (english_share(0.0), 0.0),
+        "zscore, English share 0.5": (english_share(0.5), 0.0),
+        "zscore, BM25 only chunks matching >= 2 terms": (
+            lambda s: fuse_zscore(bench.dense(s), bench.lexical(s, need_terms=2), dw, lw, head),
+            0.0,
         ),
-        "min-max, BM25 only chunks matching >= 2 terms": lambda s: fuse(
-            bench.dense(s), bench.lexical(s, need_terms=2), dw, lw, head
+        "min-max, BM25 only chunks matching >= 2 terms": (
+            lambda s: fuse(bench.dense(s), bench.lexical(s, need_terms=2), dw, lw, head),
+            0.0,
         ),
     }
     keys = ["even", "odd", "all", "de", "es", "ar", "zh", "en"]
     results = {}
-    for name, variant in variants.items():
-        rows = bench.score(variant)
+    for name, (variant, lift_share) in variants.items():
+        rows = bench.score(variant, lift_share)
         results[name] = {k: [round(v, 4) for v in rows[k]] for k in keys if k in rows}
         if not args.json:
             line = "  ".join(f"{k} {rows[k][0]:.3f}/{rows[k][1]:.3f}" for k in keys if k in rows)

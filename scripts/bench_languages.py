@@ -22,8 +22,10 @@ Then every judged question is ranked by three retrievers over that store:
 - ``multilingual, store-wide IDF, multilingual model alone (before)``: that, and plain
   BM25 too (every term weighed by its IDF in the whole store): the pipeline before
   ``Fusion.language_idf`` and ``english_dense_weight``;
-- ``multilingual, min-max fusion (before spread)``: as ``multilingual`` but fused by
-  min-max (``Fusion.multilingual_method`` ``minmax``), as before ``bot/fusion.py``;
+- ``multilingual, spread without the page lift``: as ``multilingual`` but without
+  ``Fusion.multilingual_second_chunk`` (a page's best chunk lifted by its second's);
+- ``multilingual, min-max fusion (before spread)``: that, and fused by min-max
+  (``Fusion.multilingual_method`` ``minmax``): the path before ``bot/fusion.py``;
 - ``multilingual, fusion D/L``: the same with other dense / BM25 weights (they
   change English questions too, so only their non-English rows are comparable);
 - ``non-English chunks only``: as ``multilingual`` but as if only chunks not in English
@@ -164,8 +166,14 @@ def main() -> int:
     retrievers = {
         "english": Retriever(store, english),
         "multilingual": ml_retriever(store, english, multilingual=multilingual),
+        "multilingual, spread without the page lift": ml_retriever(
+            store, english, Fusion(multilingual_second_chunk=0.0), multilingual=multilingual
+        ),
         "multilingual, min-max fusion (before spread)": ml_retriever(
-            store, english, Fusion(multilingual_method="minmax"), multilingual=multilingual
+            store,
+            english,
+            Fusion(multilingual_method="minmax", multilingual_second_chunk=0.0),
+            multilingual=multilingual,
         ),
         "multilingual, language IDF, multilingual model alone": ml_retriever(
             store, english, Fusion(english_dense_weight=0.0), multilingual=multilingual
@@ -173,7 +181,12 @@ def main() -> int:
         "multilingual, store-wide IDF, multilingual model alone (before)": ml_retriever(
             store,
             english,
-            Fusion(language_idf=False, english_dense_weight=0.0, multilingual_method="minmax"),
+            Fusion(
+                language_idf=False,
+                english_dense_weight=0.0,
+                multilingual_method="minmax",
+                multilingual_second_chunk=0.0,
+            ),
             multilingual=multilingual,
         ),
         "multilingual, fusion 0.5/0.5": ml_retriever(

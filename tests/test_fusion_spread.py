@@ -8,14 +8,16 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from bot.fusion import SHORT_LIST, fuse_zscore, spread
-from bot.retrieve import Fusion, Retriever, fuse
+from bot.retrieve import Fusion, Retriever, fuse, lift_pages
 from ingest.languages import detect_language
+from ingest.models import Hit
 from ingest.multilingual import fill_multilingual
 from ingest.store import Store
 from ingest.sync import sync_source
@@ -243,3 +245,68 @@ def test_the_multilingual_path_refuses_a_method_it_does_not_have(
     )
     with pytest.raises(ValueError, match="zscore"):
         retriever.search(QUESTION)
+
+
+# --- a page two of whose passages the question finds (``lift_pages``) ------------------
+
+
+def hit(chunk_id: int, doc_id: str, score: float) -> Hit:
+    return Hit(chunk_id, "docs", doc_id, doc_id, f"https://x/{doc_id}", "", (), "", score)
+
+
+def test_a_pages_best_chunk_is_lifted_by_its_second() -> None:
+    hits = [hit(1, "hub.md", 3.0), hit(2, "a.md", 2.5), hit(3, "a.md", 2.0), hit(4, "b.md", 1.0)]
+    lifted = lift_pages(hits, 1.0)
+    assert [(h.chunk_id, h.score) for h in lifted] == [(2, 4.5), (1, 3.0), (3, 2.0), (4, 1.0)]
+    assert [h.chunk_id for h in lift_pages(hits, 0.25)] == [1, 2, 3, 4]  # 3.0 > 2.5 + 0.5
+
+
+def test_only_the_second_chunk_counts_and_the_others_keep_their_place() -> None:
+    hits = [hit(1, "a.md", 2.0), hit(2, "b.md", 1.9), hit(3, "a.md", 1.0), hit(4, "a.md", 0.9)]
+    lifted = lift_pages(hits, 0.5)
+    assert [(h.chunk_id, h.score) for h in lifted] == [(1, 2.5), (2, 1.9), (3, 1.0), (4, 0.9)]
+    assert hits[0].score == 2.0  # the input hits are not changed
+
+
+FILLER = (
+    " Keep the receipts and the booking confirmation, name the project you worked on, "
+    "and ask the office team when anything about the trip or the claim is unclear."
+) * 4
+SECTIONS = {
+    "hub.md": "# Hub\n\nTravel expenses: submit before the deadline." + FILLER,
+    "claims.md": (
+        f"# Claims\n\n## Part one\n\nTravel expenses have a deadline.{FILLER}\n\n"
+        f"## Part two\n\nSubmit them within days of the deadline.{FILLER}"
+    ),
+}
+"""Sections of about 700 characters, so each is a chunk of its own."""
+
+
+@pytest.fixture
+def paged_store(tmp_path: Path) -> tuple[Store, HashEmbedder, TranslatingEmbedder]:
+    """One page whose single passage is the question's nearest, one whose two passages
+    are each a little less near, and 20 English pages on other subjects."""
+    pages = dict(SECTIONS)
+    pages.update(
+        (f"en-{topic.lower()}.md", f"# {topic}\n\nAsk the office team about {topic.lower()}.")
+        for topic in TOPICS[:20]
+    )
+    store = Store(tmp_path / "kb.db")
+    english, multilingual = HashEmbedder(), TranslatingEmbedder()
+    assert sync_source(store, Pages(pages), english).error is None
+    fill_multilingual(store, multilingual)
+    return store, english, multilingual
+
+
+def test_a_page_two_of_whose_passages_answer_comes_before_a_one_passage_page(
+    paged_store: tuple[Store, HashEmbedder, TranslatingEmbedder],
+) -> None:
+    store, english, multilingual = paged_store
+    no_share = Fusion(english_dense_weight=0.0)
+    pages = [
+        [h.doc_id for h in Retriever(store, english, f, multilingual=multilingual)
+         .search(QUESTION, k=3).hits]
+        for f in (replace(no_share, multilingual_second_chunk=0.0), no_share)
+    ]  # fmt: skip
+    assert pages[0][:2] == ["hub.md", "claims.md"]
+    assert pages[1][:2] == ["claims.md", "hub.md"]
