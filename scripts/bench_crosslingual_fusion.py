@@ -34,22 +34,25 @@ sys.path.insert(0, str(REPO))
 
 from bot.eval import metrics_ir  # noqa: E402
 from bot.eval.evaluate import load_dataset  # noqa: E402
-from bot.fusion import fuse_zscore  # noqa: E402
+from bot.fusion import fuse_zscore, spread  # noqa: E402
 from bot.retrieve import (  # noqa: E402
     LEXICAL_POOL,
     Fusion,
     Retriever,
+    cjk_query,
     cjk_terms,
+    fts_query,
     fts_terms,
     fuse,
     language_term_weight,
+    merge_lexical,
 )
 from ingest.embedding import LocalEmbedder, MultilingualEmbedder  # noqa: E402
 from ingest.languages import detect_language, latin_share  # noqa: E402
 from ingest.store import Store, coarse_pool  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_languages import half, languages  # noqa: E402
+from bench_languages import EveryQuestionMultilingual, half, languages  # noqa: E402
 
 Scored = list[tuple[int, float]]
 
@@ -62,15 +65,17 @@ class Signals:
     use: np.ndarray  # the multilingual model's cosine to every chunk (``Bench.ids`` order)
     mini: np.ndarray  # the English model's
     terms: list[tuple[str, float, Scored]]  # (term, language weight, its best BM25 matches)
+    plain: Scored | None = None  # plain BM25, where every language weight is 1 (as shipped)
 
 
 class Bench:
-    def __init__(self, dataset_dir: Path, store_path: Path) -> None:
+    def __init__(self, dataset_dir: Path, store_path: Path, every: bool = False) -> None:
         self.dataset = load_dataset(dataset_dir)
         self.langs = languages(dataset_dir)
         self.store = Store(store_path)
         self.english, self.multilingual = LocalEmbedder(), MultilingualEmbedder()
-        self.shipped = Retriever(self.store, self.english, multilingual=self.multilingual)
+        kind = EveryQuestionMultilingual if every else Retriever
+        self.shipped = kind(self.store, self.english, multilingual=self.multilingual)
         self.ids, self.use_matrix = self.store.multilingual_matrix()
         en_ids, self.en_matrix = self.store.vector_matrix()
         if not np.array_equal(en_ids, self.ids):
@@ -109,7 +114,14 @@ class Bench:
                 if holding:
                     weight = language_term_weight(chunks, holding, in_lang, holding_in)
                     terms.append((term, weight, search(f'"{term}"', LEXICAL_POOL)))
-        return Signals(latin_share(text) >= 0.5, use, mini, terms)
+        chunks, in_lang, _ = self.store.term_counts_in_language("chunks_fts", [], lang)
+        plain = None
+        if in_lang == 0 or in_lang >= chunks or all(w >= 1.0 - 1e-9 for _, w, _ in terms):
+            plain = merge_lexical(
+                self.store.fts_search(fts_query(text), 50),
+                self.store.cjk_search(cjk_query(text), 50),
+            )[:50]
+        return Signals(latin_share(text) >= 0.5, use, mini, terms, plain)
 
     def dense(self, s: Signals, english_weight: float = 0.25, depth: int = 50) -> Scored:
         """The shipped dense ranking: the multilingual model's best ``coarse_pool``,
@@ -123,6 +135,8 @@ class Bench:
     def lexical(self, s: Signals, depth: int = 50, need_terms: int = 1) -> Scored:
         """The language-weighted BM25 (summed per term); with ``need_terms`` > 1 only
         chunks matching that many of the question's terms."""
+        if s.plain is not None:
+            return s.plain[:depth]
         total: dict[int, float] = defaultdict(float)
         matched: dict[int, int] = defaultdict(int)
         for _, weight, hits in s.terms:
@@ -133,7 +147,14 @@ class Bench:
         kept = [(c, v) for c, v in ranked if matched[c] >= need_terms]
         return (kept or ranked)[:depth]
 
-    def pages(self, fused: Scored, k: int = 10, depth: int = 50, lift: float = 0.0) -> list[str]:
+    def pages(
+        self,
+        fused: Scored,
+        k: int = 10,
+        depth: int = 50,
+        lift: float = 0.0,
+        lift_by: dict[int, float] | None = None,
+    ) -> list[str]:
         """The first ``k`` distinct pages of the first ``depth`` fused chunks; with
         ``lift``, each page's best chunk first gets that share of its second-best
         chunk's score (``bot.retrieve.lift_pages``)."""
@@ -146,7 +167,9 @@ class Bench:
                 if doc not in best:
                     best[doc] = position
                 elif best[doc] not in second:
-                    second[best[doc]] = head[position][1]
+                    second[best[doc]] = (
+                        head[position][1] if lift_by is None else lift_by.get(cid, 0.0)
+                    )
             head = [(c, v + lift * second.get(p, 0.0)) for p, (c, v) in enumerate(head)]
             head = sorted(head, key=lambda item: -item[1])
         out: list[str] = []
@@ -159,14 +182,19 @@ class Bench:
         return out
 
     def score(
-        self, variant: Callable[[Signals], Scored], lift: float
+        self,
+        variant: Callable[[Signals], Scored],
+        lift: float,
+        lift_by: Callable[[Signals], dict[int, float]] | None = None,
     ) -> dict[str, tuple[float, float]]:
         rows: dict[str, list[tuple[float, float]]] = defaultdict(list)
         for qid in self.dataset.scored_queries():
             if qid in self.english_pages:
                 ranked = self.english_pages[qid]
             else:
-                ranked = self.pages(variant(self.signals[qid]), lift=lift)
+                s = self.signals[qid]
+                by = lift_by(s) if lift_by is not None else None
+                ranked = self.pages(variant(s), lift=lift, lift_by=by)
             judged = self.dataset.qrels.get(qid, {})
             hit = float(any(judged.get(d, 0) > 0 for d in ranked[:5]))
             ndcg = metrics_ir.ndcg_at_k(ranked, judged, 10)
@@ -183,8 +211,13 @@ def main() -> int:
     parser.add_argument("dataset", type=Path)
     parser.add_argument("--store", type=Path, required=True)
     parser.add_argument("--json", action="store_true")
+    parser.add_argument(
+        "--every-question-multilingual",
+        action="store_true",
+        help="every question down the multilingual path, as scripts/bench_languages.py's flag",
+    )
     args = parser.parse_args()
-    bench = Bench(args.dataset, args.store)
+    bench = Bench(args.dataset, args.store, args.every_question_multilingual)
     f = Fusion()
     dw, lw, head = f.dense_weight, f.lexical_weight, f.candidates
 
@@ -217,15 +250,23 @@ def main() -> int:
                 scores[cid] += 0.5 / (k + rank)
         return sorted(scores.items(), key=lambda item: (-item[1], item[0]))
 
+    def dense_part(s: Signals) -> dict[int, float]:
+        """Each chunk's share of its fused score from the vector side alone."""
+        ranked = bench.dense(s)
+        values = spread(ranked, head) or {}
+        return {cid: dw * max(values.get(cid, 0.0), 0.0) for cid, _ in ranked[:head]}
+
     variants: dict[str, tuple[Callable[[Signals], Scored], float]] = {
         "min-max (before)": (minmax_rule, 0.0),
         "zscore": (zscore_rule, 0.0),
         "zscore + page lift 0.1": (zscore_rule, 0.1),
         "zscore + page lift 0.25": (zscore_rule, 0.25),
-        "zscore + page lift 0.5": (zscore_rule, 0.5),
+        "zscore + page lift 0.5 (shipped)": (zscore_rule, 0.5),
         "zscore + page lift 0.75": (zscore_rule, 0.75),
-        "zscore + page lift 1 (shipped)": (zscore_rule, 1.0),
+        "zscore + page lift 1": (zscore_rule, 1.0),
         "min-max + page lift 1": (minmax_rule, 1.0),
+        "zscore + page lift 1 by the second's vector part": (zscore_rule, 1.0),
+        "zscore + page lift 0.5 by the second's vector part": (zscore_rule, 0.5),
         "rrf k=60, heads": (rrf, 0.0),
         "zscore, dense / BM25 0.4 / 0.6": (weights(0.4), 0.0),
         "zscore, dense / BM25 0.6 / 0.4": (weights(0.6), 0.0),
@@ -242,9 +283,12 @@ def main() -> int:
         ),
     }
     keys = ["even", "odd", "all", "de", "es", "ar", "zh", "en"]
+    if args.every_question_multilingual:
+        keys = ["even", "odd", "all"]
     results = {}
     for name, (variant, lift_share) in variants.items():
-        rows = bench.score(variant, lift_share)
+        by = dense_part if "vector part" in name else None
+        rows = bench.score(variant, lift_share, by)
         results[name] = {k: [round(v, 4) for v in rows[k]] for k in keys if k in rows}
         if not args.json:
             line = "  ".join(f"{k} {rows[k][0]:.3f}/{rows[k][1]:.3f}" for k in keys if k in rows)
