@@ -27,7 +27,8 @@ words do not rank every page in it first; a Latin-script question's dense rankin
 a share of the English model's cosine (``Fusion.english_dense_weight``); its two lists
 are fused by spread (``bot/fusion.py``, ``Fusion.multilingual_method``) instead of
 min-max, so a flat lexical list, every page matching a cognate or two alike, no longer
-gives its first the same weight as the vector side's clear first. English
+gives its first the same weight as the vector side's clear first, and each page's
+best chunk is lifted by half its second-best's score (``lift_pages``). English
 questions take exactly the path they took before. Without that set (switched off, or
 not filled yet), a question written mostly in a non-Latin script is ranked by BM25
 alone (``Fusion.non_latin_dense_weight``). Chinese and Japanese text has no spaces
