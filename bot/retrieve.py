@@ -24,7 +24,11 @@ with the multilingual model's vectors of every chunk instead, so it finds pages 
 own language and in English; its BM25 counts each term's IDF among the chunks in the
 question's language too (``language_term_weight``), so a minority language's function
 words do not rank every page in it first; a Latin-script question's dense ranking adds
-a share of the English model's cosine (``Fusion.english_dense_weight``). English
+a share of the English model's cosine (``Fusion.english_dense_weight``); its two lists
+are fused by spread (``bot/fusion.py``, ``Fusion.multilingual_method``) instead of
+min-max, so a flat lexical list, every page matching a cognate or two alike, no longer
+gives its first the same weight as the vector side's clear first, and each page's
+best chunk is lifted by half its second-best's score (``lift_pages``). English
 questions take exactly the path they took before. Without that set (switched off, or
 not filled yet), a question written mostly in a non-Latin script is ranked by BM25
 alone (``Fusion.non_latin_dense_weight``). Chinese and Japanese text has no spaces
@@ -45,10 +49,11 @@ import time
 import unicodedata
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from bot.fusion import fuse_zscore
 from ingest.embedding import Embedder
 from ingest.languages import cjk_bigrams, detect_language, is_english, latin_share
 from ingest.models import Hit
@@ -155,7 +160,9 @@ class Fusion:
     """How many chunks each ranker contributes before fusion."""
     method: str = "minmax"
     """``minmax`` (default): each list min-max normalised over its own head, a chunk
-    missing from a list scored 0 there (``fuse``). The others were measured against
+    missing from a list scored 0 there (``fuse``); ``zscore``: each list divided by its
+    head's spread instead (``bot.fusion.fuse_zscore``, the multilingual path's
+    default, ``multilingual_method``). The others were measured against
     it and not adopted (docs/BENCHMARKS.md); ``scripts/bench_retrieval.py`` compares
     them: ``minmax-union``: both heads united, every member scored on both signals
     (the real cosine of a chunk only BM25 listed, the BM25 of one only the vector
@@ -190,6 +197,26 @@ class Fusion:
     so a question mostly in one never uses it. 0.25 was chosen among 0 / 0.25 / 0.5 / 1
     on the even-numbered half of the cross-lingual set and checked on the odd half
     (docs/BENCHMARKS.md)."""
+    multilingual_method: str = "zscore"
+    """How a question on the multilingual path (not English) fuses its two lists:
+    ``zscore`` (default): each list shifted to its head's floor and divided by its
+    standard deviation (``bot.fusion.fuse_zscore``), so a list whose first stands out
+    weighs more than a flat one, instead of min-max's first-is-1 whatever its score;
+    or ``minmax`` (as before). English questions take
+    ``method``. Chosen on the even half of the cross-lingual set, checked on the odd
+    half (docs/BENCHMARKS.md, "Fusion by spread on the multilingual path")."""
+    multilingual_second_chunk: float = 0.5
+    """A question on the multilingual path: each page's best chunk among the fused
+    results is scored with this share of the page's second-best chunk's fused score
+    added (``lift_pages``; 0: off, as before). A page two of whose passages the
+    question finds is more likely the one it asks about than a page with one passage
+    as close, which is often a hub page or a shared word. It also lifts such pages
+    over a page that holds a question's identifier in one passage, so the share was
+    chosen, among 0.1 / 0.25 / 0.5 / 0.75 / 1, as the best on the even half of the
+    cross-lingual set of those that keep the rare-term set, asked through this path,
+    at least as good on hit@5 and nDCG@10 as before this round (1, the even half's
+    best, does not); checked on the odd half (docs/BENCHMARKS.md). English questions
+    never use it."""
     language_idf: bool = True
     """A question the multilingual model reads (not English) weighs each of its terms
     by its IDF among the chunks in the question's language when that is lower than
@@ -247,7 +274,10 @@ def fuse(
     return [(cid, score) for cid, (score, _) in ranked]
 
 
-FUSION_METHODS = ("rrf-union", "minmax-union", "rrf", "minmax")
+FUSION_METHODS = ("rrf-union", "minmax-union", "rrf", "minmax", "zscore")
+UNION_METHODS = ("rrf-union", "minmax-union", "rrf")
+MULTILINGUAL_METHODS = ("zscore", "minmax")
+"""The multilingual path fuses its heads only (its lexical side is weighted per term)."""
 
 
 def ranks(scores: dict[int, float]) -> dict[int, int]:
@@ -310,6 +340,26 @@ def merge_lexical(*lists: Scored) -> list[tuple[int, float]]:
         for cid, score in scored:
             total[cid] = total.get(cid, 0.0) + score
     return sorted(total.items(), key=lambda item: (-item[1], item[0]))
+
+
+def lift_pages(hits: Sequence[Hit], share: float) -> list[Hit]:
+    """``hits`` (fused order) with each page's best chunk scored its own fused score
+    plus ``share`` times the page's second-best chunk's, re-sorted by score (stable:
+    equal scores keep their order). Other chunks keep their place and score, so a
+    page's second chunk never comes before its first."""
+    first: dict[tuple[str, str], int] = {}
+    second: dict[int, float] = {}
+    for position, hit in enumerate(hits):
+        key = (hit.source, hit.doc_id)
+        if key not in first:
+            first[key] = position
+        elif first[key] not in second:
+            second[first[key]] = hit.score
+    out = [
+        replace(hit, score=hit.score + share * second[p]) if p in second else hit
+        for p, hit in enumerate(hits)
+    ]
+    return sorted(out, key=lambda hit: -hit.score)
 
 
 @dataclass
@@ -405,7 +455,12 @@ class Retriever:
                 embedding = _EMBEDDING.submit(self._indexed, query, depth, scope)
             else:
                 embedding = self._in_memory(query, plan, head, depth, scope)
-        union = self.fusion.method != "minmax"
+        method = self.fusion.multilingual_method if multilingual is not None else self.fusion.method
+        allowed = FUSION_METHODS if multilingual is None else MULTILINGUAL_METHODS
+        if method not in allowed:
+            known = ", ".join(allowed)
+            raise ValueError(f"unknown fusion method {method!r}; one of {known}")
+        union = method in UNION_METHODS
         pool = max(depth, LEXICAL_POOL) if union else depth
         language = detect_language(query)[0] if multilingual is not None else None
         weighted = (
@@ -453,6 +508,8 @@ class Retriever:
                 dense, lexical, lexical_pool, similarity, vector, dense_weight, lexical_weight
             )
             timings["fuse_ms"] = (time.perf_counter() - t3) * 1000
+        elif method == "zscore" and (dense_weight > 0 or not lexical):
+            fused = fuse_zscore(dense, lexical, dense_weight, lexical_weight, head)
         elif dense_weight > 0 or not lexical:
             fused = fuse(dense, lexical, dense_weight, lexical_weight, head)
         else:
@@ -461,6 +518,8 @@ class Retriever:
         if multilingual is None and self.fusion.foreign_pages > 0:
             fused, foreign = self._with_foreign_pages(query, fused, scope, timings)
         hits = self.store.load_hits(fused[:depth])
+        if multilingual is not None and self.fusion.multilingual_second_chunk > 0:
+            hits = lift_pages(hits, self.fusion.multilingual_second_chunk)
         lexical_by_id = dict(lexical)
         kept: list[Hit] = []
         per_doc: dict[tuple[str, str], int] = {}

@@ -22,6 +22,10 @@ Then every judged question is ranked by three retrievers over that store:
 - ``multilingual, store-wide IDF, multilingual model alone (before)``: that, and plain
   BM25 too (every term weighed by its IDF in the whole store): the pipeline before
   ``Fusion.language_idf`` and ``english_dense_weight``;
+- ``multilingual, spread without the page lift``: as ``multilingual`` but without
+  ``Fusion.multilingual_second_chunk`` (a page's best chunk lifted by its second's);
+- ``multilingual, min-max fusion (before spread)``: that, and fused by min-max
+  (``Fusion.multilingual_method`` ``minmax``): the path before ``bot/fusion.py``;
 - ``multilingual, fusion D/L``: the same with other dense / BM25 weights (they
   change English questions too, so only their non-English rows are comparable);
 - ``non-English chunks only``: as ``multilingual`` but as if only chunks not in English
@@ -31,6 +35,13 @@ Per language: hit@5 (a judged-relevant document among the first 5), nDCG@10, and
 many questions took the multilingual path; and per half of the questions (``even`` /
 ``odd``: the parity of the number in the question id), so that a parameter chosen on
 one half can be checked on the other. Results go in docs/BENCHMARKS.md by hand.
+
+``--every-question-multilingual`` sends every question down the multilingual path,
+English ones included, as in a store whose pages and questions are all in one language
+other than English (where every question takes that path): English sets (dbpedia, the
+handbook questions, the rare-term set) then show what the multilingual path's fusion
+does to questions asked in the pages' own language. ``recall@10`` is reported beside
+hit@k (the rare-term set's figure).
 """
 
 from __future__ import annotations
@@ -52,7 +63,7 @@ sys.path.insert(0, str(REPO))
 from bot.eval import metrics_ir  # noqa: E402
 from bot.eval.evaluate import CorpusSource, _read_jsonl, load_dataset  # noqa: E402
 from bot.retrieve import Fusion, Retriever  # noqa: E402
-from ingest.embedding import LocalEmbedder, MultilingualEmbedder  # noqa: E402
+from ingest.embedding import Embedder, LocalEmbedder, MultilingualEmbedder  # noqa: E402
 from ingest.languages import detect_language  # noqa: E402
 from ingest.multilingual import fill_multilingual  # noqa: E402
 from ingest.store import Store  # noqa: E402
@@ -82,6 +93,17 @@ def half(qid: str) -> str:
     return "odd" if int(digits or "0") % 2 else "even"
 
 
+class EveryQuestionMultilingual(Retriever):
+    """A retriever that reads every question with the multilingual model (when the
+    store holds its vectors), as if no question were in English."""
+
+    def multilingual_for(self, query: str) -> Embedder | None:
+        ml, vectors = self.multilingual, self._ml_store
+        if ml is None or vectors is None or vectors.multilingual_model != ml.model_id:
+            return None
+        return ml
+
+
 def non_english_only(store: Store) -> Store:
     """The same store, its multilingual vectors limited to chunks not in English."""
     ids, matrix = store.multilingual_matrix()
@@ -105,7 +127,14 @@ def main() -> int:
         help="query the store as it is (e.g. the handbook questions over a store that "
         "also holds the cross-lingual set's pages)",
     )
+    parser.add_argument(
+        "--every-question-multilingual",
+        action="store_true",
+        help="the multilingual retrievers read every question with the multilingual "
+        "model, English ones too (as in a store in one language other than English)",
+    )
     args = parser.parse_args()
+    ml_retriever = EveryQuestionMultilingual if args.every_question_multilingual else Retriever
 
     dataset = load_dataset(args.dataset)
     langs = languages(args.dataset)
@@ -136,23 +165,37 @@ def main() -> int:
     }
     retrievers = {
         "english": Retriever(store, english),
-        "multilingual": Retriever(store, english, multilingual=multilingual),
-        "multilingual, language IDF, multilingual model alone": Retriever(
-            store, english, Fusion(english_dense_weight=0.0), multilingual=multilingual
+        "multilingual": ml_retriever(store, english, multilingual=multilingual),
+        "multilingual, spread without the page lift": ml_retriever(
+            store, english, Fusion(multilingual_second_chunk=0.0), multilingual=multilingual
         ),
-        "multilingual, store-wide IDF, multilingual model alone (before)": Retriever(
+        "multilingual, min-max fusion (before spread)": ml_retriever(
             store,
             english,
-            Fusion(language_idf=False, english_dense_weight=0.0),
+            Fusion(multilingual_method="minmax", multilingual_second_chunk=0.0),
             multilingual=multilingual,
         ),
-        "multilingual, fusion 0.5/0.5": Retriever(
+        "multilingual, language IDF, multilingual model alone": ml_retriever(
+            store, english, Fusion(english_dense_weight=0.0), multilingual=multilingual
+        ),
+        "multilingual, store-wide IDF, multilingual model alone (before)": ml_retriever(
+            store,
+            english,
+            Fusion(
+                language_idf=False,
+                english_dense_weight=0.0,
+                multilingual_method="minmax",
+                multilingual_second_chunk=0.0,
+            ),
+            multilingual=multilingual,
+        ),
+        "multilingual, fusion 0.5/0.5": ml_retriever(
             store, english, Fusion(dense_weight=0.5, lexical_weight=0.5), multilingual=multilingual
         ),
-        "multilingual, fusion 0.9/0.1": Retriever(
+        "multilingual, fusion 0.9/0.1": ml_retriever(
             store, english, Fusion(dense_weight=0.9, lexical_weight=0.1), multilingual=multilingual
         ),
-        "non-English chunks only": Retriever(
+        "non-English chunks only": ml_retriever(
             non_english_only(store), english, multilingual=multilingual
         ),
     }
@@ -160,8 +203,8 @@ def main() -> int:
     results: dict[str, Any] = {}
     for name, retriever in retrievers.items():
         retriever.search("warm up", k=args.k)
-        per_lang: dict[str, list[tuple[float, float, bool]]] = defaultdict(list)
-        per_half: dict[str, list[tuple[float, float, bool]]] = defaultdict(list)
+        per_lang: dict[str, list[tuple[float, float, bool, float]]] = defaultdict(list)
+        per_half: dict[str, list[tuple[float, float, bool, float]]] = defaultdict(list)
         latencies = []
         for qid, text in queries.items():
             started = time.perf_counter()
@@ -171,7 +214,8 @@ def main() -> int:
             judged = dataset.qrels.get(qid, {})
             hit = float(any(judged.get(d, 0) > 0 for d in ranked[: args.k]))
             ndcg = metrics_ir.ndcg_at_k(ranked, judged, 10)
-            entry = (hit, ndcg, result.language is not None)
+            recall = metrics_ir.recall_at_k(ranked, judged, 10)
+            entry = (hit, ndcg, result.language is not None, recall)
             per_lang[langs.get(qid, "en")].append(entry)
             per_half[half(qid)].append(entry)
         rows = {}
@@ -180,6 +224,7 @@ def main() -> int:
                 "queries": len(values),
                 f"hit@{args.k}": round(float(np.mean([v[0] for v in values])), 4),
                 "ndcg@10": round(float(np.mean([v[1] for v in values])), 4),
+                "recall@10": round(float(np.mean([v[3] for v in values])), 4),
                 "multilingual_path": sum(v[2] for v in values),
             }
         for part, values in sorted(per_half.items()):
@@ -187,6 +232,7 @@ def main() -> int:
                 "queries": len(values),
                 f"hit@{args.k}": round(float(np.mean([v[0] for v in values])), 4),
                 "ndcg@10": round(float(np.mean([v[1] for v in values])), 4),
+                "recall@10": round(float(np.mean([v[3] for v in values])), 4),
                 "multilingual_path": sum(v[2] for v in values),
             }
         every = [v for values in per_lang.values() for v in values]
@@ -194,6 +240,7 @@ def main() -> int:
             "queries": len(every),
             f"hit@{args.k}": round(float(np.mean([v[0] for v in every])), 4),
             "ndcg@10": round(float(np.mean([v[1] for v in every])), 4),
+            "recall@10": round(float(np.mean([v[3] for v in every])), 4),
             "multilingual_path": sum(v[2] for v in every),
             "latency_p50_ms": round(float(np.percentile(latencies, 50)), 1),
             "latency_p95_ms": round(float(np.percentile(latencies, 95)), 1),

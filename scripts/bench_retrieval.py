@@ -307,6 +307,7 @@ ABLATIONS = {
     "minmax-union 0.7/0.3": Fusion(0.7, 0.3, method="minmax-union"),
     "minmax-union 0.6/0.4": Fusion(0.6, 0.4, method="minmax-union"),
     "minmax-union 0.5/0.5": Fusion(0.5, 0.5, method="minmax-union"),
+    "zscore 0.5/0.5 (spread, bot/fusion.py)": Fusion(0.5, 0.5, method="zscore"),
     "rrf 0.5/0.5 (heads only)": Fusion(0.5, 0.5, method="rrf"),
     "rrf-union 0.7/0.3": Fusion(0.7, 0.3, method="rrf-union"),
     "rrf-union 0.6/0.4": Fusion(0.6, 0.4, method="rrf-union"),
