@@ -112,6 +112,11 @@ def grids(name: str) -> Iterator[dict[str, Any]]:
         yield {"contacts_are_no_time": True, "bare_k_is_money": True}
         yield {"contacts_are_no_time": False, "bare_k_is_money": False}
         yield {"contacts_are_no_time": True, "bare_k_is_money": False}
+    elif name == "lexical":
+        # issue 12, branch keyfacts2: the best lexical match kept under the cosine floor
+        yield {"lexical_cover": None}  # off: main before it
+        for cover in (0.5, 0.6, 0.75, 0.9, 1.0):
+            yield {"lexical_cover": cover}
     elif name == "anchors":
         for floor in (0.0, 0.75, 1.0, 1.2):
             yield {"anchor_floor": floor}
@@ -162,6 +167,7 @@ def main() -> int:
             "types",
             "names",
             "anchors",
+            "lexical",
             "together",
             "typefix",
             "quotes",
