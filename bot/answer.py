@@ -59,7 +59,7 @@ HISTORY_TURNS = 6
 LEXICAL_FLOOR = 0.75
 """Share of the embedder's similarity floor at which a passage that shares words with
 the question still counts (docs/BENCHMARKS.md, "The abstention gate")."""
-LEXICAL_COVER = 0.75
+LEXICAL_COVER = 0.6
 """Share of the question's IDF mass a passage must hold, more than any other candidate
 holds, to be used whatever its similarity (``_relevant``): the best lexical match of a
 question ("where do I save the customer's PO?" on the deal desk FAQ holding "customer",

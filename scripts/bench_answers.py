@@ -117,6 +117,18 @@ def grids(name: str) -> Iterator[dict[str, Any]]:
         yield {"lexical_cover": None}  # off: main before it
         for cover in (0.5, 0.6, 0.75, 0.9, 1.0):
             yield {"lexical_cover": cover}
+    elif name == "probe":
+        yield {"two_asks": False}
+        yield {}
+        yield {"carry": 300, "two_asks": False}
+        for carry in (150, 300, 600, 100_000):
+            yield {"carry": carry}
+        yield {"carry": 300}
+        yield {"per_document": 3}
+        yield {"quoted": 5}
+        yield {"k": 6}
+        yield {"k": 6, "quoted": 5}
+        yield {"per_document": 3, "quoted": 5}
     elif name == "anchors":
         for floor in (0.0, 0.75, 1.0, 1.2):
             yield {"anchor_floor": floor}
@@ -168,6 +180,7 @@ def main() -> int:
             "names",
             "anchors",
             "lexical",
+            "probe",
             "together",
             "typefix",
             "quotes",
@@ -248,7 +261,8 @@ def run_grid(
         extractive.STEPS_AFTER = values.pop("steps_after", True)
         extractive.HOW_IT_WORKS = values.pop("how_it_works", True)
         extractive.DROP_IMAGES = values.pop("drop_images", True)
-        extractive.CARRY = values.pop("carry", 0)
+        extractive.CARRY = values.pop("carry", 150)
+        extractive.TWO_ASKS = values.pop("two_asks", True)
         sections.BEFORE = values.pop("section_before", 2)
         sections.AFTER = values.pop("section_after", 2)
         evidence.SPLIT_CLAUSES = values.pop("split_clauses", True)
