@@ -618,9 +618,7 @@ class Answerer:
         that one passage states the question)."""
         if evidence is None or self.lexical_cover is None or not hits:
             return None
-        shares = sorted(
-            ((evidence.coverage([h.chunk_id]), h.chunk_id) for h in hits), reverse=True
-        )
+        shares = sorted(((evidence.coverage([h.chunk_id]), h.chunk_id) for h in hits), reverse=True)
         share, best = shares[0]
         if share < self.lexical_cover or (len(shares) > 1 and shares[1][0] >= share):
             return None
