@@ -113,22 +113,20 @@ def grids(name: str) -> Iterator[dict[str, Any]]:
         yield {"contacts_are_no_time": False, "bare_k_is_money": False}
         yield {"contacts_are_no_time": True, "bare_k_is_money": False}
     elif name == "lexical":
-        # issue 12, branch keyfacts2: the best lexical match kept under the cosine floor
-        yield {"lexical_cover": None}  # off: main before it
+        # issue 12, branch keyfacts2: each rule on top of the ones before
+        off = {"lexical_cover": None, "two_asks": False, "carry": 0}
+        yield off  # main before these rules
         for cover in (0.5, 0.6, 0.75, 0.9, 1.0):
-            yield {"lexical_cover": cover}
-    elif name == "probe":
-        yield {"two_asks": False}
-        yield {}
-        yield {"carry": 300, "two_asks": False}
+            yield {**off, "lexical_cover": cover}  # the best lexical match kept
+        on = {**off, "lexical_cover": 0.6}
+        yield {**on, "two_asks": True}
         for carry in (150, 300, 600, 100_000):
-            yield {"carry": carry}
-        yield {"carry": 300}
-        yield {"per_document": 3}
-        yield {"quoted": 5}
-        yield {"k": 6}
-        yield {"k": 6, "quoted": 5}
-        yield {"per_document": 3, "quoted": 5}
+            yield {**on, "two_asks": True, "carry": carry}
+        yield {**on, "carry": 150}  # shipped but for two asks
+        # measured, not kept: more passages instead
+        yield {**on, "two_asks": True, "quoted": 5}
+        yield {**on, "two_asks": True, "per_document": 3}
+        yield {**on, "two_asks": True, "k": 6}
     elif name == "anchors":
         for floor in (0.0, 0.75, 1.0, 1.2):
             yield {"anchor_floor": floor}
@@ -180,7 +178,6 @@ def main() -> int:
             "names",
             "anchors",
             "lexical",
-            "probe",
             "together",
             "typefix",
             "quotes",
