@@ -64,7 +64,8 @@ LEXICAL_COVER = 0.6
 holds, to be used whatever its similarity (``_relevant``): the best lexical match of a
 question ("where do I save the customer's PO?" on the deal desk FAQ holding "customer",
 "PO", "sent" and "save") can sit under the cosine floor when its page is long and about
-something broader (docs/BENCHMARKS.md, "The best lexical match")."""
+something broader (docs/BENCHMARKS.md, "The best lexical match, two asks, carried
+room")."""
 ANCHOR_FLOOR = 1.0
 """Share of the embedder's similarity floor a passage needs for its rare question term to
 anchor a partial answer: a word shared in another sense ("student" in "F1 Student VISA"

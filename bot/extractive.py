@@ -98,9 +98,10 @@ laptop? how does that work?": the buyback procedure)."""
 CARRY = 150
 """Characters of its limit a quote leaves unused (its section is short) that the next
 quote may use, at most this many; the answer's total stays within the same budget
-(``FIRST_CHARS`` + ``OTHER_CHARS`` per other passage). Off: measured, it gains a fact
-on the handbook for 7% more median length, no better than longer limits
-(docs/BENCHMARKS.md, "Quote windows")."""
+(``FIRST_CHARS`` + ``OTHER_CHARS`` per other passage). 150 is the least of the values
+that gave the same figure on the half of the handbook set choices are made on (150 to
+all of it), for a median answer 5% longer (docs/BENCHMARKS.md, "The best lexical match,
+two asks, carried room")."""
 TWO_ASKS = True
 """A number question that asks a second thing ("how much is the stipend, and do I have
 to send receipts?", "how long does it last and how often do you meet?") is not
