@@ -520,11 +520,12 @@ class Answerer:
     ) -> Reranked | None:
         """Reorder ``result``'s candidates in place and keep the first ``k``.
 
-        Not asked when no candidate passes the relevance floor: the answer abstains
-        whatever their order, and the model call would only add latency."""
+        Not asked when no candidate passes the relevance floor (the same test as the
+        answer's, the best lexical match included): the answer abstains whatever
+        their order, and the model call would only add latency."""
         if reranker is None:
             return None
-        if not self._relevant(result):
+        if not self._relevant(result, weigh(self.retriever.store, question, result.hits)):
             result.hits = result.hits[: self.k]
             return Reranked(result.hits, "skipped")
         reranked = reranker.rerank(question, result.hits, deadline)

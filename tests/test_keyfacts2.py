@@ -12,12 +12,15 @@ import bot.extractive as extractive
 from bot.answer import Answerer
 from bot.evidence import Evidence, weigh
 from bot.extractive import asks, best_passage, extractive_answer
+from bot.llm import OpenAIChat
+from bot.rerank import Reranker
 from bot.retrieve import Retriever
 from ingest.models import Hit
 from ingest.sources.markdown import MarkdownSource
 from ingest.store import Store
 from ingest.sync import sync_source
 from tests.fakes.embedders import HashEmbedder
+from tests.fakes.openai_server import FakeOpenAI
 
 # Retirement vocabulary on several pages; one FAQ answers the question in its words.
 PAGES = {
@@ -142,3 +145,17 @@ def test_a_short_quote_leaves_its_room_to_the_next(monkeypatch: pytest.MonkeyPat
     assert "Apple store" not in extractive_answer(question, [short, long])
     monkeypatch.setattr(extractive, "CARRY", 150)
     assert "Apple store" in extractive_answer(question, [short, long])
+
+
+def test_the_rerank_is_asked_when_only_the_best_lexical_match_is_relevant(
+    answerer: Answerer, fake_openai: FakeOpenAI
+) -> None:
+    """The rerank's skip test is the answer's relevance test: a question only the best
+    lexical match supports is answered, so its candidates are reranked too."""
+    answerer.retriever.embedder.min_similarity = 0.999  # every passage under the floor
+    model = OpenAIChat("gpt-4o-mini", api_key="sk-test", base_url=fake_openai.base_url)
+    answerer.llm = model
+    answerer.reranker = Reranker(model, candidates=5, timeout=5.0)
+    answer = answerer.ask(QUESTION).answer
+    assert not answer.abstained and answer.rerank != "skipped"
+    assert len(fake_openai.chat_requests()) == 2  # the rerank, then the answer
