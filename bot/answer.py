@@ -66,6 +66,12 @@ question ("where do I save the customer's PO?" on the deal desk FAQ holding "cus
 "PO", "sent" and "save") can sit under the cosine floor when its page is long and about
 something broader (docs/BENCHMARKS.md, "The best lexical match, two asks, carried
 room")."""
+PAGE_ORDER = True
+"""Whether an extractive answer also quotes the relevant passages, past the first
+``quoted``, of a page it already quotes (``Answerer._to_quote``): several sections of
+one page are cited when the search ranked them among the relevant ones, and no other
+page is displaced for them (docs/BENCHMARKS.md, "A quoted page's other sections")."""
+
 ANCHOR_FLOOR = 1.0
 """Share of the embedder's similarity floor a passage needs for its rare question term to
 anchor a partial answer: a word shared in another sense ("student" in "F1 Student VISA"
@@ -311,6 +317,7 @@ class Answerer:
         reranker: Reranker | None = None,
         together_share: float = TOGETHER_SHARE,
         lexical_cover: float | None = LEXICAL_COVER,
+        page_order: bool = PAGE_ORDER,
     ) -> None:
         self.retriever = retriever
         self.llm = llm
@@ -344,6 +351,9 @@ class Answerer:
         """A candidate holding at least this share of the question's IDF mass, and more
         of it than every other candidate, is used under the similarity floor too
         (``None``: off)."""
+        self.page_order = page_order
+        """Whether an extractive answer also quotes the later relevant passages of the
+        pages its first ``quoted`` passages are from (``_to_quote``)."""
         self.anchor_floor = anchor_floor
         """A passage anchors a partial answer only when its similarity to the question is
         at least this share of the embedder's floor (0: any passage found)."""
@@ -404,7 +414,7 @@ class Answerer:
             # People Partner" on a page that has people and partners, but not that.
             relevant = []
         if relevant and self.type_share is not None:
-            shown = relevant[: self.quoted] if self.llm is None else relevant
+            shown = self._to_quote(relevant) if self.llm is None else relevant
             about = (
                 rare_names(self.retriever.store, search_query, self.anchor_share, counted)
                 if self.typed_names and counted is not None
@@ -421,7 +431,7 @@ class Answerer:
         apart: list[str] = []
         quote_texts: tuple[dict[int, str], dict[int, str]] | None = None
         if relevant and not across and self.together_share > 0:
-            shown = relevant[: self.quoted] if self.llm is None else relevant
+            shown = self._to_quote(relevant) if self.llm is None else relevant
             if self.llm is None:
                 # What an extractive answer quotes from: the passage's section text.
                 quote_texts = self._quote_texts(shown)
@@ -460,7 +470,7 @@ class Answerer:
             )
             return AnswerStream(answer, iter([answer.text]), started)
         if self.llm is None:
-            quoted = relevant[: self.quoted]
+            quoted = self._to_quote(relevant)
             missing = (
                 [] if across else evidence.missing([h.chunk_id for h in quoted], self.rare_share)
             )
@@ -567,6 +577,17 @@ class Answerer:
                 pass  # fall back to the keyword approach below; the answer step reports errors
         previous = [m["content"] for m in history if m["role"] == "user"][-2:]
         return " ".join([*previous, question])[-MAX_QUESTION_CHARS:], 0.0
+
+    def _to_quote(self, relevant: Sequence[Hit]) -> list[Hit]:
+        """The passages an extractive answer quotes: the first ``quoted`` of
+        ``relevant``; with ``page_order``, also every later relevant passage of a page
+        already quoted (a second section of a cited page the search ranked among the
+        relevant ones: the page's own answer is not left out for the quote limit)."""
+        first = list(relevant[: self.quoted])
+        if not self.page_order:
+            return first
+        pages = {(h.source, h.doc_id) for h in first}
+        return first + [h for h in relevant[self.quoted :] if (h.source, h.doc_id) in pages]
 
     def _quote_texts(self, quoted: Sequence[Hit]) -> tuple[dict[int, str], dict[int, str]]:
         """(lead-in line, section text) of each quoted passage, by chunk id: the text

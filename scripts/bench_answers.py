@@ -127,6 +127,11 @@ def grids(name: str) -> Iterator[dict[str, Any]]:
         yield {**on, "two_asks": True, "quoted": 5}
         yield {**on, "two_asks": True, "per_document": 3}
         yield {**on, "two_asks": True, "k": 6}
+    elif name == "pages":
+        # issue 12, branch keyfacts3: a quoted page's other relevant passages quoted too
+        yield {"page_order": False}  # main after keyfacts2
+        yield {"page_order": True}
+        yield {"page_order": False, "quoted": 5}  # any fifth passage instead
     elif name == "anchors":
         for floor in (0.0, 0.75, 1.0, 1.2):
             yield {"anchor_floor": floor}
@@ -178,6 +183,7 @@ def main() -> int:
             "names",
             "anchors",
             "lexical",
+            "pages",
             "together",
             "typefix",
             "quotes",
