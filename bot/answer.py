@@ -587,7 +587,20 @@ class Answerer:
         if not self.page_order:
             return first
         pages = {(h.source, h.doc_id) for h in first}
-        return first + [h for h in relevant[self.quoted :] if (h.source, h.doc_id) in pages]
+        more = [h for h in relevant[self.quoted :] if (h.source, h.doc_id) in pages]
+        if not more or not self.sections:
+            return first + more
+        # A passage the section text of a quoted one already takes in (the rest of its
+        # list, the next chunk of its procedure) is quoted there: quoting it apart
+        # would cut that section short at it and split the list in two quotes.
+        ids = {h.chunk_id for h in first}
+        store = self.retriever.store
+        covered = [
+            section_of(store, h, ids - {h.chunk_id}).text
+            for h in first
+            if (h.source, h.doc_id) in {(m.source, m.doc_id) for m in more}
+        ]
+        return first + [h for h in more if not any(h.text in text for text in covered)]
 
     def _quote_texts(self, quoted: Sequence[Hit]) -> tuple[dict[int, str], dict[int, str]]:
         """(lead-in line, section text) of each quoted passage, by chunk id: the text

@@ -85,3 +85,28 @@ def test_the_answer_quotes_both_sections_of_the_page(tmp_path: Path) -> None:
     answer = answerer.ask(question).answer
     assert len(answer.sources) == 1
     assert ("7 days" in answer.text) != ("72 hour" in answer.text)
+
+
+STEPS = "# Leaving\n\n## Resignation process\n\nFollow the steps below:\n\n" + "".join(
+    f"{n}. **Step {n}:** tell the resignation team about step {n}, then wait for their "
+    f"reply and write down what they said about the step in your resignation notes.\n"
+    for n in range(1, 17)
+)
+
+
+def test_a_passage_the_section_text_already_quotes_is_not_quoted_apart(tmp_path: Path) -> None:
+    # a54 on the handbook: the chunk after a quoted procedure's first chunk was the
+    # fifth relevant passage; quoted apart, it cut the first quote's section text to its
+    # introduction ("please follow the below process:") and split the steps in two.
+    root = tmp_path / "docs"
+    root.mkdir()
+    (root / "leaving.md").write_text(STEPS)
+    store = Store(tmp_path / "kb.db")
+    assert sync_source(store, MarkdownSource("docs", root), HashEmbedder()).error is None
+    answerer = Answerer(Retriever(store, HashEmbedder()), quoted=1)
+    hits = answerer.retriever.search("resignation steps", k=5, per_document=2).hits
+    assert len(hits) == 2  # the list is cut into two chunks of one section
+    first, second = sorted(hits, key=lambda h: h.chunk_id)
+    assert [h.chunk_id for h in answerer._to_quote([first, second])] == [first.chunk_id]
+    answerer.sections = False  # quoting the chunk alone: the next one is quoted apart
+    assert len(answerer._to_quote([first, second])) == 2
