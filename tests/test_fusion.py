@@ -1,7 +1,8 @@
 """Fusion keeps exact matches (issue 14): a chunk that is BM25's best match for a rare
 identifier is found even when the vector side does not list it at all. With equal
-weights a chunk first in one list and absent from the other ties with the other
-list's first; the hit then carries its real cosine, which the relevance gate reads."""
+weights and min-max a chunk first in one list and absent from the other ties with the
+other list's first; by spread (the default) its lead over its own list decides. The hit
+then carries its real cosine, which the relevance gate reads."""
 
 from __future__ import annotations
 
