@@ -59,6 +59,13 @@ HISTORY_TURNS = 6
 LEXICAL_FLOOR = 0.75
 """Share of the embedder's similarity floor at which a passage that shares words with
 the question still counts (docs/BENCHMARKS.md, "The abstention gate")."""
+LEXICAL_COVER = 0.6
+"""Share of the question's IDF mass a passage must hold, more than any other candidate
+holds, to be used whatever its similarity (``_relevant``): the best lexical match of a
+question ("where do I save the customer's PO?" on the deal desk FAQ holding "customer",
+"PO", "sent" and "save") can sit under the cosine floor when its page is long and about
+something broader (docs/BENCHMARKS.md, "The best lexical match, two asks, carried
+room")."""
 ANCHOR_FLOOR = 1.0
 """Share of the embedder's similarity floor a passage needs for its rare question term to
 anchor a partial answer: a word shared in another sense ("student" in "F1 Student VISA"
@@ -303,6 +310,7 @@ class Answerer:
         anchor_floor: float = ANCHOR_FLOOR,
         reranker: Reranker | None = None,
         together_share: float = TOGETHER_SHARE,
+        lexical_cover: float | None = LEXICAL_COVER,
     ) -> None:
         self.retriever = retriever
         self.llm = llm
@@ -332,6 +340,10 @@ class Answerer:
         self.lexical_floor = lexical_floor
         """A passage that shares words with the question may be used at this share of
         the embedder's similarity floor (``_relevant``)."""
+        self.lexical_cover = lexical_cover
+        """A candidate holding at least this share of the question's IDF mass, and more
+        of it than every other candidate, is used under the similarity floor too
+        (``None``: off)."""
         self.anchor_floor = anchor_floor
         """A passage anchors a partial answer only when its similarity to the question is
         at least this share of the embedder's floor (0: any passage found)."""
@@ -366,10 +378,10 @@ class Answerer:
             search_query, k=depth, per_document=self.per_document, scope=scope
         )
         reranked = self._rerank(reranker, search_query, result, deadline)
-        relevant = self._relevant(result)
         lacking = ""
         t0 = time.perf_counter()
         evidence = weigh(self.retriever.store, search_query, result.hits)
+        relevant = self._relevant(result, evidence)
         timings = dict(result.timings_ms)
         if condense_ms:
             timings["condense_ms"] = condense_ms
@@ -508,11 +520,12 @@ class Answerer:
     ) -> Reranked | None:
         """Reorder ``result``'s candidates in place and keep the first ``k``.
 
-        Not asked when no candidate passes the relevance floor: the answer abstains
-        whatever their order, and the model call would only add latency."""
+        Not asked when no candidate passes the relevance floor (the same test as the
+        answer's, the best lexical match included): the answer abstains whatever
+        their order, and the model call would only add latency."""
         if reranker is None:
             return None
-        if not self._relevant(result):
+        if not self._relevant(result, weigh(self.retriever.store, question, result.hits)):
             result.hits = result.hits[: self.k]
             return Reranked(result.hits, "skipped")
         reranked = reranker.rerank(question, result.hits, deadline)
@@ -571,8 +584,15 @@ class Answerer:
             leads[hit.chunk_id] = lead_in(store, start)
         return leads, texts
 
-    def _relevant(self, result: SearchResult) -> list[Hit]:
-        """Hits worth answering from; empty when the docs do not cover the question."""
+    def _relevant(self, result: SearchResult, evidence: Evidence | None = None) -> list[Hit]:
+        """Hits worth answering from; empty when the docs do not cover the question.
+
+        With ``evidence``, the candidate that holds most of the question's IDF mass
+        (``lexical_cover`` or more, and strictly more than any other) is kept whatever
+        its similarity: a passage saying "Sourcegraph does not match 401k
+        contributions" is the question in its own words, and the embedder, which reads
+        a 128-token passage about several benefits, ranks it under the floor."""
+        best = self._best_lexical(result.hits, evidence)
         floor = result.similarity_floor
         if floor is None:
             floor = self.retriever.embedder.min_similarity
@@ -590,7 +610,21 @@ class Answerer:
                 and h.scores.get("dense", 0.0) >= floor * self.lexical_floor
             )
             or (foreign_floor is not None and h.scores.get("multilingual", -1.0) >= foreign_floor)
+            or h.chunk_id == best
         ]
+
+    def _best_lexical(self, hits: Sequence[Hit], evidence: Evidence | None) -> int | None:
+        """The chunk id of the one candidate holding the most of the question's IDF
+        mass, when that is at least ``lexical_cover`` and no other candidate holds as
+        much; ``None`` otherwise (a tie says the words are common to the topic, not
+        that one passage states the question)."""
+        if evidence is None or self.lexical_cover is None or not hits:
+            return None
+        shares = sorted(((evidence.coverage([h.chunk_id]), h.chunk_id) for h in hits), reverse=True)
+        share, best = shares[0]
+        if share < self.lexical_cover or (len(shares) > 1 and shares[1][0] >= share):
+            return None
+        return best
 
     def _supported(
         self, evidence: Evidence, hits: Sequence[Hit], result: SearchResult | None = None

@@ -95,12 +95,28 @@ one procedure."""
 HOW_IT_WORKS = True
 """"how does that work?" asks for the steps, as "how do I" does ("can I buy my old
 laptop? how does that work?": the buyback procedure)."""
-CARRY = 0
+CARRY = 150
 """Characters of its limit a quote leaves unused (its section is short) that the next
 quote may use, at most this many; the answer's total stays within the same budget
-(``FIRST_CHARS`` + ``OTHER_CHARS`` per other passage). Off: measured, it gains a fact
-on the handbook for 7% more median length, no better than longer limits
-(docs/BENCHMARKS.md, "Quote windows")."""
+(``FIRST_CHARS`` + ``OTHER_CHARS`` per other passage). 150 is the least of the values
+that gave the same figure on the half of the handbook set choices are made on (150 to
+all of it), for a median answer 5% longer (docs/BENCHMARKS.md, "The best lexical match,
+two asks, carried room")."""
+TWO_ASKS = True
+"""A number question that asks a second thing ("how much is the stipend, and do I have
+to send receipts?", "how long does it last and how often do you meet?") is not
+answered by one sentence: its quotes get the room and the lists other questions get
+(``REFILL``, ``LIST_TO_END``), and still prefer a window stating a number."""
+_ASK_START = re.compile(
+    r"(?:^|[,;?]\s+|\band\s+(?:(?:for|in|on|at|to|by)\s+)?)"
+    r"(?:how|what|what's|when\s+(?:do|does|did|is|are|was|will|can|should|would|must)"
+    r"|where|who|which|why|do|does|did|is|are|can|could|should|will"
+    r"|would|must)\b",
+    re.IGNORECASE,
+)
+"""Where a clause that asks begins: at the start, after ",", ";" or "?", or after
+"and" ("... and for how long?"); a clause that only sets the scene ("I just started
+in the US, ...") does not count."""
 DROP_IMAGES = True
 """Lines of a quote that are only an image, HTML tags or an HTML comment are left out:
 Slack shows them as raw markup (a 400-character ``<!-- <iframe ...> -->``), and they
@@ -108,6 +124,11 @@ hold nothing a reader can use in a chat message; the link to the section has the
 BLOCK_CHARS = 1500
 """The most a block brought in by its introducing sentence may add (a long table or
 code listing is cut at a line, with an ellipsis)."""
+
+
+def asks(question: str) -> int:
+    """How many clauses of ``question`` ask something (``_ASK_START``)."""
+    return len(_ASK_START.findall(question.strip()))
 
 
 def question_kind(question: str) -> str:
@@ -419,6 +440,9 @@ def best_passage(
     window's score the weight of the terms it holds rather than their number; a term
     missing from them weighs nothing."""
     kind = question_kind(question)
+    wants_number = kind == "number"
+    if wants_number and TWO_ASKS and asks(question) >= 2:
+        kind = "other"  # two things asked: not the one sentence a number needs
     if len(text) <= max_chars:
         return text.strip()
     terms = {t.strip('"') for t in fts_query(question).split(" OR ") if t}
@@ -456,7 +480,7 @@ def best_passage(
             score = sum(weights.get(t, 0.0) for t in terms_here)
         else:
             score = float(len(terms_here))
-        if kind == "number" and terms_here:
+        if wants_number and terms_here:
             window = text[spans[i][0] : spans[max(j, i + 1) - 1][1]]
             score += 0.5 if _DIGIT.search(window) else 0.0
         if score > best_score:

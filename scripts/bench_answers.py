@@ -112,6 +112,21 @@ def grids(name: str) -> Iterator[dict[str, Any]]:
         yield {"contacts_are_no_time": True, "bare_k_is_money": True}
         yield {"contacts_are_no_time": False, "bare_k_is_money": False}
         yield {"contacts_are_no_time": True, "bare_k_is_money": False}
+    elif name == "lexical":
+        # issue 12, branch keyfacts2: each rule on top of the ones before
+        off = {"lexical_cover": None, "two_asks": False, "carry": 0}
+        yield off  # main before these rules
+        for cover in (0.5, 0.6, 0.75, 0.9, 1.0):
+            yield {**off, "lexical_cover": cover}  # the best lexical match kept
+        on = {**off, "lexical_cover": 0.6}
+        yield {**on, "two_asks": True}
+        for carry in (150, 300, 600, 100_000):
+            yield {**on, "two_asks": True, "carry": carry}
+        yield {**on, "carry": 150}  # shipped but for two asks
+        # measured, not kept: more passages instead
+        yield {**on, "two_asks": True, "quoted": 5}
+        yield {**on, "two_asks": True, "per_document": 3}
+        yield {**on, "two_asks": True, "k": 6}
     elif name == "anchors":
         for floor in (0.0, 0.75, 1.0, 1.2):
             yield {"anchor_floor": floor}
@@ -162,6 +177,7 @@ def main() -> int:
             "types",
             "names",
             "anchors",
+            "lexical",
             "together",
             "typefix",
             "quotes",
@@ -242,7 +258,8 @@ def run_grid(
         extractive.STEPS_AFTER = values.pop("steps_after", True)
         extractive.HOW_IT_WORKS = values.pop("how_it_works", True)
         extractive.DROP_IMAGES = values.pop("drop_images", True)
-        extractive.CARRY = values.pop("carry", 0)
+        extractive.CARRY = values.pop("carry", 150)
+        extractive.TWO_ASKS = values.pop("two_asks", True)
         sections.BEFORE = values.pop("section_before", 2)
         sections.AFTER = values.pop("section_after", 2)
         evidence.SPLIT_CLAUSES = values.pop("split_clauses", True)
