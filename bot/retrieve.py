@@ -2,8 +2,15 @@
 
 The two rankers fail differently: BM25 finds exact names, error codes and
 commands the embedder blurs; the embedder finds paraphrases BM25 misses. Each
-list's scores are min-max normalised over its first ``Fusion.candidates`` and
-summed with **equal weights** (``fuse``). With 0.7 dense / 0.3 BM25 (the default
+list's scores are normalised over its first ``Fusion.candidates`` and summed with
+**equal weights**: by spread (``Fusion.method`` ``zscore``, ``bot/fusion.py``, the
+default since branch ``spread-en``), each list shifted to its head's floor and divided
+by its standard deviation, so a first that stands far out of its list (an identifier
+one page holds) outweighs a middling one; a list of fewer than 10 entries is min-max
+normalised as before (``fuse``, ``Fusion.method`` ``minmax``, the default until then).
+By spread, rare-term nDCG@10 rose by 0.065 (MiniLM) and 0.160 (a sparse embedder) and
+dbpedia, the handbook questions and the answer figures stayed within noise
+(docs/BENCHMARKS.md, "Fusion by spread on the English path"). With 0.7 dense / 0.3 BM25 (the default
 before issue 14), a chunk the vector side did not list scored 0 there, so even
 BM25's clear first got 0.3 and lost to any middling vector match: a question
 naming an error code or a config key lost its page. With equal weights, a chunk
@@ -25,11 +32,11 @@ own language and in English; its BM25 counts each term's IDF among the chunks in
 question's language too (``language_term_weight``), so a minority language's function
 words do not rank every page in it first; a Latin-script question's dense ranking adds
 a share of the English model's cosine (``Fusion.english_dense_weight``); its two lists
-are fused by spread (``bot/fusion.py``, ``Fusion.multilingual_method``) instead of
-min-max, so a flat lexical list, every page matching a cognate or two alike, no longer
-gives its first the same weight as the vector side's clear first, and each page's
-best chunk is lifted by half its second-best's score (``lift_pages``). English
-questions take exactly the path they took before. Without that set (switched off, or
+are fused by spread (``bot/fusion.py``, ``Fusion.multilingual_method``), as English
+questions' are, so a flat lexical list, every page matching a cognate or two alike, no
+longer gives its first the same weight as the vector side's clear first, and each
+page's best chunk is lifted by half its second-best's score (``lift_pages``; English
+questions: ``Fusion.second_chunk``, off). Without that set (switched off, or
 not filled yet), a question written mostly in a non-Latin script is ranked by BM25
 alone (``Fusion.non_latin_dense_weight``). Chinese and Japanese text has no spaces
 between words; a second FTS5 table indexes its character bigrams
@@ -158,11 +165,14 @@ class Fusion:
     lexical_weight: float = 0.5
     candidates: int = 50
     """How many chunks each ranker contributes before fusion."""
-    method: str = "minmax"
-    """``minmax`` (default): each list min-max normalised over its own head, a chunk
-    missing from a list scored 0 there (``fuse``); ``zscore``: each list divided by its
-    head's spread instead (``bot.fusion.fuse_zscore``, the multilingual path's
-    default, ``multilingual_method``). The others were measured against
+    method: str = "zscore"
+    """``zscore`` (default): each list shifted to its head's floor and divided by its
+    head's standard deviation (``bot.fusion.fuse_zscore``, as the multilingual path's
+    ``multilingual_method``), a chunk missing from a list scored 0 there; ``minmax``
+    (the default before): each list min-max normalised over its own head (``fuse``).
+    Spread won rare-term nDCG@10 by 0.065 / 0.160 (MiniLM / sparse embedder) and
+    stayed within noise on dbpedia, the handbook questions and the answer set
+    (docs/BENCHMARKS.md, "Fusion by spread on the English path"). The others were measured against
     it and not adopted (docs/BENCHMARKS.md); ``scripts/bench_retrieval.py`` compares
     them: ``minmax-union``: both heads united, every member scored on both signals
     (the real cosine of a chunk only BM25 listed, the BM25 of one only the vector
@@ -202,9 +212,9 @@ class Fusion:
     ``zscore`` (default): each list shifted to its head's floor and divided by its
     standard deviation (``bot.fusion.fuse_zscore``), so a list whose first stands out
     weighs more than a flat one, instead of min-max's first-is-1 whatever its score;
-    or ``minmax`` (as before). English questions take
-    ``method``. Chosen on the even half of the cross-lingual set, checked on the odd
-    half (docs/BENCHMARKS.md, "Fusion by spread on the multilingual path")."""
+    or ``minmax`` (as before). English questions take ``method`` (the same
+    ``zscore`` by default). Chosen on the even half of the cross-lingual set, checked
+    on the odd half (docs/BENCHMARKS.md, "Fusion by spread on the multilingual path")."""
     multilingual_second_chunk: float = 0.5
     """A question on the multilingual path: each page's best chunk among the fused
     results is scored with this share of the page's second-best chunk's fused score
@@ -217,6 +227,13 @@ class Fusion:
     at least as good on hit@5 and nDCG@10 as before this round (1, the even half's
     best, does not); checked on the odd half (docs/BENCHMARKS.md). English questions
     never use it."""
+    second_chunk: float = 0.0
+    """An English question: the page lift of ``multilingual_second_chunk`` on the English
+    path (``lift_pages``; 0, the default: off). Measured with ``method`` ``zscore`` and
+    ``minmax`` on dbpedia, the handbook questions and the rare-term set
+    (docs/BENCHMARKS.md, "Fusion by spread on the English path"): it lifted the
+    handbook questions' nDCG@10 but cost the rare-term set and answered 2-3 more of
+    the 45 unanswerable handbook questions, so it stays off."""
     language_idf: bool = True
     """A question the multilingual model reads (not English) weighs each of its terms
     by its IDF among the chunks in the question's language when that is lower than
@@ -518,8 +535,13 @@ class Retriever:
         if multilingual is None and self.fusion.foreign_pages > 0:
             fused, foreign = self._with_foreign_pages(query, fused, scope, timings)
         hits = self.store.load_hits(fused[:depth])
-        if multilingual is not None and self.fusion.multilingual_second_chunk > 0:
-            hits = lift_pages(hits, self.fusion.multilingual_second_chunk)
+        share = (
+            self.fusion.multilingual_second_chunk
+            if multilingual is not None
+            else self.fusion.second_chunk
+        )
+        if share > 0:
+            hits = lift_pages(hits, share)
         lexical_by_id = dict(lexical)
         kept: list[Hit] = []
         per_doc: dict[tuple[str, str], int] = {}

@@ -303,11 +303,14 @@ def cross_validate(
 
 ABLATIONS = {
     "minmax 0.7/0.3 (before issue 14)": Fusion(0.7, 0.3, method="minmax"),
-    "minmax 0.5/0.5 (default)": Fusion(),
+    "minmax 0.5/0.5 (default)": Fusion(0.5, 0.5, method="minmax"),
     "minmax-union 0.7/0.3": Fusion(0.7, 0.3, method="minmax-union"),
     "minmax-union 0.6/0.4": Fusion(0.6, 0.4, method="minmax-union"),
     "minmax-union 0.5/0.5": Fusion(0.5, 0.5, method="minmax-union"),
     "zscore 0.5/0.5 (spread, bot/fusion.py)": Fusion(0.5, 0.5, method="zscore"),
+    "zscore 0.5/0.5 + page lift 0.25": Fusion(0.5, 0.5, method="zscore", second_chunk=0.25),
+    "zscore 0.5/0.5 + page lift 0.5": Fusion(0.5, 0.5, method="zscore", second_chunk=0.5),
+    "minmax 0.5/0.5 + page lift 0.5": Fusion(0.5, 0.5, method="minmax", second_chunk=0.5),
     "rrf 0.5/0.5 (heads only)": Fusion(0.5, 0.5, method="rrf"),
     "rrf-union 0.7/0.3": Fusion(0.7, 0.3, method="rrf-union"),
     "rrf-union 0.6/0.4": Fusion(0.6, 0.4, method="rrf-union"),
@@ -317,6 +320,8 @@ ABLATIONS = {
 }
 """Fusion settings ``--ablations`` compares (issue 14); the settings before it,
 feedback included, are in docs/BENCHMARKS.md's earlier tables."""
+DEFAULT_ROW = "minmax 0.5/0.5 (default)"
+"""The row the ``default_diff`` figures are paired against."""
 
 
 def ablations(
@@ -342,6 +347,8 @@ def ablations(
             done.write_text(f"{seconds:.1f}\n")
             print(f"indexed in {seconds:.0f} s", file=sys.stderr)
         first: dict[str, float] | None = None
+        default: dict[str, float] | None = None
+        order = list(dataset.scored_queries())
         for name, fusion in ABLATIONS.items():
             run, latencies = rank_queries(
                 Retriever(store, embedder, fusion), dataset.scored_queries(), 10
@@ -358,9 +365,19 @@ def ablations(
             }
             if first is None:
                 first = ndcg
+            if name == DEFAULT_ROW:
+                default = ndcg
             diffs = [ndcg[q] - first[q] for q in ndcg]
             scores["ndcg_diff"] = statistics.fmean(diffs)
             scores["ndcg_diff_se"] = statistics.stdev(diffs) / len(diffs) ** 0.5
+            if default is not None:
+                # The same paired figure against the shipped default (its row and after),
+                # over all judged queries and over the even / odd positions of the
+                # queries file (the halves a setting is chosen on and checked on).
+                for key, part in (("", order), ("_even", order[::2]), ("_odd", order[1::2])):
+                    diffs = [ndcg[q] - default[q] for q in part if q in ndcg]
+                    scores[f"default_diff{key}"] = statistics.fmean(diffs)
+                    scores[f"default_diff{key}_se"] = statistics.stdev(diffs) / len(diffs) ** 0.5
             out[name] = {k: round(v, 4) for k, v in scores.items()}
             print(f"{name:36s} {json.dumps(out[name])}", flush=True)
         store.close()

@@ -1,7 +1,8 @@
 """Fusion keeps exact matches (issue 14): a chunk that is BM25's best match for a rare
 identifier is found even when the vector side does not list it at all. With equal
-weights a chunk first in one list and absent from the other ties with the other
-list's first; the hit then carries its real cosine, which the relevance gate reads."""
+weights and min-max a chunk first in one list and absent from the other ties with the
+other list's first; by spread (the default) its lead over its own list decides. The hit
+then carries its real cosine, which the relevance gate reads."""
 
 from __future__ import annotations
 
@@ -104,11 +105,29 @@ def test_rank_only_fusion_loses_it_where_many_chunks_are_middling_on_both_sides(
     outweigh BM25's clear first, while min-max keeps BM25's margin."""
     store, embedder, target = rare_store
     for method, kept in (
-        ("minmax", True), ("minmax-union", True), ("rrf-union", False), ("rrf", False)
+        ("zscore", True), ("minmax", True), ("minmax-union", True), ("rrf-union", False),
+        ("rrf", False),
     ):  # fmt: skip
         fusion = Fusion(0.5, 0.5, method=method)
         hits = Retriever(store, embedder, fusion).search(QUESTION, k=5).hits
         assert (target in [h.chunk_id for h in hits]) is kept, method
+
+
+def test_by_spread_the_exact_match_comes_first_where_min_max_only_ties_it(
+    rare_store: tuple[Store, BlurringEmbedder, int],
+) -> None:
+    """The English default fuses by spread (``Fusion.method`` ``zscore``): BM25's first
+    stands far out of a list of everyday-word matches, so it outweighs the vector side's
+    first, which does not stand out of its own; min-max gives both firsts 0.5, a tie
+    the chunk id breaks, here against the identifier's page."""
+    store, embedder, target = rare_store
+    assert Fusion().method == "zscore"
+    spread = Retriever(store, embedder).search(QUESTION, k=5).hits
+    assert spread[0].chunk_id == target
+    assert spread[0].score > spread[1].score * 1.3
+    minmax = Retriever(store, embedder, Fusion(method="minmax")).search(QUESTION, k=5).hits
+    assert minmax[0].score == pytest.approx(minmax[1].score)  # the tie at 0.5
+    assert minmax[1].chunk_id == target
 
 
 def test_the_relevance_gate_keeps_the_exact_match(

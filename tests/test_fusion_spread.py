@@ -1,4 +1,4 @@
-"""Fusion by spread (``bot/fusion.py``), the multilingual path's default: a list's
+"""Fusion by spread (``bot/fusion.py``), the default of both paths: a list's
 first counts by how far it stands out of its list, not 1 however weak. A flat BM25
 list (every chunk matching a word or two of a question in another language alike) no
 longer ties with the vector side's clear first; a decisive keyword match, or a lone
@@ -223,7 +223,7 @@ def test_a_german_question_is_answered_from_the_english_page_its_words_miss(
     assert spread_first.hits[0].score > 2 * spread_first.hits[1].score
 
 
-def test_english_questions_never_take_the_spread(
+def test_english_questions_take_method_not_multilingual_method(
     mixed_store: tuple[Store, HashEmbedder, TranslatingEmbedder],
 ) -> None:
     store, english, multilingual = mixed_store
@@ -310,3 +310,23 @@ def test_a_page_two_of_whose_passages_answer_comes_before_a_one_passage_page(
     ]  # fmt: skip
     assert pages[0][:2] == ["hub.md", "claims.md"]
     assert pages[1][:2] == ["claims.md", "hub.md"]
+
+
+def test_english_questions_lift_pages_only_when_asked(
+    paged_store: tuple[Store, HashEmbedder, TranslatingEmbedder],
+) -> None:
+    """``Fusion.second_chunk`` is the page lift on the English path: off by default (it
+    answered more unanswerable handbook questions, docs/BENCHMARKS.md), and when set, the
+    same rule the multilingual path uses."""
+    store, english, _ = paged_store
+    question = "When is the deadline to submit travel expenses?"
+    assert Fusion().second_chunk == 0.0
+    plain = Retriever(store, english).search(question, k=10, per_document=2).hits
+    lifted = Retriever(store, english, Fusion(second_chunk=0.5)).search(
+        question, k=10, per_document=2
+    )
+    expected = lift_pages(plain, 0.5)
+    assert [(h.chunk_id, h.score) for h in lifted.hits] == [
+        (h.chunk_id, pytest.approx(h.score)) for h in expected
+    ]
+    assert [(h.chunk_id, h.score) for h in lifted.hits] != [(h.chunk_id, h.score) for h in plain]

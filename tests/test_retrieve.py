@@ -154,7 +154,7 @@ def _many_documents(tmp_path: Path) -> Store:
     return store
 
 
-@pytest.mark.parametrize("method", ["minmax", "minmax-union", "rrf-union", "rrf"])
+@pytest.mark.parametrize("method", ["zscore", "minmax", "minmax-union", "rrf-union", "rrf"])
 def test_the_first_results_do_not_depend_on_k(tmp_path: Path, method: str) -> None:
     """`search -k 5` and the first five of `search -k 50` are the same ranking: fusion
     normalises each list over a fixed head, not over a pool that grows with k (the
