@@ -56,11 +56,21 @@ import time
 import unicodedata
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 import numpy as np
 
-from bot.fusion import fuse_zscore
+from bot.fusion import (
+    FUSION_METHODS,
+    MULTILINGUAL_METHODS,
+    UNION_METHODS,
+    Scored,
+    fuse,
+    fuse_union,
+    fuse_zscore,
+    lift_pages,
+    merge_lexical,
+)
 from ingest.embedding import Embedder
 from ingest.languages import cjk_bigrams, detect_language, is_english, latin_share
 from ingest.models import Hit
@@ -93,7 +103,6 @@ thread runs the BM25 search: onnxruntime, numpy and SQLite release the GIL, so t
 overlap. No SQLite connection lives in these threads; a store with its own vector
 index (PostgreSQL) is asked from here through its connection pool."""
 
-Scored = Sequence[tuple[int, float]]
 Shortlist = tuple[np.ndarray, list[tuple[list[int], np.ndarray | None]], float, float]
 """(question vector, candidate lists (ids, their vectors when already at hand), embed ms,
 knn ms)."""
@@ -240,143 +249,6 @@ class Fusion:
     its IDF in the whole store (``language_term_weight``): the function words of a
     language the store holds little of no longer rank every page in that language
     first. False: plain BM25 (as before). English questions are never affected."""
-
-
-def minmax(scored: Scored, head: int | None = None) -> dict[int, float]:
-    """Scores rescaled to [0, 1] within the list (all 1.0 when they are equal); with
-    ``head``, the bounds come from the first ``head`` entries only and the rest are
-    mapped the same way (to 0 or below), so a longer list changes none of the head's
-    values."""
-    if not scored:
-        return {}
-    values = [s for _, s in scored[:head]] if head else [s for _, s in scored]
-    low, high = min(values), max(values)
-    if high - low < 1e-12:
-        return {i: 1.0 if s >= high else min(0.0, s - low) for i, s in scored}
-    return {i: (s - low) / (high - low) for i, s in scored}
-
-
-def fuse(
-    dense: Scored,
-    lexical: Scored,
-    dense_weight: float,
-    lexical_weight: float,
-    head: int | None = None,
-) -> list[tuple[int, float]]:
-    """Weighted sum of min-max normalised scores; a chunk missing from a list gets 0
-    there. Ties break by chunk id, so a ranking is reproducible.
-
-    With ``head``, each list is normalised over its first ``head`` entries and a
-    chunk below them gets 0 from that list, as a missing one does: a chunk's fused
-    score then does not depend on how deep the lists were fetched, so the first
-    results are the same whatever ``k`` is asked. Chunks in neither head (fused
-    score 0) follow, ordered by their unclipped scores."""
-    d, lx = minmax(dense, head), minmax(lexical, head)
-    if not dense:
-        dense_weight, lexical_weight = 0.0, 1.0
-    elif not lexical:
-        dense_weight, lexical_weight = 1.0, 0.0
-    d_head = {cid for cid, _ in dense[:head]} if head else d.keys()
-    lx_head = {cid for cid, _ in lexical[:head]} if head else lx.keys()
-    d_floor = min(d.values(), default=0.0)
-    lx_floor = min(lx.values(), default=0.0)
-    scores: dict[int, tuple[float, float]] = {}
-    for cid in d.keys() | lx.keys():
-        dv, lv = d.get(cid, d_floor), lx.get(cid, lx_floor)
-        in_head = dense_weight * (dv if cid in d_head else 0.0) + lexical_weight * (
-            lv if cid in lx_head else 0.0
-        )
-        scores[cid] = (in_head, dense_weight * dv + lexical_weight * lv)
-    ranked = sorted(scores.items(), key=lambda item: (-item[1][0], -item[1][1], item[0]))
-    return [(cid, score) for cid, (score, _) in ranked]
-
-
-FUSION_METHODS = ("rrf-union", "minmax-union", "rrf", "minmax", "zscore")
-UNION_METHODS = ("rrf-union", "minmax-union", "rrf")
-MULTILINGUAL_METHODS = ("zscore", "minmax")
-"""The multilingual path fuses its heads only (its lexical side is weighted per term)."""
-
-
-def ranks(scores: dict[int, float]) -> dict[int, int]:
-    """1-based rank of each chunk by score, best first; ties break by chunk id."""
-    ordered = sorted(scores.items(), key=lambda item: (-item[1], item[0]))
-    return {cid: rank for rank, (cid, _) in enumerate(ordered, 1)}
-
-
-def fuse_union(
-    dense: dict[int, float],
-    lexical: dict[int, float],
-    dense_weight: float,
-    lexical_weight: float,
-    *,
-    method: str = "minmax-union",
-    rrf_k: int = 60,
-) -> list[tuple[int, float]]:
-    """Fuse candidates that carry both signals: ``dense`` holds every candidate's
-    cosine, ``lexical`` the BM25 of those that match a query term (a chunk absent
-    from ``lexical`` matches none, a real 0 rather than an unknown).
-
-    ``minmax-union``: both signals min-max normalised over the candidates (BM25 0 for
-    a non-matching chunk), weighted sum: a chunk BM25 scores far above the rest keeps
-    that lead, whatever the vector side thought of it. ``rrf-union``: w_d / (rrf_k +
-    dense rank) + w_l / (rrf_k + BM25 rank), ranks within the candidates, no BM25 term
-    for a chunk matching no word, scaled so that first on both signals scores 1; it
-    sees ranks only, so chunks middling on both sides can outrank BM25's clear first.
-    Ties break by chunk id."""
-    ids = dense.keys() | lexical.keys()
-    if not ids:
-        return []
-    if method == "minmax-union":
-        d = minmax(list(dense.items()))
-        lx = minmax([(cid, lexical.get(cid, 0.0)) for cid in ids])
-        scores = {
-            cid: dense_weight * d.get(cid, 0.0) + lexical_weight * lx.get(cid, 0.0) for cid in ids
-        }
-    elif method in ("rrf-union", "rrf"):
-        d_rank = ranks(dense)
-        lx_rank = ranks({cid: s for cid, s in lexical.items() if s > 0})
-        scale = (rrf_k + 1) / max(dense_weight + lexical_weight, 1e-12)
-        scores = {
-            cid: scale
-            * (
-                (dense_weight / (rrf_k + d_rank[cid]) if cid in d_rank else 0.0)
-                + (lexical_weight / (rrf_k + lx_rank[cid]) if cid in lx_rank else 0.0)
-            )
-            for cid in ids
-        }
-    else:
-        raise ValueError(f"unknown fusion method {method!r}; one of {', '.join(FUSION_METHODS)}")
-    return sorted(scores.items(), key=lambda item: (-item[1], item[0]))
-
-
-def merge_lexical(*lists: Scored) -> list[tuple[int, float]]:
-    """One BM25 list from lists over disjoint term sets (words, CJK bigrams): BM25 is
-    a sum over query terms, so a chunk's scores add up."""
-    total: dict[int, float] = {}
-    for scored in lists:
-        for cid, score in scored:
-            total[cid] = total.get(cid, 0.0) + score
-    return sorted(total.items(), key=lambda item: (-item[1], item[0]))
-
-
-def lift_pages(hits: Sequence[Hit], share: float) -> list[Hit]:
-    """``hits`` (fused order) with each page's best chunk scored its own fused score
-    plus ``share`` times the page's second-best chunk's, re-sorted by score (stable:
-    equal scores keep their order). Other chunks keep their place and score, so a
-    page's second chunk never comes before its first."""
-    first: dict[tuple[str, str], int] = {}
-    second: dict[int, float] = {}
-    for position, hit in enumerate(hits):
-        key = (hit.source, hit.doc_id)
-        if key not in first:
-            first[key] = position
-        elif first[key] not in second:
-            second[first[key]] = hit.score
-    out = [
-        replace(hit, score=hit.score + share * second[p]) if p in second else hit
-        for p, hit in enumerate(hits)
-    ]
-    return sorted(out, key=lambda hit: -hit.score)
 
 
 @dataclass

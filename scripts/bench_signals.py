@@ -11,7 +11,7 @@ the dev set's noise. Signals, each over the same chunks:
   over e5's token states, max-pooled), scored by dot product;
 - ``bm25``: the store's FTS5 BM25 (what the bot uses).
 
-Fusion is min-max CombSUM (``bot.retrieve.fuse``'s rule, over any number of lists) or
+Fusion is min-max CombSUM (``bot.fusion.fuse``'s rule, over any number of lists) or
 RRF; "cat" is one dense score w * cos_minilm + (1 - w) * cos_e5, what storing the two
 vectors concatenated and scaled by sqrt(w), sqrt(1 - w) would give. For each row the
 script prints both nDCG@10 figures, recall@10, MRR@10 and the leaderboard figure's
@@ -45,7 +45,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bot.eval import metrics_ir
 from bot.eval.evaluate import Dataset, index_dataset, load_dataset
-from bot.retrieve import Fusion, fts_query, minmax
+from bot.fusion import minmax
+from bot.retrieve import Fusion, fts_query
 from ingest.embedding import LocalEmbedder
 from ingest.models import Chunk
 from ingest.store import Store
@@ -55,7 +56,7 @@ Scored = list[tuple[int, float]]
 
 
 def combsum(weighted: Sequence[tuple[Scored, float]]) -> Scored:
-    """Weighted sum of min-max normalised scores (``bot.retrieve.fuse``, n lists)."""
+    """Weighted sum of min-max normalised scores (``bot.fusion.fuse``, n lists)."""
     total: dict[int, float] = {}
     for scored, weight in weighted:
         for cid, score in minmax(scored).items():

@@ -17,7 +17,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bot.retrieve import FUSION_METHODS, Fusion, Retriever
+from bot.fusion import FUSION_METHODS
+from bot.retrieve import Fusion, Retriever
 from ingest.embedding import make_embedder
 from ingest.settings import Settings
 from ingest.store import Store

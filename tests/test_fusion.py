@@ -13,7 +13,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bot.retrieve import FUSION_METHODS, Fusion, Retriever, fts_query, fuse_union
+from bot.fusion import FUSION_METHODS, fuse_union
+from bot.retrieve import Fusion, Retriever, fts_query
 from ingest.models import Document
 from ingest.sources import Scan, Source
 from ingest.store import Store

@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bot.fusion import SHORT_LIST, fuse_zscore, spread
-from bot.retrieve import Fusion, Retriever, fuse, lift_pages
+from bot.fusion import SHORT_LIST, fuse, fuse_zscore, lift_pages, spread
+from bot.retrieve import Fusion, Retriever
 from ingest.languages import detect_language
 from ingest.models import Hit
 from ingest.multilingual import fill_multilingual

@@ -8,7 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from bot.retrieve import fts_query, fuse, merge_lexical, minmax
+from bot.fusion import fuse, merge_lexical, minmax
+from bot.retrieve import fts_query
 from ingest.models import Chunk, Document
 from ingest.store import Store, binary_code
 
