@@ -81,6 +81,22 @@ def fuse_zscore(
     lx_top = _top(lexical, lx_spread, head)
     d = d_spread if d_spread is not None else minmax(dense, head, lx_top)
     lx = lx_spread if lx_spread is not None else minmax(lexical, head, d_top)
+    return _weighted_sum(dense, lexical, d, lx, dense_weight, lexical_weight, head)
+
+
+def _weighted_sum(
+    dense: Scored,
+    lexical: Scored,
+    d: dict[int, float],
+    lx: dict[int, float],
+    dense_weight: float,
+    lexical_weight: float,
+    head: int | None,
+) -> list[tuple[int, float]]:
+    """Rank by the weighted sum of the normalised scores each list gives inside its
+    head (below the head, or missing, counts 0), then by the unclipped sum, then by
+    chunk id: chunks in neither head follow in a reproducible order, and no chunk's
+    place depends on how deep the lists were fetched."""
     d_head = {cid for cid, _ in (dense[:head] if head else dense)}
     lx_head = {cid for cid, _ in (lexical[:head] if head else lexical)}
     d_floor = min(d.values(), default=0.0)
@@ -137,19 +153,7 @@ def fuse(
         dense_weight, lexical_weight = 0.0, 1.0
     elif not lexical:
         dense_weight, lexical_weight = 1.0, 0.0
-    d_head = {cid for cid, _ in dense[:head]} if head else d.keys()
-    lx_head = {cid for cid, _ in lexical[:head]} if head else lx.keys()
-    d_floor = min(d.values(), default=0.0)
-    lx_floor = min(lx.values(), default=0.0)
-    scores: dict[int, tuple[float, float]] = {}
-    for cid in d.keys() | lx.keys():
-        dv, lv = d.get(cid, d_floor), lx.get(cid, lx_floor)
-        in_head = dense_weight * (dv if cid in d_head else 0.0) + lexical_weight * (
-            lv if cid in lx_head else 0.0
-        )
-        scores[cid] = (in_head, dense_weight * dv + lexical_weight * lv)
-    ranked = sorted(scores.items(), key=lambda item: (-item[1][0], -item[1][1], item[0]))
-    return [(cid, score) for cid, (score, _) in ranked]
+    return _weighted_sum(dense, lexical, d, lx, dense_weight, lexical_weight, head)
 
 
 FUSION_METHODS = ("rrf-union", "minmax-union", "rrf", "minmax", "zscore")
