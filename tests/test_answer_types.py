@@ -14,11 +14,9 @@ from bot.answer import NOT_FOUND, Answerer
 from bot.evidence import holds_type, units, wanted_types
 from bot.llm import OpenAIChat
 from bot.retrieve import Retriever
-from ingest.sources.markdown import MarkdownSource
-from ingest.store import Store
-from ingest.sync import sync_source
 from tests.fakes.embedders import HashEmbedder
 from tests.fakes.openai_server import FakeOpenAI
+from tests.page_helpers import answerer_over, index_pages
 
 FILLER = [
     "laptops",
@@ -62,14 +60,7 @@ PAGES = {
 
 @pytest.fixture(scope="module")
 def answerer(tmp_path_factory: pytest.TempPathFactory) -> Answerer:
-    tmp = tmp_path_factory.mktemp("types")
-    root = tmp / "docs"
-    root.mkdir()
-    for name, text in PAGES.items():
-        (root / name).write_text(text)
-    store = Store(tmp / "kb.db")
-    assert sync_source(store, MarkdownSource("docs", root), HashEmbedder()).error is None
-    return Answerer(Retriever(store, HashEmbedder()))
+    return answerer_over(tmp_path_factory.mktemp("types"), PAGES)
 
 
 @pytest.mark.parametrize(
@@ -179,17 +170,12 @@ def test_with_a_model_the_uncovered_question_is_not_sent_to_it(
 def test_an_amount_must_sit_beside_the_rare_name_asked_about(tmp_path: Path) -> None:
     # COBRA is named on one page; an amount next to "leave" and "month" on another page
     # is a commission example, not COBRA's cost.
-    root = tmp_path / "docs"
-    root.mkdir()
     pages = {
         **{name: text for name, text in PAGES.items() if name != "wellness.md"},
         "commission.md": "# Commission while on leave\n\nIf you leave for a month, your "
         "quota drops by $10,000 for that month.\n",
     }
-    for name, text in pages.items():
-        (root / name).write_text(text)
-    store = Store(tmp_path / "kb.db")
-    assert sync_source(store, MarkdownSource("docs", root), HashEmbedder()).error is None
+    store = index_pages(tmp_path, pages)
     answerer = Answerer(Retriever(store, HashEmbedder()), per_document=1)
     question = "How much will COBRA cost me a month after I leave?"
     answer = answerer.ask(question).answer
@@ -212,14 +198,7 @@ CONTACTS = {
 
 @pytest.fixture(scope="module")
 def contacts(tmp_path_factory: pytest.TempPathFactory) -> Answerer:
-    tmp = tmp_path_factory.mktemp("contacts")
-    root = tmp / "docs"
-    root.mkdir()
-    for name, text in CONTACTS.items():
-        (root / name).write_text(text)
-    store = Store(tmp / "kb.db")
-    assert sync_source(store, MarkdownSource("docs", root), HashEmbedder()).error is None
-    return Answerer(Retriever(store, HashEmbedder()), per_document=1)
+    return answerer_over(tmp_path_factory.mktemp("contacts"), CONTACTS, per_document=1)
 
 
 def test_a_phone_number_is_no_time(contacts: Answerer) -> None:

@@ -14,13 +14,9 @@ from bot.evidence import Evidence, weigh
 from bot.extractive import asks, best_passage, extractive_answer
 from bot.llm import OpenAIChat
 from bot.rerank import Reranker
-from bot.retrieve import Retriever
 from ingest.models import Hit
-from ingest.sources.markdown import MarkdownSource
-from ingest.store import Store
-from ingest.sync import sync_source
-from tests.fakes.embedders import HashEmbedder
 from tests.fakes.openai_server import FakeOpenAI
+from tests.page_helpers import answerer_over
 
 # Retirement vocabulary on several pages; one FAQ answers the question in its words.
 PAGES = {
@@ -37,13 +33,7 @@ QUESTION = "does the company match 401k contributions?"
 
 @pytest.fixture
 def answerer(tmp_path: Path) -> Answerer:
-    root = tmp_path / "docs"
-    root.mkdir()
-    for name, text in PAGES.items():
-        (root / name).write_text(text)
-    store = Store(tmp_path / "kb.db")
-    assert sync_source(store, MarkdownSource("docs", root), HashEmbedder()).error is None
-    return Answerer(Retriever(store, HashEmbedder()))
+    return answerer_over(tmp_path, PAGES)
 
 
 def test_the_best_lexical_match_is_used_under_the_similarity_floor(answerer: Answerer) -> None:

@@ -5,17 +5,11 @@ so the answer is the not-found message naming what was looked for."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from bot.answer import NOT_FOUND, Answerer
 from bot.evidence import Name, names, unmet_names
-from bot.retrieve import Retriever
-from ingest.sources.markdown import MarkdownSource
-from ingest.store import Store
-from ingest.sync import sync_source
-from tests.fakes.embedders import HashEmbedder
+from tests.page_helpers import answerer_over
 
 FILLER = ["laptops", "hotels", "books", "training", "software", "phones", "internet", "taxis"]
 
@@ -40,14 +34,7 @@ PAGES = {
 
 @pytest.fixture(scope="module")
 def answerer(tmp_path_factory: pytest.TempPathFactory) -> Answerer:
-    tmp: Path = tmp_path_factory.mktemp("names")
-    root = tmp / "docs"
-    root.mkdir()
-    for name, text in PAGES.items():
-        (root / name).write_text(text)
-    store = Store(tmp / "kb.db")
-    assert sync_source(store, MarkdownSource("docs", root), HashEmbedder()).error is None
-    return Answerer(Retriever(store, HashEmbedder()))
+    return answerer_over(tmp_path_factory.mktemp("names"), PAGES)
 
 
 @pytest.mark.parametrize(

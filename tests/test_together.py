@@ -13,12 +13,8 @@ import pytest
 from bot.answer import NOT_FOUND, Answerer
 from bot.evidence import clauses, together, weigh
 from bot.llm import OpenAIChat
-from bot.retrieve import Retriever
-from ingest.sources.markdown import MarkdownSource
-from ingest.store import Store
-from ingest.sync import sync_source
-from tests.fakes.embedders import HashEmbedder
 from tests.fakes.openai_server import FakeOpenAI
+from tests.page_helpers import answerer_over
 
 FILLER = ["laptops", "travel", "hotels", "books", "training", "software", "phones", "taxis"]
 
@@ -47,18 +43,9 @@ STIPEND = {
 }
 
 
-def _answerer(root: Path, pages: dict[str, str], **settings: float) -> Answerer:
-    root.mkdir()
-    for name, text in pages.items():
-        (root / name).write_text(text)
-    store = Store(root.parent / "kb.db")
-    assert sync_source(store, MarkdownSource("docs", root), HashEmbedder()).error is None
-    return Answerer(Retriever(store, HashEmbedder()), **settings)
-
-
 @pytest.fixture(scope="module")
 def answerer(tmp_path_factory: pytest.TempPathFactory) -> Answerer:
-    return _answerer(tmp_path_factory.mktemp("together") / "docs", PAGES)
+    return answerer_over(tmp_path_factory.mktemp("together"), PAGES)
 
 
 QUESTION = "do engineers get extra pay for being on call?"
@@ -102,7 +89,7 @@ def test_words_only_apart_in_the_passages_abstain(answerer: Answerer) -> None:
 
 
 def test_the_same_words_in_one_sentence_answer(tmp_path: Path) -> None:
-    answerer = _answerer(tmp_path / "docs", STIPEND)
+    answerer = answerer_over(tmp_path, STIPEND)
     answer = answerer.ask(QUESTION).answer
     assert not answer.abstained
     assert "extra pay for every week" in answer.text
@@ -139,7 +126,7 @@ def test_the_share_is_read_per_clause_over_what_the_passages_hold(answerer: Answ
 
 
 def test_the_check_can_be_turned_off(tmp_path: Path) -> None:
-    loose = _answerer(tmp_path / "docs", PAGES, together_share=0.0)
+    loose = answerer_over(tmp_path, PAGES, together_share=0.0)
     assert not loose.ask(QUESTION).answer.abstained
 
 

@@ -22,6 +22,7 @@ from ingest.sync import sync_source
 from tests.fakes import slack_payloads as P
 from tests.fakes.embedders import HashEmbedder
 from tests.fakes.openai_server import FakeOpenAI
+from tests.page_helpers import answerer_over
 from tests.slack_helpers import VPN_QUESTION, Bot, all_text
 
 pytest_plugins = ["tests.slack_support"]
@@ -57,13 +58,7 @@ PAGES = {
 
 @pytest.fixture
 def answerer(tmp_path: Path) -> Answerer:
-    root = tmp_path / "docs"
-    root.mkdir()
-    for name, text in PAGES.items():
-        (root / name).write_text(text)
-    store = Store(tmp_path / "kb.db")
-    assert sync_source(store, MarkdownSource("docs", root), HashEmbedder()).error is None
-    return Answerer(Retriever(store, HashEmbedder()))
+    return answerer_over(tmp_path, PAGES)
 
 
 def test_a_question_about_a_tool_the_docs_never_mention_abstains(answerer: Answerer) -> None:
